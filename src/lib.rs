@@ -1,0 +1,24 @@
+//! onions: a naming system for Tor onion services.
+//!
+//! A person types `example.tor`; the onion service that signed a record for
+//! that name, and whose record the Quorum attested, is reached. This crate
+//! holds the protocol (names, addresses, records, proof of work,
+//! attestations, verification), the pieces the programs share, and the
+//! programs' logic; the binaries in `src/bin/` only parse flags and call
+//! in. See `ARCHITECTURE.md` for the map.
+
+#![deny(missing_docs)]
+
+pub mod attest;
+pub mod canonical;
+pub mod clock;
+pub mod codec;
+pub mod keys;
+pub mod name;
+pub mod onion;
+pub mod operator;
+pub mod record;
+pub mod tor;
+pub mod transport;
+pub mod verify;
+pub mod work;

@@ -1,0 +1,151 @@
+//! Tor v3 onion addresses (protocol.md §2).
+//!
+//! `base32(PUBKEY || CHECKSUM || VERSION).onion`, lower case. An
+//! [`OnionAddress`] only exists once its checksum, version and key have been
+//! checked, so code that holds one never re-validates it.
+
+use crate::keys::PublicKey;
+use sha3::{Digest, Sha3_256};
+use std::fmt;
+
+/// Characters before `.onion` in a v3 address.
+pub const ENCODED_LEN: usize = 56;
+
+/// The version byte of v3 addresses.
+const VERSION: u8 = 0x03;
+
+const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// Why an onion address was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnionError {
+    /// Not 56 lower-case base32 characters followed by `.onion`.
+    Format,
+    /// The version byte is not 3.
+    Version(u8),
+    /// The two checksum bytes do not match the key.
+    Checksum,
+    /// The 32 bytes are not a valid ed25519 public key.
+    Key,
+}
+
+impl fmt::Display for OnionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OnionError::Format => write!(
+                f,
+                "a v3 onion address is {ENCODED_LEN} lower-case base32 characters followed by .onion"
+            ),
+            OnionError::Version(v) => write!(f, "onion address version is {v}, only 3 is valid"),
+            OnionError::Checksum => write!(f, "onion address checksum is wrong (a typo?)"),
+            OnionError::Key => write!(f, "onion address does not hold a valid ed25519 key"),
+        }
+    }
+}
+
+impl std::error::Error for OnionError {}
+
+/// A checked v3 onion address: the service's ed25519 public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OnionAddress(PublicKey);
+
+impl OnionAddress {
+    /// Parses `<56 chars>.onion`, checking checksum, version and key.
+    pub fn parse(text: &str) -> Result<Self, OnionError> {
+        let encoded = text.strip_suffix(".onion").ok_or(OnionError::Format)?;
+        if encoded.len() != ENCODED_LEN {
+            return Err(OnionError::Format);
+        }
+        let raw = base32_decode(encoded).ok_or(OnionError::Format)?;
+        let version = raw[34];
+        if version != VERSION {
+            return Err(OnionError::Version(version));
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&raw[..32]);
+        if raw[32..34] != checksum(&key) {
+            return Err(OnionError::Checksum);
+        }
+        let key = PublicKey::from_bytes(key).ok_or(OnionError::Key)?;
+        Ok(OnionAddress(key))
+    }
+
+    /// The address of the service whose key is `key`.
+    pub fn from_key(key: PublicKey) -> Self {
+        OnionAddress(key)
+    }
+
+    /// The service's public key, which signs its records.
+    pub fn key(&self) -> &PublicKey {
+        &self.0
+    }
+}
+
+impl fmt::Display for OnionAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = self.0.as_bytes();
+        let mut raw = [0u8; 35];
+        raw[..32].copy_from_slice(key);
+        raw[32..34].copy_from_slice(&checksum(key));
+        raw[34] = VERSION;
+        write!(f, "{}.onion", base32_encode(&raw))
+    }
+}
+
+/// `SHA3-256(".onion checksum" || PUBKEY || VERSION)[0..2]`.
+fn checksum(key: &[u8; 32]) -> [u8; 2] {
+    let mut hasher = Sha3_256::new();
+    hasher.update(b".onion checksum");
+    hasher.update(key);
+    hasher.update([VERSION]);
+    let digest = hasher.finalize();
+    [digest[0], digest[1]]
+}
+
+/// RFC 4648 base32, lower case, for 35 bytes (exactly 56 characters).
+fn base32_encode(raw: &[u8; 35]) -> String {
+    let mut out = String::with_capacity(ENCODED_LEN);
+    for chunk in raw.chunks(5) {
+        let bits = chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+        for i in (0..8).rev() {
+            out.push(ALPHABET[((bits >> (i * 5)) & 31) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Decodes 56 lower-case base32 characters into 35 bytes.
+fn base32_decode(text: &str) -> Option<[u8; 35]> {
+    let mut raw = [0u8; 35];
+    for (chunk, out) in text.as_bytes().chunks(8).zip(raw.chunks_mut(5)) {
+        let mut bits = 0u64;
+        for &c in chunk {
+            let v = ALPHABET.iter().position(|&a| a == c)?;
+            bits = (bits << 5) | v as u64;
+        }
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = (bits >> (32 - 8 * i)) as u8;
+        }
+    }
+    Some(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_round_trips() {
+        let mut raw = [0u8; 35];
+        for (i, b) in raw.iter_mut().enumerate() {
+            *b = (i * 37 + 11) as u8;
+        }
+        assert_eq!(base32_decode(&base32_encode(&raw)), Some(raw));
+    }
+
+    #[test]
+    fn refuses_non_base32() {
+        let text = format!("{}.onion", "1".repeat(56));
+        assert_eq!(OnionAddress::parse(&text), Err(OnionError::Format));
+    }
+}

@@ -1,0 +1,417 @@
+//! The record (protocol.md §4): an onion service's signed claim on a name.
+//!
+//! A [`Record`] is built from JSON only through [`Record::from_value`],
+//! which checks its shape and every field's spelling; the rules that tie
+//! fields together or need cryptography (lifetime, size, signature, proof
+//! of work, expiry) live in [`crate::verify`], the one place every accepting
+//! path goes through. This module also produces the exact bytes that are
+//! signed, worked on and hashed.
+
+use crate::canonical;
+use crate::codec;
+use crate::keys::{Signature, SigningKey};
+use crate::name::{NameError, RegisteredName, SubdomainKey};
+use crate::onion::{OnionAddress, OnionError};
+use serde_json::{Map, Value};
+use sodiumoxide::crypto::hash::sha256;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The record format version this code speaks.
+pub const VERSION: u64 = 1;
+/// Most subdomains one record may carry.
+pub const MAX_SUBDOMAINS: usize = 32;
+/// Longest `contact`, in characters.
+pub const MAX_CONTACT_LEN: usize = 128;
+/// Longest lifetime, `expires - issued`, in seconds (30 days).
+pub const MAX_LIFETIME: u64 = 30 * 24 * 60 * 60;
+/// Largest record, as canonical JSON, in bytes.
+pub const MAX_RECORD_BYTES: usize = 8 * 1024;
+/// Highest proof-of-work difficulty, in bits.
+pub const MAX_WORK: u64 = 64;
+/// Every integer in the protocol is below this (2^53).
+pub const INT_LIMIT: u64 = 1 << 53;
+
+/// Domain separator of record signatures.
+const SIGNATURE_CONTEXT: &str = "onions-record-v1\n";
+
+/// Every key of a record, in canonical order.
+const KEYS: [&str; 11] = [
+    "contact",
+    "expires",
+    "issued",
+    "name",
+    "nonce",
+    "onion",
+    "serial",
+    "sig",
+    "subdomains",
+    "v",
+    "work",
+];
+
+/// Which rule a record broke. [`RecordError::code`] gives the wire code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// Not a JSON object, a key missing or extra, or a field of the wrong type.
+    Shape(String),
+    /// `v` is not 1.
+    Version(u64),
+    /// `name` is not a registered name.
+    Name(NameError),
+    /// `onion`, or the address of a subdomain, is not a valid v3 address.
+    Onion {
+        /// Which field held the address (`onion` or `subdomains.KEY`).
+        field: String,
+        /// What was wrong with it.
+        error: OnionError,
+    },
+    /// A subdomain key is not one or more valid labels.
+    Subdomain(String, NameError),
+    /// More than [`MAX_SUBDOMAINS`] subdomains.
+    TooManySubdomains(usize),
+    /// `contact` is too long or not printable ASCII.
+    Contact,
+    /// `serial` is 0.
+    Serial,
+    /// `expires` is not after `issued`, or more than 30 days after it.
+    Lifetime {
+        /// The record's `issued`.
+        issued: u64,
+        /// The record's `expires`.
+        expires: u64,
+    },
+    /// `work` is above [`MAX_WORK`].
+    WorkRange(u64),
+    /// The canonical record is larger than [`MAX_RECORD_BYTES`].
+    TooLarge(usize),
+    /// `issued` is further in the future than the verifier allows.
+    IssuedInFuture {
+        /// The record's `issued`.
+        issued: u64,
+        /// The verifier's clock.
+        now: u64,
+    },
+    /// The record expired.
+    Expired {
+        /// The record's `expires`.
+        expires: u64,
+        /// The verifier's clock.
+        now: u64,
+    },
+    /// `sig` is not a valid signature of the record by the `onion` key.
+    BadSignature,
+    /// `work` is below the verifier's minimum.
+    WorkBelowMinimum {
+        /// The record's `work`.
+        work: u64,
+        /// The verifier's minimum.
+        min: u64,
+    },
+    /// The proof-of-work digest does not have `work` leading zero bits.
+    WorkNotDone(u64),
+}
+
+impl RecordError {
+    /// The protocol's error code for this failure (protocol.md §8).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RecordError::Expired { .. } => "expired",
+            RecordError::BadSignature => "bad_signature",
+            RecordError::WorkBelowMinimum { .. } | RecordError::WorkNotDone(_) => {
+                "insufficient_work"
+            }
+            _ => "bad_record",
+        }
+    }
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::Shape(why) => write!(f, "record is malformed: {why}"),
+            RecordError::Version(v) => write!(f, "record version {v} is not supported (only {VERSION})"),
+            RecordError::Name(e) => write!(f, "record name is invalid: {e}"),
+            RecordError::Onion { field, error } => write!(f, "record field {field}: {error}"),
+            RecordError::Subdomain(key, e) => write!(f, "subdomain {key:?} is invalid: {e}"),
+            RecordError::TooManySubdomains(n) => {
+                write!(f, "record has {n} subdomains, at most {MAX_SUBDOMAINS} are allowed")
+            }
+            RecordError::Contact => write!(
+                f,
+                "contact must be at most {MAX_CONTACT_LEN} printable ASCII characters"
+            ),
+            RecordError::Serial => write!(f, "serial must be at least 1"),
+            RecordError::Lifetime { issued, expires } => write!(
+                f,
+                "expires ({expires}) must be after issued ({issued}) and at most 30 days later"
+            ),
+            RecordError::WorkRange(w) => write!(f, "work is {w} bits, at most {MAX_WORK} are allowed"),
+            RecordError::TooLarge(n) => {
+                write!(f, "record is {n} bytes, at most {MAX_RECORD_BYTES} are allowed")
+            }
+            RecordError::IssuedInFuture { issued, now } => write!(
+                f,
+                "issued ({issued}) is {} s ahead of this clock ({now}); check the signer's clock",
+                issued - now
+            ),
+            RecordError::Expired { expires, now } => {
+                write!(f, "record expired at {expires} (now {now}); renew it with a new serial")
+            }
+            RecordError::BadSignature => {
+                write!(f, "signature does not verify with the key of the onion address")
+            }
+            RecordError::WorkBelowMinimum { work, min } => write!(
+                f,
+                "record carries {work} bits of work, at least {min} are required"
+            ),
+            RecordError::WorkNotDone(w) => {
+                write!(f, "proof of work does not hold: the digest has fewer than {w} leading zero bits")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// SHA-256 of a record's canonical JSON, all keys included.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId(pub [u8; 32]);
+
+impl RecordId {
+    /// The id as Base64, as attestations carry it.
+    pub fn to_base64(&self) -> String {
+        codec::b64_encode(&self.0)
+    }
+
+    /// Parses canonical Base64 of 32 bytes.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        codec::b64_decode_exact::<32>(text).map(RecordId)
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({})", self.to_base64())
+    }
+}
+
+/// A claim on a registered name, with every field parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The registered name claimed.
+    pub name: RegisteredName,
+    /// The owner's address; its key signs the record.
+    pub onion: OnionAddress,
+    /// Subdomain key to address.
+    pub subdomains: BTreeMap<SubdomainKey, OnionAddress>,
+    /// Free text for people, such as an OpenPGP fingerprint.
+    pub contact: String,
+    /// Raised by the owner on every update.
+    pub serial: u64,
+    /// Unix seconds when signed.
+    pub issued: u64,
+    /// Unix seconds when the claim lapses.
+    pub expires: u64,
+    /// Proof-of-work difficulty, in bits.
+    pub work: u64,
+    /// Proof-of-work nonce.
+    pub nonce: u64,
+    /// The owner's signature.
+    pub sig: Signature,
+}
+
+/// The parts of a record an owner chooses; see [`Record::sign_new`].
+#[derive(Debug, Clone)]
+pub struct Claim {
+    /// The registered name claimed.
+    pub name: RegisteredName,
+    /// Subdomain key to address.
+    pub subdomains: BTreeMap<SubdomainKey, OnionAddress>,
+    /// Free text for people.
+    pub contact: String,
+    /// Serial, above the last one this key used.
+    pub serial: u64,
+    /// Unix seconds when signed.
+    pub issued: u64,
+    /// Unix seconds when the claim lapses.
+    pub expires: u64,
+    /// Proof-of-work difficulty, in bits.
+    pub work: u64,
+}
+
+impl Record {
+    /// Builds an unsigned record from a claim; the caller finds the nonce
+    /// (see [`crate::work`]) and then calls [`Record::sign_with`].
+    pub fn from_claim(claim: Claim, key: &SigningKey) -> Record {
+        Record {
+            name: claim.name,
+            onion: OnionAddress::from_key(key.public()),
+            subdomains: claim.subdomains,
+            contact: claim.contact,
+            serial: claim.serial,
+            issued: claim.issued,
+            expires: claim.expires,
+            work: claim.work,
+            nonce: 0,
+            sig: Signature([0u8; 64]),
+        }
+    }
+
+    /// Signs the record (all fields but `sig`) with the owner's key.
+    pub fn sign_with(&mut self, key: &SigningKey) {
+        self.sig = key.sign(&self.signed_bytes());
+    }
+
+    /// Parses a record from JSON, checking its shape and each field.
+    pub fn from_value(value: &Value) -> Result<Record, RecordError> {
+        let map = value
+            .as_object()
+            .ok_or_else(|| RecordError::Shape("a record must be a JSON object".into()))?;
+        check_keys(map)?;
+        let version = int(map, "v")?;
+        if version != VERSION {
+            return Err(RecordError::Version(version));
+        }
+        let name = RegisteredName::parse(string(map, "name")?).map_err(RecordError::Name)?;
+        let onion = address(string(map, "onion")?, "onion")?;
+        let subdomains = subdomains(map, &name)?;
+        let contact = string(map, "contact")?;
+        if contact.len() > MAX_CONTACT_LEN || !canonical::is_printable_ascii(contact) {
+            return Err(RecordError::Contact);
+        }
+        let sig = Signature::from_base64(string(map, "sig")?)
+            .ok_or_else(|| RecordError::Shape("sig must be Base64 of 64 bytes".into()))?;
+        Ok(Record {
+            name,
+            onion,
+            subdomains,
+            contact: contact.to_owned(),
+            serial: int(map, "serial")?,
+            issued: int(map, "issued")?,
+            expires: int(map, "expires")?,
+            work: int(map, "work")?,
+            nonce: int(map, "nonce")?,
+            sig,
+        })
+    }
+
+    /// Parses a record from JSON text.
+    pub fn from_json(text: &str) -> Result<Record, RecordError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| RecordError::Shape(format!("not valid JSON: {e}")))?;
+        Record::from_value(&value)
+    }
+
+    /// The record as a JSON value, all keys included.
+    pub fn to_value(&self) -> Value {
+        let mut map = self.unsigned_map();
+        map.insert("sig".into(), self.sig.to_base64().into());
+        Value::Object(map)
+    }
+
+    /// The record's canonical JSON, all keys included.
+    pub fn canonical(&self) -> String {
+        canonical::to_string(&self.to_value())
+    }
+
+    /// What `sig` signs: the context line and the record without `sig`.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let body = canonical::to_string(&Value::Object(self.unsigned_map()));
+        [SIGNATURE_CONTEXT.as_bytes(), body.as_bytes()].concat()
+    }
+
+    /// The canonical record without `sig` and `nonce`, which the proof of
+    /// work commits to.
+    pub fn work_body(&self) -> String {
+        let mut map = self.unsigned_map();
+        map.remove("nonce");
+        canonical::to_string(&Value::Object(map))
+    }
+
+    /// `SHA-256(canonical(record))`.
+    pub fn id(&self) -> RecordId {
+        RecordId(sha256::hash(self.canonical().as_bytes()).0)
+    }
+
+    fn unsigned_map(&self) -> Map<String, Value> {
+        let subdomains: Map<String, Value> = self
+            .subdomains
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_string().into()))
+            .collect();
+        let mut map = Map::new();
+        map.insert("v".into(), VERSION.into());
+        map.insert("name".into(), self.name.as_str().into());
+        map.insert("onion".into(), self.onion.to_string().into());
+        map.insert("subdomains".into(), Value::Object(subdomains));
+        map.insert("contact".into(), self.contact.as_str().into());
+        map.insert("serial".into(), self.serial.into());
+        map.insert("issued".into(), self.issued.into());
+        map.insert("expires".into(), self.expires.into());
+        map.insert("work".into(), self.work.into());
+        map.insert("nonce".into(), self.nonce.into());
+        map
+    }
+}
+
+/// Refuses missing and unknown keys, naming them.
+fn check_keys(map: &Map<String, Value>) -> Result<(), RecordError> {
+    if let Some(extra) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(RecordError::Shape(format!("unknown key {extra:?}")));
+    }
+    if let Some(missing) = KEYS.iter().find(|k| !map.contains_key(**k)) {
+        return Err(RecordError::Shape(format!("missing key {missing:?}")));
+    }
+    Ok(())
+}
+
+/// An integer field, below 2^53.
+fn int(map: &Map<String, Value>, key: &str) -> Result<u64, RecordError> {
+    map.get(key)
+        .and_then(Value::as_u64)
+        .filter(|n| *n < INT_LIMIT)
+        .ok_or_else(|| {
+            RecordError::Shape(format!("{key} must be an integer from 0 to 2^53 - 1"))
+        })
+}
+
+/// A string field.
+fn string<'a>(map: &'a Map<String, Value>, key: &str) -> Result<&'a str, RecordError> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| RecordError::Shape(format!("{key} must be a string")))
+}
+
+/// A v3 address held in `field`.
+fn address(text: &str, field: &str) -> Result<OnionAddress, RecordError> {
+    OnionAddress::parse(text).map_err(|error| RecordError::Onion {
+        field: field.to_owned(),
+        error,
+    })
+}
+
+/// The `subdomains` object: valid keys under `name`, valid addresses.
+fn subdomains(
+    map: &Map<String, Value>,
+    name: &RegisteredName,
+) -> Result<BTreeMap<SubdomainKey, OnionAddress>, RecordError> {
+    let object = map
+        .get("subdomains")
+        .and_then(Value::as_object)
+        .ok_or_else(|| RecordError::Shape("subdomains must be an object".into()))?;
+    if object.len() > MAX_SUBDOMAINS {
+        return Err(RecordError::TooManySubdomains(object.len()));
+    }
+    object
+        .iter()
+        .map(|(key, value)| {
+            let sub = SubdomainKey::parse(key, name)
+                .map_err(|e| RecordError::Subdomain(key.clone(), e))?;
+            let text = value.as_str().ok_or_else(|| {
+                RecordError::Shape(format!("subdomain {key:?} must map to a string"))
+            })?;
+            Ok((sub, address(text, &format!("subdomains.{key}"))?))
+        })
+        .collect()
+}

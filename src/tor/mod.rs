@@ -1,0 +1,4 @@
+//! Talking to a local `tor`: its SOCKS port today, its control port with
+//! the client daemon.
+
+pub mod socks;

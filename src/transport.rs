@@ -1,0 +1,155 @@
+//! How a tool reaches a server, and one request/reply exchange over it.
+//!
+//! A [`Route`] is either Tor's SOCKS port (the default everywhere: servers
+//! are usually onion services, and going direct would reveal who asks) or a
+//! direct TCP connection, which a person must ask for. [`exchange`] sends one
+//! newline-delimited JSON request and reads one reply line, bounded in size
+//! and time, as protocol.md §7 describes.
+
+use crate::tor::socks;
+use serde_json::Value;
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+/// Tor's usual SOCKS port on the local machine.
+pub const DEFAULT_SOCKS: &str = "127.0.0.1:9050";
+
+/// Largest reply line read, in bytes (protocol.md §7's default limit).
+pub const MAX_REPLY_BYTES: u64 = 16 * 1024;
+
+/// Which way to reach a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Through Tor's SOCKS5 port at this address.
+    Socks(SocketAddr),
+    /// Straight over TCP (tests and local setups only).
+    Direct,
+}
+
+/// A server address as `HOST:PORT`, where HOST may be a .onion name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or IP address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// Parses `HOST:PORT`.
+    pub fn parse(text: &str) -> Result<Endpoint, String> {
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("{text:?}: port must be 1-65535"))?;
+        if host.is_empty() {
+            return Err(format!("{text:?}: host is empty"));
+        }
+        Ok(Endpoint {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+/// Why an exchange with a server failed.
+#[derive(Debug)]
+pub enum TransportError {
+    /// Connecting (directly or through Tor) failed.
+    Connect(String),
+    /// The connection broke or timed out.
+    Io(io::Error),
+    /// The server closed the connection without replying.
+    Closed,
+    /// The reply was longer than [`MAX_REPLY_BYTES`] or not a JSON object.
+    BadReply(String),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Connect(why) => write!(f, "cannot connect: {why}"),
+            TransportError::Io(e) => write!(f, "connection failed: {e}"),
+            TransportError::Closed => write!(f, "the server closed the connection without a reply"),
+            TransportError::BadReply(why) => write!(f, "the server sent a bad reply: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<io::Error> for TransportError {
+    fn from(e: io::Error) -> Self {
+        TransportError::Io(e)
+    }
+}
+
+/// Opens a connection to `endpoint` along `route`.
+pub fn connect(
+    endpoint: &Endpoint,
+    route: Route,
+    timeout: Duration,
+) -> Result<TcpStream, TransportError> {
+    match route {
+        Route::Socks(proxy) => socks::connect(proxy, &endpoint.host, endpoint.port, timeout)
+            .map_err(|e| TransportError::Connect(format!("{endpoint} through Tor at {proxy}: {e}"))),
+        Route::Direct => {
+            let addrs = (endpoint.host.as_str(), endpoint.port)
+                .to_socket_addrs()
+                .map_err(|e| TransportError::Connect(format!("{endpoint}: {e}")))?;
+            let mut last = None;
+            for addr in addrs {
+                match TcpStream::connect_timeout(&addr, timeout) {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => last = Some(e),
+                }
+            }
+            Err(TransportError::Connect(match last {
+                Some(e) => format!("{endpoint}: {e}"),
+                None => format!("{endpoint}: no address"),
+            }))
+        }
+    }
+}
+
+/// Sends one request line and reads one reply line as a JSON object.
+pub fn exchange(
+    stream: &mut TcpStream,
+    request: &Value,
+    timeout: Duration,
+) -> Result<Value, TransportError> {
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut line = serde_json::to_vec(request)
+        .map_err(|e| TransportError::BadReply(format!("cannot encode request: {e}")))?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut reply = Vec::new();
+    BufReader::new(Read::by_ref(stream).take(MAX_REPLY_BYTES + 1)).read_until(b'\n', &mut reply)?;
+    if reply.is_empty() {
+        return Err(TransportError::Closed);
+    }
+    if reply.last() != Some(&b'\n') {
+        return Err(TransportError::BadReply(format!(
+            "no complete line within {MAX_REPLY_BYTES} bytes"
+        )));
+    }
+    let value: Value = serde_json::from_slice(&reply)
+        .map_err(|e| TransportError::BadReply(format!("not JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(TransportError::BadReply("not a JSON object".into()));
+    }
+    Ok(value)
+}

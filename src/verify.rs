@@ -1,0 +1,159 @@
+//! Verification (protocol.md §9): the one place that decides whether a
+//! record, or a record with its attestation, may be used.
+//!
+//! Every path that accepts a record (the Quorum's `put`, a mirror's
+//! replication, the client's answers, `onions-hs verify`) calls
+//! [`Verifier::check_record`] or [`Verifier::check_answer`]. Checks run
+//! cheapest first, so garbage costs little: shape, lifetime and size, then
+//! expiry and the minimum work, then the signature, then the Argon2id proof.
+
+use crate::attest::{AttestError, Attestation};
+use crate::keys::PublicKey;
+use crate::record::{Record, RecordError, MAX_LIFETIME, MAX_RECORD_BYTES, MAX_WORK};
+use crate::work;
+use std::fmt;
+
+/// How far ahead of the Quorum's clock a record's `issued` may be, in seconds.
+pub const QUORUM_MAX_SKEW: u64 = 600;
+
+/// Why a record with its attestation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// The record broke a rule.
+    Record(RecordError),
+    /// The attestation broke a rule.
+    Attestation(AttestError),
+}
+
+impl VerifyError {
+    /// The protocol's error code for this failure.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::Record(e) => e.code(),
+            VerifyError::Attestation(e) => e.code(),
+        }
+    }
+}
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VerifyError::Record(e) => e.fmt(f),
+            VerifyError::Attestation(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+impl From<RecordError> for VerifyError {
+    fn from(e: RecordError) -> Self {
+        VerifyError::Record(e)
+    }
+}
+
+impl From<AttestError> for VerifyError {
+    fn from(e: AttestError) -> Self {
+        VerifyError::Attestation(e)
+    }
+}
+
+/// A verifier's policy: the minimum work, the trusted Quorum keys, and
+/// (at the Quorum only) how far in the future `issued` may be.
+#[derive(Debug, Clone, Default)]
+pub struct Verifier {
+    /// Least proof-of-work difficulty accepted, in bits.
+    pub min_work: u64,
+    /// Quorum keys whose attestations are trusted.
+    pub trusted: Vec<PublicKey>,
+    /// At the Quorum, the largest allowed `issued - now`; `None` elsewhere,
+    /// since a replica must accept what the Quorum accepted.
+    pub max_skew: Option<u64>,
+}
+
+impl Verifier {
+    /// Checks every rule of a record at time `now` (Unix seconds).
+    pub fn check_record(&self, record: &Record, now: u64) -> Result<(), RecordError> {
+        check_static_rules(record)?;
+        if now >= record.expires {
+            return Err(RecordError::Expired {
+                expires: record.expires,
+                now,
+            });
+        }
+        if let Some(skew) = self.max_skew {
+            if record.issued > now.saturating_add(skew) {
+                return Err(RecordError::IssuedInFuture {
+                    issued: record.issued,
+                    now,
+                });
+            }
+        }
+        if record.work < self.min_work {
+            return Err(RecordError::WorkBelowMinimum {
+                work: record.work,
+                min: self.min_work,
+            });
+        }
+        if !record.onion.key().verify(&record.signed_bytes(), &record.sig) {
+            return Err(RecordError::BadSignature);
+        }
+        if !work::holds(&work::input(&record.work_body()), record.nonce, record.work) {
+            return Err(RecordError::WorkNotDone(record.work));
+        }
+        Ok(())
+    }
+
+    /// Checks a record and the attestation that came with it: every record
+    /// rule, that the attestation names this record, and that a trusted
+    /// Quorum key signed it.
+    pub fn check_answer(
+        &self,
+        record: &Record,
+        attestation: &Attestation,
+        now: u64,
+    ) -> Result<(), VerifyError> {
+        self.check_attestation(record, attestation)?;
+        self.check_record(record, now)?;
+        Ok(())
+    }
+
+    /// Checks only the attestation's binding to `record` and its signature.
+    pub fn check_attestation(
+        &self,
+        record: &Record,
+        attestation: &Attestation,
+    ) -> Result<(), AttestError> {
+        if !self.trusted.contains(&attestation.quorum) {
+            return Err(AttestError::UntrustedKey(attestation.quorum.to_base64()));
+        }
+        if attestation.record != record.id() {
+            return Err(AttestError::WrongRecord);
+        }
+        if !attestation.signature_holds() {
+            return Err(AttestError::BadSignature);
+        }
+        Ok(())
+    }
+}
+
+/// Rules that need neither a clock nor cryptography.
+fn check_static_rules(record: &Record) -> Result<(), RecordError> {
+    if record.serial == 0 {
+        return Err(RecordError::Serial);
+    }
+    if record.expires <= record.issued || record.expires - record.issued > MAX_LIFETIME {
+        return Err(RecordError::Lifetime {
+            issued: record.issued,
+            expires: record.expires,
+        });
+    }
+    if record.work > MAX_WORK {
+        return Err(RecordError::WorkRange(record.work));
+    }
+    let size = record.canonical().len();
+    if size > MAX_RECORD_BYTES {
+        return Err(RecordError::TooLarge(size));
+    }
+    Ok(())
+}
