@@ -32,7 +32,11 @@ mod tests {
         let text = b64_encode(&bytes);
         assert_eq!(text, "+/8AEA==");
         assert_eq!(b64_decode_exact::<4>(&text), Some(bytes));
-        assert_eq!(b64_decode_exact::<4>("+/8AEB=="), None, "non-zero trailing bits");
+        assert_eq!(
+            b64_decode_exact::<4>("+/8AEB=="),
+            None,
+            "non-zero trailing bits"
+        );
         assert_eq!(b64_decode_exact::<4>("+/8AEA"), None, "missing padding");
         assert_eq!(b64_decode_exact::<3>(&text), None, "wrong length");
         assert_eq!(b64_decode_exact::<4>("-_8AEA=="), None, "url alphabet");

@@ -11,9 +11,11 @@
 
 pub mod attest;
 pub mod canonical;
+pub mod cli;
 pub mod clock;
 pub mod codec;
 pub mod keys;
+pub mod lookup;
 pub mod name;
 pub mod onion;
 pub mod operator;

@@ -36,7 +36,10 @@ impl fmt::Display for NameError {
         match self {
             NameError::NotTor => write!(f, "a name must end in .{TLD}"),
             NameError::TooLong(n) => {
-                write!(f, "a name is at most {MAX_NAME_LEN} characters, this one has {n}")
+                write!(
+                    f,
+                    "a name is at most {MAX_NAME_LEN} characters, this one has {n}"
+                )
             }
             NameError::BadLabel(label) => write!(
                 f,
@@ -44,7 +47,10 @@ impl fmt::Display for NameError {
                  not starting or ending with '-'"
             ),
             NameError::NotRegistered => {
-                write!(f, "a registered name is one label before .{TLD}, like example.{TLD}")
+                write!(
+                    f,
+                    "a registered name is one label before .{TLD}, like example.{TLD}"
+                )
             }
         }
     }

@@ -8,10 +8,9 @@
 use crate::attest::Attestation;
 use crate::keys::SigningKey;
 use crate::record::{Claim, Record};
-use crate::transport::{self, Endpoint, Route, TransportError};
+use crate::transport::{self, Endpoint, RequestError, Route};
 use crate::work::{self, Progress};
 use serde_json::{json, Map, Value};
-use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,10 +18,6 @@ use std::time::Duration;
 /// File, in the directory where `onions-hs` runs, that remembers the last
 /// serial each key used.
 pub const DEFAULT_STATE_FILE: &str = "onions-hs.state";
-
-/// How long to wait for a Quorum or mirror, per step, in seconds. Generous,
-/// since a first connection to an onion service can take tens of seconds.
-pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The last serial used by each key, kept in a small JSON file so that a
 /// renewal or update is signed with a higher serial without the operator
@@ -63,7 +58,8 @@ impl SerialBook {
     /// Records that `onion`'s key used `serial`, durably (write, fsync, rename).
     pub fn record(&mut self, onion: &str, serial: u64) -> Result<(), String> {
         let last = self.serials.get(onion).and_then(Value::as_u64).unwrap_or(0);
-        self.serials.insert(onion.to_owned(), last.max(serial).into());
+        self.serials
+            .insert(onion.to_owned(), last.max(serial).into());
         let text = serde_json::to_string_pretty(&self.serials)
             .map_err(|e| format!("cannot encode the serial state: {e}"))?;
         write_atomically(&self.path, format!("{text}\n").as_bytes())
@@ -74,9 +70,7 @@ impl SerialBook {
 /// Writes `bytes` to `path` so that a crash leaves the old or the new file,
 /// never a mix: write a sibling, fsync it, rename it over.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = tmp_path(path);
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
@@ -102,70 +96,61 @@ pub fn finish_record(
     Ok(record)
 }
 
-/// Why a server refused or failed a request.
-#[derive(Debug)]
-pub enum RequestError {
-    /// The server could not be reached, or its reply was unreadable.
-    Transport(TransportError),
-    /// The server answered with an `error` message.
-    Refused {
-        /// The protocol error code.
-        code: String,
-        /// The server's explanation.
-        message: String,
-    },
-    /// The server answered with something other than what was asked.
-    Unexpected(String),
-}
-
-impl fmt::Display for RequestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestError::Transport(e) => e.fmt(f),
-            RequestError::Refused { code, message } => write!(f, "refused ({code}): {message}"),
-            RequestError::Unexpected(what) => write!(f, "unexpected reply: {what}"),
-        }
-    }
-}
-
-impl std::error::Error for RequestError {}
-
-/// Sends one request to `server` along `route` and returns the reply if its
-/// `type` is `expect`.
-pub fn request(
+/// Sends `record` to the Quorum and returns the attestation it answers with.
+pub fn submit(
     server: &Endpoint,
     route: Route,
-    message: &Value,
-    expect: &str,
-) -> Result<Value, RequestError> {
-    let mut stream =
-        transport::connect(server, route, NETWORK_TIMEOUT).map_err(RequestError::Transport)?;
-    let reply = transport::exchange(&mut stream, message, NETWORK_TIMEOUT)
-        .map_err(RequestError::Transport)?;
-    match reply.get("type").and_then(Value::as_str) {
-        Some(t) if t == expect => Ok(reply),
-        Some("error") => Err(RequestError::Refused {
-            code: text_field(&reply, "code"),
-            message: text_field(&reply, "message"),
-        }),
-        _ => Err(RequestError::Unexpected(crate::canonical::to_string(&reply))),
-    }
-}
-
-fn text_field(reply: &Value, key: &str) -> String {
-    reply
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or("(none given)")
-        .to_owned()
-}
-
-/// Sends `record` to the Quorum and returns the attestation it answers with.
-pub fn submit(server: &Endpoint, route: Route, record: &Record) -> Result<Attestation, RequestError> {
+    record: &Record,
+) -> Result<Attestation, RequestError> {
     let message = json!({"type": "put", "id": 1, "record": record.to_value()});
-    let reply = request(server, route, &message, "accepted")?;
+    let reply = transport::request(server, route, &message, "accepted")?;
     let attestation = reply
         .get("attestation")
         .ok_or_else(|| RequestError::Unexpected("accepted without an attestation".into()))?;
     Attestation::from_value(attestation).map_err(|e| RequestError::Unexpected(e.to_string()))
+}
+
+/// An output file that is checked for writability before any work is done
+/// and appears whole or not at all: it is written to a sibling first, and
+/// renamed over the target only on [`OutputFile::commit`].
+#[derive(Debug)]
+pub struct OutputFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: std::fs::File,
+}
+
+impl OutputFile {
+    /// Opens the sibling `PATH.tmp`, failing early if the place is unwritable.
+    pub fn create(path: &Path) -> Result<OutputFile, String> {
+        let tmp = tmp_path(path);
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| format!("--out {}: cannot write there: {e}", path.display()))?;
+        Ok(OutputFile {
+            path: path.to_owned(),
+            tmp,
+            file,
+        })
+    }
+
+    /// Writes `bytes`, syncs, and renames the file into place.
+    pub fn commit(mut self, bytes: &[u8]) -> Result<(), String> {
+        let fail = |e: std::io::Error| format!("--out {}: {e}", self.path.display());
+        self.file.write_all(bytes).map_err(fail)?;
+        self.file.sync_all().map_err(fail)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(fail)
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        // After a commit the sibling is gone and this fails harmlessly.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    PathBuf::from(tmp)
 }

@@ -130,12 +130,17 @@ impl fmt::Display for RecordError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RecordError::Shape(why) => write!(f, "record is malformed: {why}"),
-            RecordError::Version(v) => write!(f, "record version {v} is not supported (only {VERSION})"),
+            RecordError::Version(v) => {
+                write!(f, "record version {v} is not supported (only {VERSION})")
+            }
             RecordError::Name(e) => write!(f, "record name is invalid: {e}"),
             RecordError::Onion { field, error } => write!(f, "record field {field}: {error}"),
             RecordError::Subdomain(key, e) => write!(f, "subdomain {key:?} is invalid: {e}"),
             RecordError::TooManySubdomains(n) => {
-                write!(f, "record has {n} subdomains, at most {MAX_SUBDOMAINS} are allowed")
+                write!(
+                    f,
+                    "record has {n} subdomains, at most {MAX_SUBDOMAINS} are allowed"
+                )
             }
             RecordError::Contact => write!(
                 f,
@@ -146,9 +151,14 @@ impl fmt::Display for RecordError {
                 f,
                 "expires ({expires}) must be after issued ({issued}) and at most 30 days later"
             ),
-            RecordError::WorkRange(w) => write!(f, "work is {w} bits, at most {MAX_WORK} are allowed"),
+            RecordError::WorkRange(w) => {
+                write!(f, "work is {w} bits, at most {MAX_WORK} are allowed")
+            }
             RecordError::TooLarge(n) => {
-                write!(f, "record is {n} bytes, at most {MAX_RECORD_BYTES} are allowed")
+                write!(
+                    f,
+                    "record is {n} bytes, at most {MAX_RECORD_BYTES} are allowed"
+                )
             }
             RecordError::IssuedInFuture { issued, now } => write!(
                 f,
@@ -156,17 +166,26 @@ impl fmt::Display for RecordError {
                 issued - now
             ),
             RecordError::Expired { expires, now } => {
-                write!(f, "record expired at {expires} (now {now}); renew it with a new serial")
+                write!(
+                    f,
+                    "record expired at {expires} (now {now}); renew it with a new serial"
+                )
             }
             RecordError::BadSignature => {
-                write!(f, "signature does not verify with the key of the onion address")
+                write!(
+                    f,
+                    "signature does not verify with the key of the onion address"
+                )
             }
             RecordError::WorkBelowMinimum { work, min } => write!(
                 f,
                 "record carries {work} bits of work, at least {min} are required"
             ),
             RecordError::WorkNotDone(w) => {
-                write!(f, "proof of work does not hold: the digest has fewer than {w} leading zero bits")
+                write!(
+                    f,
+                    "proof of work does not hold: the digest has fewer than {w} leading zero bits"
+                )
             }
         }
     }
@@ -371,9 +390,7 @@ fn int(map: &Map<String, Value>, key: &str) -> Result<u64, RecordError> {
     map.get(key)
         .and_then(Value::as_u64)
         .filter(|n| *n < INT_LIMIT)
-        .ok_or_else(|| {
-            RecordError::Shape(format!("{key} must be an integer from 0 to 2^53 - 1"))
-        })
+        .ok_or_else(|| RecordError::Shape(format!("{key} must be an integer from 0 to 2^53 - 1")))
 }
 
 /// A string field.

@@ -64,6 +64,10 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// How long to wait for a Quorum or mirror, per step. Generous, since a
+/// first connection to an onion service can take tens of seconds.
+pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Why an exchange with a server failed.
 #[derive(Debug)]
 pub enum TransportError {
@@ -104,7 +108,7 @@ pub fn connect(
 ) -> Result<TcpStream, TransportError> {
     match route {
         Route::Socks(proxy) => socks::connect(proxy, &endpoint.host, endpoint.port, timeout)
-            .map_err(|e| TransportError::Connect(format!("{endpoint} through Tor at {proxy}: {e}"))),
+            .map_err(|e| TransportError::Connect(format!("{endpoint} through Tor: {e}"))),
         Route::Direct => {
             let addrs = (endpoint.host.as_str(), endpoint.port)
                 .to_socket_addrs()
@@ -152,4 +156,62 @@ pub fn exchange(
         return Err(TransportError::BadReply("not a JSON object".into()));
     }
     Ok(value)
+}
+
+/// Why a server refused or failed a request.
+#[derive(Debug)]
+pub enum RequestError {
+    /// The server could not be reached, or its reply was unreadable.
+    Transport(TransportError),
+    /// The server answered with an `error` message.
+    Refused {
+        /// The protocol error code.
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server answered with something other than what was asked.
+    Unexpected(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Transport(e) => e.fmt(f),
+            RequestError::Refused { code, message } => write!(f, "refused ({code}): {message}"),
+            RequestError::Unexpected(what) => write!(f, "unexpected reply: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// Sends one request to `server` along `route` and returns the reply if its
+/// `type` is `expect`.
+pub fn request(
+    server: &Endpoint,
+    route: Route,
+    message: &Value,
+    expect: &str,
+) -> Result<Value, RequestError> {
+    let mut stream = connect(server, route, NETWORK_TIMEOUT).map_err(RequestError::Transport)?;
+    let reply = exchange(&mut stream, message, NETWORK_TIMEOUT).map_err(RequestError::Transport)?;
+    match reply.get("type").and_then(Value::as_str) {
+        Some(t) if t == expect => Ok(reply),
+        Some("error") => Err(RequestError::Refused {
+            code: text_field(&reply, "code"),
+            message: text_field(&reply, "message"),
+        }),
+        _ => Err(RequestError::Unexpected(crate::canonical::to_string(
+            &reply,
+        ))),
+    }
+}
+
+fn text_field(reply: &Value, key: &str) -> String {
+    reply
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("(none given)")
+        .to_owned()
 }

@@ -95,7 +95,11 @@ impl Verifier {
                 min: self.min_work,
             });
         }
-        if !record.onion.key().verify(&record.signed_bytes(), &record.sig) {
+        if !record
+            .onion
+            .key()
+            .verify(&record.signed_bytes(), &record.sig)
+        {
             return Err(RecordError::BadSignature);
         }
         if !work::holds(&work::input(&record.work_body()), record.nonce, record.work) {

@@ -20,6 +20,9 @@ pub const SALT: [u8; 16] = *b"onions-pow-v1\0\0\0";
 pub const OPSLIMIT: usize = 1;
 /// Argon2id memory in bytes (1 MiB).
 pub const MEMLIMIT: usize = 1024 * 1024;
+/// Difficulty a claim carries and the Quorum demands unless told otherwise:
+/// about 4096 Argon2id calls, a few seconds on a small machine's cores.
+pub const DEFAULT_WORK: u64 = 12;
 
 /// The 32-byte value every nonce is tried against.
 pub fn input(work_body: &str) -> [u8; 32] {

@@ -30,7 +30,11 @@ fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
 
 fn tor_key(v: &Value, who: &str) -> SigningKey {
     keys::init().unwrap();
-    let bytes = decode(text(v, &[who, "tor_secret_key_file_b64"]), Variant::Original).unwrap();
+    let bytes = decode(
+        text(v, &[who, "tor_secret_key_file_b64"]),
+        Variant::Original,
+    )
+    .unwrap();
     SigningKey::from_tor_file_bytes(&bytes).unwrap()
 }
 
@@ -52,7 +56,10 @@ fn owner_key_file_from_seed() {
         b64_encode(&from_seed.to_tor_file_bytes()),
         text(&v, &["owner", "tor_secret_key_file_b64"])
     );
-    assert_eq!(from_file.public().to_base64(), text(&v, &["owner", "public_key_b64"]));
+    assert_eq!(
+        from_file.public().to_base64(),
+        text(&v, &["owner", "public_key_b64"])
+    );
     assert_eq!(
         OnionAddress::from_key(from_file.public()).to_string(),
         text(&v, &["owner", "onion"])
@@ -99,7 +106,10 @@ fn record_canonical_signature_and_id() {
     assert_eq!(record.id().to_base64(), text(&v, &["record_id_b64"]));
     let mut resigned = record.clone();
     resigned.sign_with(&tor_key(&v, "owner"));
-    assert_eq!(resigned.sig, record.sig, "expanded-key signing is deterministic");
+    assert_eq!(
+        resigned.sig, record.sig,
+        "expanded-key signing is deterministic"
+    );
 }
 
 #[test]
@@ -115,7 +125,10 @@ fn proof_of_work_digests() {
         u64::from(work::leading_zero_bits(&digest)),
         v["pow"]["leading_zero_bits"].as_u64().unwrap()
     );
-    assert_eq!(hex(&work::digest(&input, 0)), text(&v, &["pow", "digest_nonce_0_hex"]));
+    assert_eq!(
+        hex(&work::digest(&input, 0)),
+        text(&v, &["pow", "digest_nonce_0_hex"])
+    );
 }
 
 #[test]
@@ -157,13 +170,19 @@ fn each_rule_is_named_when_broken() {
     let mut tampered = record.clone();
     tampered.contact = "someone else".into();
     let err = verifier.check_record(&tampered, VECTOR_NOW).unwrap_err();
-    assert_eq!((err.code(), &err), ("bad_signature", &RecordError::BadSignature));
+    assert_eq!(
+        (err.code(), &err),
+        ("bad_signature", &RecordError::BadSignature)
+    );
     assert_eq!(
         verifier.check_attestation(&tampered, &att),
         Err(onions::attest::AttestError::WrongRecord)
     );
 
-    let demanding = Verifier { min_work: 9, ..verifier.clone() };
+    let demanding = Verifier {
+        min_work: 9,
+        ..verifier.clone()
+    };
     let err = demanding.check_record(&record, VECTOR_NOW).unwrap_err();
     assert_eq!(err.code(), "insufficient_work");
 
@@ -182,10 +201,22 @@ fn each_rule_is_named_when_broken() {
         Err(RecordError::Lifetime { .. })
     ));
 
-    let stranger = Verifier { trusted: vec![tor_key(&v, "owner").public()], ..verifier };
-    assert_eq!(stranger.check_answer(&record, &att, VECTOR_NOW).unwrap_err().code(), "bad_signature");
+    let stranger = Verifier {
+        trusted: vec![tor_key(&v, "owner").public()],
+        ..verifier
+    };
+    assert_eq!(
+        stranger
+            .check_answer(&record, &att, VECTOR_NOW)
+            .unwrap_err()
+            .code(),
+        "bad_signature"
+    );
 
-    let future = Verifier { max_skew: Some(600), ..trusting_quorum(&v) };
+    let future = Verifier {
+        max_skew: Some(600),
+        ..trusting_quorum(&v)
+    };
     assert!(matches!(
         future.check_record(&record, record.issued - 601),
         Err(RecordError::IssuedInFuture { .. })
@@ -209,14 +240,23 @@ fn parsing_names_the_bad_field() {
         value[key] = bad;
         let err = Record::from_value(&value).unwrap_err();
         assert_eq!(err.code(), "bad_record", "{key}");
-        assert!(format!("{err}").contains(key) || key == "name" || key == "contact", "{key}: {err}");
+        assert!(
+            format!("{err}").contains(key) || key == "name" || key == "contact",
+            "{key}: {err}"
+        );
     }
     let mut extra = v["record"].clone();
     extra["extra"] = 1.into();
-    assert!(Record::from_value(&extra).unwrap_err().to_string().contains("extra"));
+    assert!(Record::from_value(&extra)
+        .unwrap_err()
+        .to_string()
+        .contains("extra"));
     let mut missing = v["record"].clone();
     missing.as_object_mut().unwrap().remove("nonce");
-    assert!(Record::from_value(&missing).unwrap_err().to_string().contains("nonce"));
+    assert!(Record::from_value(&missing)
+        .unwrap_err()
+        .to_string()
+        .contains("nonce"));
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -13,7 +13,9 @@ use std::time::Duration;
 /// Why a SOCKS connection failed.
 #[derive(Debug)]
 pub enum SocksError {
-    /// The proxy could not be reached or the connection broke.
+    /// Nothing answers at the proxy address.
+    Unreachable(SocketAddr, io::Error),
+    /// The connection to the proxy broke or timed out.
     Io(io::Error),
     /// The proxy is not a SOCKS5 proxy that allows no-auth.
     Handshake(&'static str),
@@ -26,6 +28,10 @@ pub enum SocksError {
 impl fmt::Display for SocksError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            SocksError::Unreachable(proxy, e) => write!(
+                f,
+                "Tor's SOCKS port {proxy} does not answer ({e}); is tor running? (--socks sets the port)"
+            ),
             SocksError::Io(e) => write!(f, "{e}"),
             SocksError::Handshake(why) => write!(f, "SOCKS5 handshake failed: {why}"),
             SocksError::Refused(code) => write!(f, "Tor could not connect: {}", reply_text(*code)),
@@ -66,7 +72,8 @@ pub fn connect(
     timeout: Duration,
 ) -> Result<TcpStream, SocksError> {
     let host_len = u8::try_from(host.len()).map_err(|_| SocksError::HostTooLong)?;
-    let mut stream = TcpStream::connect_timeout(&proxy, timeout)?;
+    let mut stream = TcpStream::connect_timeout(&proxy, timeout)
+        .map_err(|e| SocksError::Unreachable(proxy, e))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     stream.write_all(&[5, 1, 0])?;
