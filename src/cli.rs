@@ -17,6 +17,29 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<(), String>) {
     }
 }
 
+/// Parses the command line like `argh::from_env`, but reports a usage
+/// error on one line, as every other error is.
+pub fn parse_args<T: argh::TopLevelCommand>(program: &str) -> T {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match T::from_args(&[program], &args) {
+        Ok(parsed) => parsed,
+        Err(exit) if exit.status.is_ok() => {
+            println!("{}", exit.output);
+            std::process::exit(0);
+        }
+        Err(exit) => {
+            let reason: Vec<&str> = exit
+                .output
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            eprintln!("{program}: {}", reason.join("; "));
+            std::process::exit(2);
+        }
+    }
+}
+
 /// Chooses Tor's SOCKS port (the default) or a direct connection.
 pub fn route(socks: Option<&str>, direct: bool) -> Result<Route, String> {
     match (socks, direct) {

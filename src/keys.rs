@@ -59,7 +59,10 @@ impl fmt::Display for KeyError {
                 f,
                 "it does not start with Tor's header \"== ed25519v1-secret: type0 ==\""
             ),
-            KeyError::Scalar => write!(f, "it does not hold a valid ed25519 secret key"),
+            KeyError::Scalar => write!(
+                f,
+                "it does not hold a valid (clamped) ed25519 secret key; the file is damaged"
+            ),
         }
     }
 }
@@ -143,6 +146,12 @@ impl SigningKey {
         let mut scalar = [0u8; 32];
         let mut prefix = [0u8; 32];
         scalar.copy_from_slice(&expanded[..32]);
+        // Tor's keys are clamped. An unclamped scalar means a damaged file,
+        // and one with the top bit set would sign with a different key than
+        // the public key derived here.
+        if scalar[0] & 7 != 0 || scalar[31] & 0x80 != 0 {
+            return Err(KeyError::Scalar);
+        }
         prefix.copy_from_slice(&expanded[32..]);
         let mut point = [0u8; 32];
         // SAFETY: both buffers are 32 bytes, as libsodium requires.

@@ -41,7 +41,13 @@ impl SerialBook {
                     ))
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Map::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Create it now, so an unwritable place fails before any work.
+                write_atomically(path, b"{}\n").map_err(|e| {
+                    format!("{}: cannot create the serial state: {e}", path.display())
+                })?;
+                Map::new()
+            }
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
         Ok(SerialBook {
@@ -89,6 +95,7 @@ pub fn finish_record(
     report: &mut dyn FnMut(Progress),
 ) -> Result<Record, String> {
     let mut record = Record::from_claim(claim, key);
+    crate::verify::check_static_rules(&record).map_err(|e| e.to_string())?;
     let input = work::input(&record.work_body());
     record.nonce = work::solve(&input, record.work, threads, interval, report)
         .ok_or("no nonce below 2^53 gives the requested work")?;
@@ -121,10 +128,22 @@ pub struct OutputFile {
 }
 
 impl OutputFile {
-    /// Opens the sibling `PATH.tmp`, failing early if the place is unwritable.
+    /// Opens a new sibling `PATH.PID.tmp`, failing early if the place is
+    /// unwritable or `path` is a directory.
     pub fn create(path: &Path) -> Result<OutputFile, String> {
-        let tmp = tmp_path(path);
-        let file = std::fs::File::create(&tmp)
+        if path.is_dir() {
+            return Err(format!(
+                "--out {}: is a directory; give a file name",
+                path.display()
+            ));
+        }
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
             .map_err(|e| format!("--out {}: cannot write there: {e}", path.display()))?;
         Ok(OutputFile {
             path: path.to_owned(),

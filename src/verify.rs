@@ -8,8 +8,12 @@
 //! expiry and the minimum work, then the signature, then the Argon2id proof.
 
 use crate::attest::{AttestError, Attestation};
+use crate::canonical;
 use crate::keys::PublicKey;
-use crate::record::{Record, RecordError, MAX_LIFETIME, MAX_RECORD_BYTES, MAX_WORK};
+use crate::record::{
+    Record, RecordError, INT_LIMIT, MAX_CONTACT_LEN, MAX_LIFETIME, MAX_RECORD_BYTES,
+    MAX_SUBDOMAINS, MAX_WORK,
+};
 use crate::work;
 use std::fmt;
 
@@ -141,10 +145,28 @@ impl Verifier {
     }
 }
 
-/// Rules that need neither a clock nor cryptography.
-fn check_static_rules(record: &Record) -> Result<(), RecordError> {
+/// Rules that need neither a clock nor cryptography. Also used before
+/// signing and working, so a record that could never verify fails before
+/// minutes of proof of work are spent on it.
+pub fn check_static_rules(record: &Record) -> Result<(), RecordError> {
     if record.serial == 0 {
         return Err(RecordError::Serial);
+    }
+    if record.subdomains.len() > MAX_SUBDOMAINS {
+        return Err(RecordError::TooManySubdomains(record.subdomains.len()));
+    }
+    if record.contact.len() > MAX_CONTACT_LEN || !canonical::is_printable_ascii(&record.contact) {
+        return Err(RecordError::Contact);
+    }
+    for (name, value) in [
+        ("serial", record.serial),
+        ("issued", record.issued),
+        ("expires", record.expires),
+        ("nonce", record.nonce),
+    ] {
+        if value >= INT_LIMIT {
+            return Err(RecordError::Shape(format!("{name} must be below 2^53")));
+        }
     }
     if record.expires <= record.issued || record.expires - record.issued > MAX_LIFETIME {
         return Err(RecordError::Lifetime {

@@ -127,7 +127,7 @@ struct LookupArgs {
 }
 
 fn main() {
-    let args: Args = argh::from_env();
+    let args: Args = cli::parse_args("onions-hs");
     cli::run("onions-hs", || match args.command {
         Command::Claim(a) => claim(a),
         Command::Verify(a) => verify(a),
