@@ -9,6 +9,8 @@
 // Each test file compiles this module on its own and uses only some helpers.
 #![allow(dead_code)]
 
+pub mod servers;
+
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};

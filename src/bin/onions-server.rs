@@ -1,0 +1,154 @@
+//! `onions-server`: runs the Quorum or a mirror, or prints the Quorum's key.
+
+use argh::FromArgs;
+use onions::cli;
+use onions::server::{self, Config, Limits, Role, DEFAULT_PORT};
+use onions::transport::Endpoint;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(FromArgs)]
+/// Run the onions Quorum (accepts and attests claims) or a mirror (keeps a
+/// verified replica and answers lookups).
+struct Args {
+    /// quorum or mirror
+    #[argh(option)]
+    role: Option<String>,
+    /// IPv4 address and port to listen on (default port 10053)
+    #[argh(option, default = "String::from(\"127.0.0.1\")")]
+    listen: String,
+    /// directory for the log and, at the Quorum, its key
+    #[argh(option)]
+    state_dir: Option<PathBuf>,
+    /// print the Quorum's public key (Base64) and exit; creates it if absent
+    #[argh(switch)]
+    print_key: bool,
+    /// a mirror's upstream HOST:PORT: the Quorum or another mirror
+    #[argh(option)]
+    upstream: Option<String>,
+    /// a trusted Quorum key, Base64 (repeatable; required for a mirror)
+    #[argh(option)]
+    quorum_key: Vec<String>,
+    /// least proof of work accepted, in bits (Quorum default 12, mirror 0)
+    #[argh(option)]
+    min_work: Option<u64>,
+    /// worker threads (default: number of cores)
+    #[argh(option)]
+    workers: Option<usize>,
+    /// longest request line in bytes (default 16384)
+    #[argh(option, default = "Limits::default().max_message")]
+    max_message: usize,
+    /// most open connections (default 1024)
+    #[argh(option, default = "Limits::default().max_connections")]
+    max_connections: usize,
+    /// most requests waiting for a worker before answering busy (default 1024)
+    #[argh(option, default = "Limits::default().worker_queue")]
+    worker_queue: usize,
+    /// most messages queued for one subscriber before it is dropped (default 65536)
+    #[argh(option, default = "Limits::default().subscriber_queue")]
+    subscriber_queue: usize,
+    /// seconds a non-subscriber connection may stay silent (default 120)
+    #[argh(option, default = "Limits::default().idle_timeout.as_secs()")]
+    idle_timeout: u64,
+    /// seconds of silence before a subscriber gets a heartbeat (default 15)
+    #[argh(option, default = "Limits::default().heartbeat.as_secs()")]
+    heartbeat: u64,
+    /// seconds of upstream silence before a mirror reconnects (default 45)
+    #[argh(option, default = "Limits::default().upstream_silence.as_secs()")]
+    upstream_silence: u64,
+    /// log level: error, warn, info, debug, trace (default: RUST_LOG, else info)
+    #[argh(option)]
+    log_level: Option<String>,
+}
+
+fn main() {
+    let args: Args = cli::parse_args("onions-server");
+    cli::run("onions-server", || {
+        let state_dir = args.state_dir.clone().ok_or("give --state-dir DIR")?;
+        if args.print_key {
+            let key = server::load_or_create_quorum_key(&state_dir)?;
+            println!("{}", key.public().to_base64());
+            return Ok(());
+        }
+        let _logger = onions::logging::start(args.log_level.as_deref())?;
+        let config = config(&args, state_dir)?;
+        server::run(config)
+    });
+}
+
+fn config(args: &Args, state_dir: PathBuf) -> Result<Config, String> {
+    std::fs::create_dir_all(&state_dir)
+        .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
+    let role = match args.role.as_deref() {
+        Some("quorum") => {
+            if args.upstream.is_some() {
+                return Err("--upstream is for mirrors; the Quorum has none".into());
+            }
+            Role::Quorum {
+                key: server::load_or_create_quorum_key(&state_dir)?,
+            }
+        }
+        Some("mirror") => mirror_role(args)?,
+        Some(other) => return Err(format!("--role {other:?}: expected quorum or mirror")),
+        None => return Err("give --role quorum or --role mirror".into()),
+    };
+    let default_work = match role {
+        Role::Quorum { .. } => onions::work::DEFAULT_WORK,
+        Role::Mirror { .. } => 0,
+    };
+    Ok(Config {
+        role,
+        listen: listen_addr(&args.listen)?,
+        state_dir,
+        min_work: args.min_work.unwrap_or(default_work),
+        workers: args
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        limits: limits(args)?,
+    })
+}
+
+fn mirror_role(args: &Args) -> Result<Role, String> {
+    let upstream = args
+        .upstream
+        .as_deref()
+        .ok_or("a mirror needs --upstream HOST:PORT")?;
+    let upstream = Endpoint::parse(upstream).map_err(|e| format!("--upstream {e}"))?;
+    let trusted = cli::quorum_keys(&args.quorum_key)?;
+    if trusted.is_empty() {
+        return Err(
+            "a mirror needs --quorum-key BASE64 (onions-server --print-key at the Quorum)".into(),
+        );
+    }
+    Ok(Role::Mirror { upstream, trusted })
+}
+
+/// `IP` or `IP:PORT`, IPv4 only.
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+        return Ok(SocketAddr::V4(SocketAddrV4::new(ip, DEFAULT_PORT)));
+    }
+    text.parse::<SocketAddrV4>()
+        .map(SocketAddr::V4)
+        .map_err(|_| format!("--listen {text:?}: expected an IPv4 address, optionally with :PORT"))
+}
+
+fn limits(args: &Args) -> Result<Limits, String> {
+    let positive = |name: &str, value: u64| {
+        if value == 0 {
+            Err(format!("--{name} must be at least 1"))
+        } else {
+            Ok(value)
+        }
+    };
+    Ok(Limits {
+        max_message: positive("max-message", args.max_message as u64)? as usize,
+        max_connections: positive("max-connections", args.max_connections as u64)? as usize,
+        worker_queue: positive("worker-queue", args.worker_queue as u64)? as usize,
+        subscriber_queue: positive("subscriber-queue", args.subscriber_queue as u64)? as usize,
+        idle_timeout: Duration::from_secs(positive("idle-timeout", args.idle_timeout)?),
+        heartbeat: Duration::from_secs(positive("heartbeat", args.heartbeat)?),
+        upstream_silence: Duration::from_secs(positive("upstream-silence", args.upstream_silence)?),
+    })
+}

@@ -1,0 +1,350 @@
+//! `onions-server`: the Quorum (accepts, decides, attests) and the mirror
+//! (replicates, answers), sharing one event loop, worker pool and store.
+//!
+//! Threads: one mio [`event_loop`] owns every socket; [`workers`] parse and
+//! answer lines handed over a bounded crossbeam channel; at the Quorum one
+//! [`quorum`] committer decides ownership, assigns seqs and group-commits;
+//! at a mirror one [`upstream`] thread replicates. Whoever makes records
+//! durable tells the loop, which fans them out to subscribers. No async
+//! runtime.
+
+pub mod event_loop;
+pub mod quorum;
+pub mod signals;
+pub mod upstream;
+pub mod workers;
+
+use crate::keys::{PublicKey, SigningKey};
+use crate::store::Store;
+use crate::transport::Endpoint;
+use crossbeam_channel::Sender;
+use mio::{Token, Waker};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The port servers listen on when `--listen` names only an address.
+pub const DEFAULT_PORT: u16 = 10053;
+
+/// File in the state directory holding the Quorum's signing key, in Tor's
+/// `hs_ed25519_secret_key` format.
+pub const QUORUM_KEY_FILE: &str = "quorum_ed25519_secret_key";
+
+/// What this server is.
+pub enum Role {
+    /// The naming authority: signs attestations with its key.
+    Quorum {
+        /// The key attestations are signed with.
+        key: SigningKey,
+    },
+    /// A replica of an upstream server.
+    Mirror {
+        /// The Quorum or mirror to replicate from.
+        upstream: Endpoint,
+        /// Quorum keys whose attestations are trusted.
+        trusted: Vec<PublicKey>,
+    },
+}
+
+/// Every limit a server enforces. Each is a flag, logged when hit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest request line, in bytes.
+    pub max_message: usize,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Most jobs waiting for a worker; past it requests get `busy`.
+    pub worker_queue: usize,
+    /// Most messages waiting to be sent to one subscriber; past it the
+    /// subscriber is dropped (it catches up by seq when it returns).
+    pub subscriber_queue: usize,
+    /// How long a connection that is not a subscriber may stay silent.
+    pub idle_timeout: Duration,
+    /// Silence after which a subscriber gets a heartbeat.
+    pub heartbeat: Duration,
+    /// Silence from upstream after which a mirror reconnects.
+    pub upstream_silence: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message: 16 * 1024,
+            max_connections: 1024,
+            worker_queue: 1024,
+            subscriber_queue: 65536,
+            idle_timeout: Duration::from_secs(120),
+            heartbeat: Duration::from_secs(15),
+            upstream_silence: Duration::from_secs(45),
+        }
+    }
+}
+
+/// Everything a server is started with.
+pub struct Config {
+    /// Quorum or mirror.
+    pub role: Role,
+    /// The one IPv4 address and port to listen on.
+    pub listen: SocketAddr,
+    /// Where the log (and the Quorum's key) live.
+    pub state_dir: PathBuf,
+    /// Least proof of work accepted, in bits.
+    pub min_work: u64,
+    /// Worker threads.
+    pub workers: usize,
+    /// The limits.
+    pub limits: Limits,
+}
+
+/// Counters the status reply reports, updated by whoever knows them.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Current subscribers.
+    pub subscribers: AtomicUsize,
+    /// Whether a mirror's upstream session is up.
+    pub upstream_connected: AtomicBool,
+}
+
+/// A message to the event loop from another thread.
+pub enum LoopEvent {
+    /// A reply line for a connection; `close` ends it once sent.
+    Reply {
+        /// The connection.
+        conn: Token,
+        /// The reply line.
+        bytes: Vec<u8>,
+        /// Close after sending.
+        close: bool,
+    },
+    /// The connection is now a subscriber wanting seqs from `from`.
+    Subscribed {
+        /// The connection.
+        conn: Token,
+        /// The `subscribed` line.
+        bytes: Vec<u8>,
+        /// First seq wanted.
+        from: u64,
+    },
+    /// Catch-up lines read from the store for a subscriber.
+    Feed {
+        /// The connection.
+        conn: Token,
+        /// Push lines, ascending seq.
+        bytes: Vec<u8>,
+        /// Highest seq this feed covers.
+        cursor: u64,
+        /// True when the feed reached the store's head.
+        complete: bool,
+    },
+    /// Records made durable, as push lines, to fan out.
+    Committed {
+        /// `(seq, push line)`, ascending.
+        pushes: Arc<Vec<(u64, Vec<u8>)>>,
+    },
+}
+
+/// The way back into the event loop: a channel and the loop's waker.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: Sender<LoopEvent>,
+    waker: Arc<Waker>,
+}
+
+impl Outbox {
+    /// Wraps the loop's channel and waker.
+    pub fn new(tx: Sender<LoopEvent>, waker: Arc<Waker>) -> Outbox {
+        Outbox { tx, waker }
+    }
+
+    /// Sends an event and wakes the loop. A closed loop means shutdown is
+    /// under way, and the event no longer matters.
+    pub fn send(&self, event: LoopEvent) {
+        if self.tx.send(event).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                log::error!("cannot wake the event loop: {e}");
+            }
+        }
+    }
+}
+
+/// State every thread of a server shares.
+pub struct Shared {
+    /// The durable live set.
+    pub store: Store,
+    /// Counters for status.
+    pub stats: Stats,
+    /// Least proof of work accepted.
+    pub min_work: u64,
+    /// Keys reported by status: the Quorum's own, or the trusted ones.
+    pub quorum_keys: Vec<PublicKey>,
+    /// The upstream, at a mirror.
+    pub upstream: Option<Endpoint>,
+}
+
+impl Shared {
+    /// `"quorum"` or `"mirror"`.
+    pub fn role_name(&self) -> &'static str {
+        if self.upstream.is_some() {
+            "mirror"
+        } else {
+            "quorum"
+        }
+    }
+}
+
+/// Reads the Quorum key in `state_dir`, creating it (mode 0600) on first use.
+pub fn load_or_create_quorum_key(state_dir: &Path) -> Result<SigningKey, String> {
+    let path = state_dir.join(QUORUM_KEY_FILE);
+    match SigningKey::read_tor_file(&path) {
+        Ok(key) => Ok(key),
+        Err(crate::keys::KeyError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_key_file(&path)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+fn create_key_file(path: &Path) -> Result<SigningKey, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let key = SigningKey::generate();
+    let fail = |e: std::io::Error| format!("{}: cannot create the Quorum key: {e}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    file.write_all(&key.to_tor_file_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    log::info!("created the Quorum key {}", path.display());
+    Ok(key)
+}
+
+/// Compacts the store when more than half of it, and over 1 MiB, is
+/// superseded or expired records.
+pub fn maybe_compact(store: &Store) {
+    const MIN_GARBAGE: u64 = 1 << 20;
+    let now = crate::clock::now();
+    let (garbage, total) = store.garbage(now);
+    if garbage < MIN_GARBAGE || garbage * 2 < total {
+        return;
+    }
+    match store.compact(now) {
+        Ok(r) => log::info!(
+            "compacted the log: {} -> {} bytes, {} live records",
+            r.before_bytes,
+            r.after_bytes,
+            r.live
+        ),
+        Err(e) => log::error!("compaction failed (the old log is kept): {e}"),
+    }
+}
+
+/// Marks the upstream flag; a helper so call sites read as sentences.
+pub fn set_upstream_connected(stats: &Stats, connected: bool) {
+    stats.upstream_connected.store(connected, Ordering::Relaxed);
+}
+
+/// Runs a server until SIGTERM or SIGINT, then finishes in-flight work and
+/// returns.
+pub fn run(config: Config) -> Result<(), String> {
+    signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let (store, report) = Store::open(&config.state_dir)
+        .map_err(|e| format!("{}: cannot open the log: {e}", config.state_dir.display()))?;
+    log::info!(
+        "log replayed: {} entries, {} live records, head {}{}",
+        report.entries_read,
+        report.live,
+        report.head,
+        if report.truncated_bytes > 0 {
+            format!(
+                ", cut {} bytes of torn or corrupt tail",
+                report.truncated_bytes
+            )
+        } else {
+            String::new()
+        }
+    );
+    let (quorum_keys, upstream, quorum_key) = match config.role {
+        Role::Quorum { key } => (vec![key.public()], None, Some(key)),
+        Role::Mirror { upstream, trusted } => (trusted, Some(upstream), None),
+    };
+    let shared = Arc::new(Shared {
+        store,
+        stats: Stats::default(),
+        min_work: config.min_work,
+        quorum_keys,
+        upstream,
+    });
+    let listener = mio::net::TcpListener::bind(config.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let (poll, waker) =
+        event_loop::poll_and_waker().map_err(|e| format!("cannot start the event loop: {e}"))?;
+    let (event_tx, event_rx) = crossbeam_channel::unbounded();
+    let outbox = Outbox::new(event_tx, waker);
+    let (job_tx, job_rx) = crossbeam_channel::bounded(config.limits.worker_queue);
+    let mut threads = Vec::new();
+    let committer = quorum_key.map(|key| {
+        let (claim_tx, claim_rx) = crossbeam_channel::bounded(config.limits.worker_queue);
+        let (shared, outbox) = (shared.clone(), outbox.clone());
+        threads.push(spawn("committer", move || {
+            quorum::run(&shared.store, key, claim_rx, outbox)
+        }));
+        claim_tx
+    });
+    for i in 0..config.workers.max(1) {
+        let worker = workers::Worker {
+            shared: shared.clone(),
+            outbox: outbox.clone(),
+            committer: committer.clone(),
+        };
+        let jobs = job_rx.clone();
+        threads.push(spawn(&format!("worker-{i}"), move || worker.run(jobs)));
+    }
+    drop(committer);
+    drop(job_rx);
+    if let Some(endpoint) = shared.upstream.clone() {
+        let upstream = upstream::Upstream {
+            shared: shared.clone(),
+            outbox: outbox.clone(),
+            endpoint,
+            verifier: crate::verify::Verifier {
+                min_work: config.min_work,
+                trusted: shared.quorum_keys.clone(),
+                max_skew: None,
+            },
+            silence: config.limits.upstream_silence,
+        };
+        threads.push(spawn("upstream", move || upstream.run()));
+    }
+    drop(outbox);
+    log::info!(
+        "{} listening on {} (state {}, min work {})",
+        shared.role_name(),
+        config.listen,
+        config.state_dir.display(),
+        config.min_work
+    );
+    let event_loop =
+        event_loop::EventLoop::new(poll, listener, job_tx, event_rx, config.limits, shared)
+            .map_err(|e| format!("cannot start the event loop: {e}"))?;
+    let result = event_loop
+        .run()
+        .map_err(|e| format!("event loop failed: {e}"));
+    signals::request_stop();
+    for thread in threads {
+        let _ = thread.join();
+    }
+    log::info!("stopped");
+    result
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
+}

@@ -1,0 +1,285 @@
+//! A mirror's upstream thread: subscribes to the Quorum or another mirror
+//! from its own head + 1, verifies every pushed record and attestation,
+//! applies them durably in batches, and hands them to the event loop to fan
+//! out.
+//!
+//! On a drop, an error, a lie, or too long a silence it reconnects with
+//! exponential backoff (0.5 s doubling to 60 s, with jitter), logging each
+//! try. Lookups keep being answered from the store meanwhile.
+
+use super::{set_upstream_connected, LoopEvent, Outbox, Shared};
+use crate::attest::Attestation;
+use crate::canonical;
+use crate::clock;
+use crate::record::{Record, RecordError};
+use crate::store::Entry;
+use crate::transport::{self, Endpoint, Route};
+use crate::verify::{Verifier, VerifyError};
+use crate::wire;
+use serde_json::{json, Value};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// First wait before reconnecting.
+const BACKOFF_START: Duration = Duration::from_millis(500);
+/// Longest wait before reconnecting.
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// How often a blocked read wakes to check for shutdown.
+const READ_SLICE: Duration = Duration::from_millis(500);
+/// Most records applied with one fsync.
+const MAX_BATCH: usize = 4096;
+/// Longest line accepted from upstream (a push carries at most an 8 KiB
+/// record and its attestation).
+const MAX_LINE: usize = 64 * 1024;
+
+/// What the upstream thread needs.
+pub struct Upstream {
+    /// Shared server state.
+    pub shared: Arc<Shared>,
+    /// The way to the event loop, for fan-out.
+    pub outbox: Outbox,
+    /// Where to replicate from.
+    pub endpoint: Endpoint,
+    /// Checks every pushed record and attestation.
+    pub verifier: Verifier,
+    /// Silence after which the session is given up.
+    pub silence: Duration,
+}
+
+impl Upstream {
+    /// Replicates until a stop is requested.
+    pub fn run(self) {
+        let mut backoff = BACKOFF_START;
+        let mut attempt = 0u64;
+        while !super::signals::stop_requested() {
+            attempt += 1;
+            log::info!(
+                "upstream {}: connecting (attempt {attempt}) from seq {}",
+                self.endpoint,
+                self.shared.store.head() + 1
+            );
+            if let Err(e) = self.session(&mut backoff) {
+                log::warn!("upstream {}: {e}", self.endpoint);
+            }
+            set_upstream_connected(&self.shared.stats, false);
+            if super::signals::stop_requested() {
+                break;
+            }
+            let wait = jittered(backoff);
+            log::info!(
+                "upstream {}: reconnecting in {:.1} s",
+                self.endpoint,
+                wait.as_secs_f64()
+            );
+            sleep_unless_stopped(wait);
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    /// One subscription, until it fails or a stop is requested. A session
+    /// that got as far as `subscribed` resets the backoff.
+    fn session(&self, backoff: &mut Duration) -> Result<(), String> {
+        let mut stream = transport::connect(&self.endpoint, Route::Direct, Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+        let from = self.shared.store.head() + 1;
+        let request = wire::line(&json!({"type": "subscribe", "id": 1, "from": from}));
+        stream
+            .write_all(&request)
+            .map_err(|e| format!("cannot subscribe: {e}"))?;
+        stream
+            .set_read_timeout(Some(READ_SLICE))
+            .map_err(|e| e.to_string())?;
+        let mut reader = Lines::new(stream);
+        let Some(reply) = reader.next_line(self.silence)? else {
+            return Ok(());
+        };
+        let head = subscribed_head(&reply)?;
+        set_upstream_connected(&self.shared.stats, true);
+        *backoff = BACKOFF_START;
+        log::info!(
+            "upstream {}: subscribed from seq {from}; upstream head {head}",
+            self.endpoint
+        );
+        while let Some(first) = reader.next_line(self.silence)? {
+            let mut batch = Vec::new();
+            self.take(&first, &mut batch)?;
+            while batch.len() < MAX_BATCH && reader.has_buffered_line() {
+                if let Some(line) = reader.next_line(self.silence)? {
+                    self.take(&line, &mut batch)?;
+                }
+            }
+            if !batch.is_empty() {
+                self.apply(batch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies one pushed line; records join `batch`, heartbeats are noted.
+    fn take(&self, line: &[u8], batch: &mut Vec<Entry>) -> Result<(), String> {
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|e| format!("sent a line that is not JSON: {e}"))?;
+        match value.get("type").and_then(Value::as_str) {
+            Some("heartbeat") => Ok(()),
+            Some("record") => {
+                let expected = batch
+                    .last()
+                    .map_or(self.shared.store.head(), |e: &Entry| e.seq);
+                if let Some(entry) = self.verify_push(&value, expected)? {
+                    batch.push(entry);
+                }
+                Ok(())
+            }
+            Some("error") => Err(format!("refused: {}", canonical::to_string(&value))),
+            _ => Err(format!(
+                "sent an unexpected message: {}",
+                canonical::to_string(&value)
+            )),
+        }
+    }
+
+    /// Checks a push completely (protocol.md §9) and that its seq moves
+    /// forward. An expired record is skipped, not an error: it may have
+    /// expired in transit.
+    fn verify_push(&self, value: &Value, after: u64) -> Result<Option<Entry>, String> {
+        let seq = value
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or("sent a record without seq")?;
+        let record = Record::from_value(value.get("record").unwrap_or(&Value::Null))
+            .map_err(|e| format!("sent a bad record at seq {seq}: {e}"))?;
+        let attestation = Attestation::from_value(value.get("attestation").unwrap_or(&Value::Null))
+            .map_err(|e| format!("sent a bad attestation at seq {seq}: {e}"))?;
+        if attestation.seq != seq || seq <= after {
+            return Err(format!(
+                "sent seq {seq} (attested {}) after seq {after}",
+                attestation.seq
+            ));
+        }
+        match self
+            .verifier
+            .check_answer(&record, &attestation, clock::now())
+        {
+            Ok(()) => Ok(Some(Entry {
+                seq,
+                expires: record.expires,
+                name: record.name.clone(),
+                record: record.canonical(),
+                attestation: canonical::to_string(&attestation.to_value()),
+            })),
+            Err(VerifyError::Record(RecordError::Expired { .. })) => {
+                log::debug!(
+                    "upstream {}: seq {seq} expired in transit; skipped",
+                    self.endpoint
+                );
+                Ok(None)
+            }
+            Err(e) => Err(format!(
+                "sent a record that fails verification at seq {seq} ({}): {e}",
+                record.name
+            )),
+        }
+    }
+
+    fn apply(&self, batch: Vec<Entry>) -> Result<(), String> {
+        self.shared
+            .store
+            .append(&batch)
+            .map_err(|e| format!("cannot append to the log: {e}"))?;
+        let pushes = batch
+            .iter()
+            .map(|e| (e.seq, wire::push_line(e.seq, &e.record, &e.attestation)))
+            .collect();
+        self.outbox.send(LoopEvent::Committed {
+            pushes: Arc::new(pushes),
+        });
+        super::maybe_compact(&self.shared.store);
+        Ok(())
+    }
+}
+
+fn subscribed_head(reply: &[u8]) -> Result<u64, String> {
+    let value: Value =
+        serde_json::from_slice(reply).map_err(|e| format!("bad reply to subscribe: {e}"))?;
+    match value.get("type").and_then(Value::as_str) {
+        Some("subscribed") => value
+            .get("head")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| "subscribed without head".into()),
+        _ => Err(format!(
+            "refused subscribe: {}",
+            canonical::to_string(&value)
+        )),
+    }
+}
+
+/// Reads newline-terminated lines with a silence limit, waking regularly
+/// to honour a stop request.
+struct Lines {
+    reader: BufReader<TcpStream>,
+    partial: Vec<u8>,
+}
+
+impl Lines {
+    fn new(stream: TcpStream) -> Lines {
+        Lines {
+            reader: BufReader::with_capacity(256 * 1024, stream),
+            partial: Vec::new(),
+        }
+    }
+
+    fn has_buffered_line(&self) -> bool {
+        self.reader.buffer().contains(&b'\n')
+    }
+
+    /// The next line without its newline; `None` if a stop was requested.
+    fn next_line(&mut self, silence: Duration) -> Result<Option<Vec<u8>>, String> {
+        let started = Instant::now();
+        loop {
+            if super::signals::stop_requested() {
+                return Ok(None);
+            }
+            match self.reader.read_until(b'\n', &mut self.partial) {
+                Ok(0) => return Err("upstream closed the connection".into()),
+                Ok(_) if self.partial.last() == Some(&b'\n') => {
+                    let mut line = std::mem::take(&mut self.partial);
+                    line.pop();
+                    return Ok(Some(line));
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(format!("read failed: {e}")),
+            }
+            if self.partial.len() > MAX_LINE {
+                return Err(format!("sent a line over {MAX_LINE} bytes"));
+            }
+            if started.elapsed() >= silence {
+                return Err(format!(
+                    "silent for {} s; giving up this connection",
+                    silence.as_secs()
+                ));
+            }
+        }
+    }
+}
+
+/// `base` scaled by a random factor in [0.5, 1.5).
+fn jittered(base: Duration) -> Duration {
+    let mut byte = [0u8; 1];
+    sodiumoxide::randombytes::randombytes_into(&mut byte);
+    base.mul_f64(0.5 + f64::from(byte[0]) / 256.0)
+}
+
+fn sleep_unless_stopped(total: Duration) {
+    let until = Instant::now() + total;
+    while Instant::now() < until && !super::signals::stop_requested() {
+        std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
+    }
+}

@@ -1,0 +1,403 @@
+//! The bytes of `records.log`: the file header, entry frames with their
+//! checksums, and a buffered reader that walks frames with positional reads.
+//!
+//! Layout (integers little-endian):
+//!
+//! ```text
+//! header  "onionlog" (8 bytes) | format version u32 (= 1)
+//! frame   kind u8 | body length u32 | body | BLAKE2b-128(kind | length | body)
+//! kind 1  record entry: seq u64 | expires u64 | name length u8 |
+//!         record length u32 | attestation length u32 | name | record | attestation
+//! kind 2  head marker: seq u64 (the highest seq applied, kept across compaction)
+//! kind 3  reserved for the signed Merkle head of protocol.md §10
+//! ```
+//!
+//! The checksum is libsodium's `crypto_generichash` (BLAKE2b, unkeyed)
+//! cut to 16 bytes: it catches torn writes and flipped bits, not a person
+//! who can rewrite the file. This module does not know which entries are
+//! live, keeps no index and takes no locks; [`super`] does that.
+
+use super::index::Head;
+use super::Entry;
+use crate::name::RegisteredName;
+use sodiumoxide::crypto::generichash;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// What a log starts with, so a wrong file is refused rather than "repaired".
+const MAGIC: &[u8; 8] = b"onionlog";
+/// The frame layout this code writes and reads; bumped when it changes.
+const VERSION: u32 = 1;
+/// Bytes of the file header; the first entry starts here.
+pub(super) const HEADER_LEN: u64 = 12;
+/// Kind byte of a record entry.
+const KIND_RECORD: u8 = 1;
+/// Kind byte of a head marker.
+const KIND_HEAD: u8 = 2;
+/// Bytes before a frame's body: kind and body length.
+const FRAME_HEAD: usize = 5;
+/// Bytes of a frame's checksum.
+const SUM_LEN: usize = 16;
+/// Largest body accepted; bounds what a corrupt length can make us allocate
+/// (records are at most 8 KiB, so this leaves ample room).
+const MAX_BODY: usize = 1 << 20;
+
+/// The header a log must start with.
+pub(super) fn header() -> [u8; HEADER_LEN as usize] {
+    let mut bytes = [0u8; HEADER_LEN as usize];
+    bytes[..8].copy_from_slice(MAGIC);
+    bytes[8..].copy_from_slice(&VERSION.to_le_bytes());
+    bytes
+}
+
+/// Checks a log's first bytes: `Err` says, for a person, why this is not a
+/// log this program can read.
+pub(super) fn check_header(bytes: &[u8; HEADER_LEN as usize]) -> Result<(), String> {
+    if bytes[..8] != MAGIC[..] {
+        return Err("is not an onions record log (wrong magic); move it away".into());
+    }
+    let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if version != VERSION {
+        return Err(format!(
+            "has log format version {version}, this program reads {VERSION}; use a matching onions"
+        ));
+    }
+    Ok(())
+}
+
+/// BLAKE2b-128 of `bytes`: the per-frame checksum.
+fn checksum(bytes: &[u8]) -> io::Result<[u8; SUM_LEN]> {
+    let digest = generichash::hash(bytes, Some(SUM_LEN), None)
+        .map_err(|()| io::Error::other("libsodium could not compute a BLAKE2b checksum"))?;
+    let mut sum = [0u8; SUM_LEN];
+    sum.copy_from_slice(digest.as_ref());
+    Ok(sum)
+}
+
+/// Appends one frame (kind, length, body, checksum) to `out`.
+fn push_frame(kind: u8, body: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    if body.len() > MAX_BODY {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a log entry of {} bytes is over the {MAX_BODY}-byte limit",
+                body.len()
+            ),
+        ));
+    }
+    let start = out.len();
+    out.push(kind);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+    let sum = checksum(&out[start..])?;
+    out.extend_from_slice(&sum);
+    Ok(())
+}
+
+/// Appends the frame of a record entry to `out`; returns its length.
+pub(super) fn push_record(entry: &Entry, out: &mut Vec<u8>) -> io::Result<u64> {
+    let name = entry.name.as_str().as_bytes();
+    let (record, attestation) = (entry.record.as_bytes(), entry.attestation.as_bytes());
+    let too_long = || io::Error::new(io::ErrorKind::InvalidInput, "a log entry is too long");
+    let mut body = Vec::with_capacity(25 + name.len() + record.len() + attestation.len());
+    body.extend_from_slice(&entry.seq.to_le_bytes());
+    body.extend_from_slice(&entry.expires.to_le_bytes());
+    body.push(u8::try_from(name.len()).map_err(|_| too_long())?);
+    for part in [record, attestation] {
+        let len = u32::try_from(part.len()).map_err(|_| too_long())?;
+        body.extend_from_slice(&len.to_le_bytes());
+    }
+    for part in [name, record, attestation] {
+        body.extend_from_slice(part);
+    }
+    let start = out.len();
+    push_frame(KIND_RECORD, &body, out)?;
+    Ok((out.len() - start) as u64)
+}
+
+/// Appends a head marker saying `seq` was applied to `out`.
+pub(super) fn push_head(seq: u64, out: &mut Vec<u8>) -> io::Result<()> {
+    push_frame(KIND_HEAD, &seq.to_le_bytes(), out)
+}
+
+/// Frame length from a frame's first bytes, or `None` if the length is
+/// beyond [`MAX_BODY`] (only corruption writes that).
+fn frame_len(head: &[u8]) -> Option<usize> {
+    let len: [u8; 4] = head.get(1..FRAME_HEAD)?.try_into().ok()?;
+    let body = u32::from_le_bytes(len) as usize;
+    (body <= MAX_BODY).then_some(FRAME_HEAD + body + SUM_LEN)
+}
+
+/// True when a whole frame's checksum matches its contents.
+fn sum_holds(raw: &[u8]) -> io::Result<bool> {
+    let Some((content, sum)) = raw.split_last_chunk::<SUM_LEN>() else {
+        return Ok(false);
+    };
+    Ok(checksum(content)? == *sum)
+}
+
+/// One whole frame whose checksum held, with where it starts in the file.
+pub(super) struct Frame {
+    /// Byte offset of the frame in the log.
+    pub(super) offset: u64,
+    /// The frame's bytes, checksum included (at least `FRAME_HEAD + SUM_LEN`).
+    raw: Vec<u8>,
+}
+
+/// What a checked frame holds.
+pub(super) enum Content<'a> {
+    /// A record entry.
+    Record(RecordBody<'a>),
+    /// A head marker with its seq.
+    Head(u64),
+    /// A known kind whose body does not parse: corruption.
+    Malformed,
+    /// A kind this version does not know (a newer program wrote it).
+    Unknown(u8),
+}
+
+impl Frame {
+    /// Length of the frame in bytes.
+    pub(super) fn len(&self) -> u64 {
+        self.raw.len() as u64
+    }
+
+    /// The frame's bytes exactly as stored, for copying during compaction.
+    pub(super) fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Decodes the body according to the kind byte.
+    pub(super) fn content(&self) -> Content<'_> {
+        let body = &self.raw[FRAME_HEAD..self.raw.len() - SUM_LEN];
+        match self.raw[0] {
+            KIND_RECORD => RecordBody::parse(body).map_or(Content::Malformed, Content::Record),
+            KIND_HEAD => body.try_into().map_or(Content::Malformed, |seq| {
+                Content::Head(u64::from_le_bytes(seq))
+            }),
+            kind => Content::Unknown(kind),
+        }
+    }
+}
+
+/// The fields of a record entry, borrowed from its frame; every field has
+/// been checked (the name spelled per protocol §1, the texts UTF-8).
+pub(super) struct RecordBody<'a> {
+    /// Attestation seq.
+    pub(super) seq: u64,
+    /// The record's expiry, Unix seconds.
+    pub(super) expires: u64,
+    /// The registered name.
+    pub(super) name: RegisteredName,
+    /// Canonical record JSON.
+    record: &'a str,
+    /// Canonical attestation JSON.
+    attestation: &'a str,
+}
+
+/// Splits a little-endian u64 off the front of `bytes`.
+fn take_u64(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let (first, rest) = bytes.split_first_chunk::<8>()?;
+    Some((u64::from_le_bytes(*first), rest))
+}
+
+/// Splits a little-endian u32, as a length, off the front of `bytes`.
+fn take_len(bytes: &[u8]) -> Option<(usize, &[u8])> {
+    let (first, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_le_bytes(*first) as usize, rest))
+}
+
+impl<'a> RecordBody<'a> {
+    /// Parses a record body; `None` if any length or field is wrong.
+    fn parse(body: &'a [u8]) -> Option<Self> {
+        let (seq, rest) = take_u64(body)?;
+        let (expires, rest) = take_u64(rest)?;
+        let (&name_len, rest) = rest.split_first()?;
+        let (record_len, rest) = take_len(rest)?;
+        let (attestation_len, rest) = take_len(rest)?;
+        let (name, rest) = rest.split_at_checked(usize::from(name_len))?;
+        let (record, attestation) = rest.split_at_checked(record_len)?;
+        if attestation.len() != attestation_len {
+            return None;
+        }
+        Some(RecordBody {
+            seq,
+            expires,
+            name: RegisteredName::parse(std::str::from_utf8(name).ok()?).ok()?,
+            record: std::str::from_utf8(record).ok()?,
+            attestation: std::str::from_utf8(attestation).ok()?,
+        })
+    }
+
+    /// Bytes of record and attestation text, what `read_after` budgets by.
+    pub(super) fn text_len(&self) -> usize {
+        self.record.len() + self.attestation.len()
+    }
+
+    /// The owned entry.
+    pub(super) fn into_entry(self) -> Entry {
+        Entry {
+            seq: self.seq,
+            expires: self.expires,
+            name: self.name,
+            record: self.record.to_owned(),
+            attestation: self.attestation.to_owned(),
+        }
+    }
+}
+
+/// The error for a frame that should be sound (it was checked when written
+/// or replayed) but is not: the disk changed under us.
+pub(super) fn corrupt(offset: u64, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("log entry at byte {offset} is corrupt ({why}); restart to cut it"),
+    )
+}
+
+/// Reads and checks the frame at `offset` with positional reads.
+pub(super) fn read_frame_at(file: &File, offset: u64) -> io::Result<Frame> {
+    let mut head = [0u8; FRAME_HEAD];
+    file.read_exact_at(&mut head, offset)?;
+    let len = frame_len(&head).ok_or_else(|| corrupt(offset, "length"))?;
+    let mut raw = vec![0u8; len];
+    raw[..FRAME_HEAD].copy_from_slice(&head);
+    file.read_exact_at(&mut raw[FRAME_HEAD..], offset + FRAME_HEAD as u64)?;
+    if !sum_holds(&raw)? {
+        return Err(corrupt(offset, "checksum"));
+    }
+    Ok(Frame { offset, raw })
+}
+
+/// Reads the record entry at `offset` whole.
+pub(super) fn read_entry_at(file: &File, offset: u64) -> io::Result<Entry> {
+    match read_frame_at(file, offset)?.content() {
+        Content::Record(body) => Ok(body.into_entry()),
+        _ => Err(corrupt(offset, "not a record entry")),
+    }
+}
+
+/// Reads what the index needs of the record entry at `offset`.
+pub(super) fn read_head_at(file: &File, offset: u64) -> io::Result<Head> {
+    let frame = read_frame_at(file, offset)?;
+    match frame.content() {
+        Content::Record(body) => Ok(Head::of(&body, frame.len())),
+        _ => Err(corrupt(offset, "not a record entry")),
+    }
+}
+
+/// Why a frame ends the valid part of a log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bad {
+    /// The file ends inside the frame (a torn write).
+    Incomplete,
+    /// The length field is beyond any frame this program writes.
+    Length,
+    /// The checksum does not match.
+    Checksum,
+}
+
+impl Bad {
+    /// A few words for the log line.
+    pub(super) fn why(self) -> &'static str {
+        match self {
+            Bad::Incomplete => "incomplete entry",
+            Bad::Length => "impossible length",
+            Bad::Checksum => "checksum mismatch",
+        }
+    }
+}
+
+/// What [`Reader::next`] found.
+pub(super) enum Next {
+    /// A frame whose checksum held.
+    Frame(Frame),
+    /// The end of the range, on a frame boundary.
+    End,
+    /// A frame that ends the valid log, at [`Reader::pos`].
+    Bad(Bad),
+}
+
+/// Bytes fetched per positional read while walking frames.
+const CHUNK: usize = 64 * 1024;
+
+/// Walks the frames between two offsets of a log, reading in chunks with
+/// positional reads so other threads may read and append meanwhile.
+pub(super) struct Reader<'a> {
+    /// The log.
+    file: &'a File,
+    /// File offset of `buf[at]`: where the next frame starts.
+    pos: u64,
+    /// Where to stop (the end of the durable part).
+    end: u64,
+    /// Bytes read ahead, starting at file offset `pos - at`.
+    buf: Vec<u8>,
+    /// How much of `buf` was consumed.
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of the frames from `start` up to `end`.
+    pub(super) fn new(file: &'a File, start: u64, end: u64) -> Self {
+        Reader {
+            file,
+            pos: start,
+            end,
+            buf: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// Where the next frame starts.
+    pub(super) fn pos(&self) -> u64 {
+        self.pos
+    }
+
+    /// Makes `n` bytes from `pos` available in `buf[at..]`; false if the
+    /// range ends first.
+    fn fill(&mut self, n: usize) -> io::Result<bool> {
+        let have = self.buf.len() - self.at;
+        if have >= n {
+            return Ok(true);
+        }
+        let left = self.end - self.pos;
+        if left < n as u64 {
+            return Ok(false);
+        }
+        let want = (n.max(CHUNK) as u64).min(left) as usize;
+        self.buf.drain(..self.at);
+        self.at = 0;
+        self.buf.resize(want, 0);
+        self.file
+            .read_exact_at(&mut self.buf[have..], self.pos + have as u64)?;
+        Ok(true)
+    }
+
+    /// The next frame, the end, or why the log is bad from here on.
+    pub(super) fn next(&mut self) -> io::Result<Next> {
+        if self.pos >= self.end {
+            return Ok(Next::End);
+        }
+        if !self.fill(FRAME_HEAD)? {
+            return Ok(Next::Bad(Bad::Incomplete));
+        }
+        let Some(len) = frame_len(&self.buf[self.at..]) else {
+            return Ok(Next::Bad(Bad::Length));
+        };
+        if !self.fill(len)? {
+            return Ok(Next::Bad(Bad::Incomplete));
+        }
+        let raw = self.buf[self.at..self.at + len].to_vec();
+        if !sum_holds(&raw)? {
+            return Ok(Next::Bad(Bad::Checksum));
+        }
+        let frame = Frame {
+            offset: self.pos,
+            raw,
+        };
+        self.at += len;
+        self.pos += len as u64;
+        Ok(Next::Frame(frame))
+    }
+}

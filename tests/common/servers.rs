@@ -1,0 +1,343 @@
+//! Real `onions-server` processes on 127.0.0.x for the integration tests,
+//! a line-protocol client, and records made with the library.
+//!
+//! Every server is a child process with its log in a file, stopped by its
+//! PID when its guard drops; every wait is bounded.
+
+use super::ChildGuard;
+use onions::attest::Attestation;
+use onions::keys::SigningKey;
+use onions::name::{RegisteredName, SubdomainKey};
+use onions::onion::OnionAddress;
+use onions::record::{Claim, Record};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `onions-server` binary Cargo built for these tests.
+pub const ONIONS_SERVER: &str = env!("CARGO_BIN_EXE_onions-server");
+
+/// How long a server may take to start listening.
+pub const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long one reply may take.
+pub const REPLY_LIMIT: Duration = Duration::from_secs(30);
+
+/// A port on `ip` that was free a moment ago.
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on {ip}: {e}"))
+}
+
+/// A running server.
+pub struct Server {
+    guard: ChildGuard,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state directory.
+    pub state: PathBuf,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a Quorum on `ip` with `extra` flags (min work 0 unless given).
+    pub fn quorum(ip: &str, state: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--role", "quorum"];
+        if !extra.contains(&"--min-work") {
+            args.extend(["--min-work", "0"]);
+        }
+        args.extend_from_slice(extra);
+        Server::start(ip, state, &args)
+    }
+
+    /// Starts a mirror on `ip` replicating `upstream`, trusting `key`.
+    pub fn mirror(
+        ip: &str,
+        state: &Path,
+        upstream: SocketAddr,
+        key: &str,
+        extra: &[&str],
+    ) -> Server {
+        let upstream = upstream.to_string();
+        let mut args = vec![
+            "--role",
+            "mirror",
+            "--upstream",
+            &upstream,
+            "--quorum-key",
+            key,
+        ];
+        args.extend_from_slice(extra);
+        Server::start(ip, state, &args)
+    }
+
+    fn start(ip: &str, state: &Path, args: &[&str]) -> Server {
+        let addr: SocketAddr = format!("{ip}:{}", free_port_on(ip)).parse().unwrap();
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend([
+            "--listen".into(),
+            addr.to_string(),
+            "--state-dir".into(),
+            state.display().to_string(),
+        ]);
+        let log = state.with_extension(format!("{}.log", addr.port()));
+        Server::spawn(addr, state, all, log)
+    }
+
+    fn spawn(addr: SocketAddr, state: &Path, args: Vec<String>, log: PathBuf) -> Server {
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
+        let child = Command::new(ONIONS_SERVER)
+            .args(&args)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {ONIONS_SERVER}: {e}"));
+        let mut server = Server {
+            guard: ChildGuard::new(child, format!("onions-server on {addr}")),
+            addr,
+            state: state.to_owned(),
+            log,
+            args,
+        };
+        server.wait_listening();
+        server
+    }
+
+    fn wait_listening(&mut self) {
+        let deadline = Instant::now() + START_LIMIT;
+        while TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_err() {
+            if let Some(status) = self.guard.try_wait() {
+                panic!(
+                    "server on {} exited ({status}) before listening:\n{}",
+                    self.addr,
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server on {} did not listen within {START_LIMIT:?}:\n{}",
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.guard.id()
+    }
+
+    /// Kills the server with SIGKILL and reaps it.
+    pub fn kill9(&mut self) {
+        // SAFETY: sends a signal to our own child, which has not been reaped.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGKILL) };
+        self.guard
+            .wait_within(Duration::from_secs(10))
+            .expect("SIGKILL ends the server");
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        // SAFETY: as in kill9.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
+        self.guard
+            .wait_within(Duration::from_secs(20))
+            .unwrap_or_else(|| panic!("server on {} ignored SIGTERM:\n{}", self.addr, self.log()))
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.guard.try_wait().is_none()
+    }
+
+    /// Starts the same server again (same address, state and flags) after it stopped.
+    pub fn restart(&mut self) {
+        assert!(!self.is_running(), "restart needs a stopped server");
+        let again = Server::spawn(
+            self.addr,
+            &self.state.clone(),
+            self.args.clone(),
+            self.log.clone(),
+        );
+        *self = again;
+    }
+
+    /// A new client connection.
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// The server's status reply.
+    pub fn status(&self) -> Value {
+        self.client().request(&json!({"type": "status", "id": "s"}))
+    }
+
+    /// Waits (bounded) until the status `head` reaches `head`.
+    pub fn wait_head(&self, head: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let status = self.status();
+            if status["head"].as_u64() >= Some(head) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {} stuck at {status} waiting for head {head}:\n{}",
+                self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The Quorum key of the state directory `state`, as `--print-key` prints it.
+pub fn print_key(state: &Path) -> String {
+    let out = Command::new(ONIONS_SERVER)
+        .args(["--print-key", "--state-dir"])
+        .arg(state)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {ONIONS_SERVER}: {e}"));
+    assert!(
+        out.status.success(),
+        "--print-key failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A line-protocol client with a bounded wait for each reply.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(REPLY_LIMIT)).unwrap();
+        Client {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.reader
+            .get_mut()
+            .write_all(bytes)
+            .expect("send to server");
+    }
+
+    /// Reads one reply line as JSON; `None` if the server closed.
+    pub fn read(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(
+                serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("server sent non-JSON {line:?}: {e}")),
+            ),
+            Err(e) => panic!("no reply within {REPLY_LIMIT:?}: {e}"),
+        }
+    }
+
+    /// Sends one request and returns the reply.
+    pub fn request(&mut self, request: &Value) -> Value {
+        let mut line = serde_json::to_vec(request).unwrap();
+        line.push(b'\n');
+        self.send_raw(&line);
+        self.read().expect("server closed instead of replying")
+    }
+
+    /// Sends a `put` of `record`.
+    pub fn put(&mut self, record: &Record) -> Value {
+        self.request(&json!({"type": "put", "id": 1, "record": record.to_value()}))
+    }
+
+    /// Sends a `lookup` of `name`.
+    pub fn lookup(&mut self, name: &str) -> Value {
+        self.request(&json!({"type": "lookup", "id": 2, "name": name}))
+    }
+}
+
+/// A service key made from a one-byte seed, so tests can name owners.
+pub fn owner(seed: u8) -> SigningKey {
+    onions::keys::init().unwrap();
+    SigningKey::from_seed(&[seed; 32])
+}
+
+/// A signed record for `name` by `key` with `serial`, issued now, valid a
+/// day, with `work` bits done and optional subdomains.
+pub fn record(
+    key: &SigningKey,
+    name: &str,
+    serial: u64,
+    work: u64,
+    subs: &[(&str, &SigningKey)],
+) -> Record {
+    let name = RegisteredName::parse(name).unwrap();
+    let subdomains: BTreeMap<SubdomainKey, OnionAddress> = subs
+        .iter()
+        .map(|(label, k)| {
+            (
+                SubdomainKey::parse(label, &name).unwrap(),
+                OnionAddress::from_key(k.public()),
+            )
+        })
+        .collect();
+    let issued = onions::clock::now();
+    let claim = Claim {
+        name,
+        subdomains,
+        contact: String::new(),
+        serial,
+        issued,
+        expires: issued + 86_400,
+        work,
+    };
+    onions::operator::finish_record(claim, key, 2, Duration::from_millis(50), &mut |_| {}).unwrap()
+}
+
+/// Checks an `accepted` or `found` reply's attestation against the record
+/// and the Quorum key; returns its seq.
+pub fn attested_seq(reply: &Value, record: &Record, quorum_key: &str) -> u64 {
+    let attestation = Attestation::from_value(&reply["attestation"])
+        .unwrap_or_else(|e| panic!("bad attestation in {reply}: {e}"));
+    assert_eq!(attestation.quorum.to_base64(), quorum_key);
+    assert_eq!(attestation.record, record.id());
+    assert!(attestation.signature_holds());
+    attestation.seq
+}
+
+/// Waits (bounded) until `check` holds.
+pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
