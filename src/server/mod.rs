@@ -317,6 +317,7 @@ pub fn run(config: Config) -> Result<(), String> {
                 max_skew: None,
             },
             silence: config.limits.upstream_silence,
+            threads: config.workers.max(1),
         };
         threads.push(spawn("upstream", move || upstream.run()));
     }

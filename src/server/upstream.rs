@@ -46,6 +46,8 @@ pub struct Upstream {
     pub verifier: Verifier,
     /// Silence after which the session is given up.
     pub silence: Duration,
+    /// Threads that verify a large batch of pushes (catch-up) in parallel.
+    pub threads: usize,
 }
 
 impl Upstream {
@@ -103,35 +105,77 @@ impl Upstream {
             self.endpoint
         );
         while let Some(first) = reader.next_line(self.silence)? {
-            let mut batch = Vec::new();
-            self.take(&first, &mut batch)?;
-            while batch.len() < MAX_BATCH && reader.has_buffered_line() {
-                if let Some(line) = reader.next_line(self.silence)? {
-                    self.take(&line, &mut batch)?;
+            let mut lines = vec![first];
+            while lines.len() < MAX_BATCH && reader.has_buffered_line() {
+                match reader.next_line(self.silence)? {
+                    Some(line) => lines.push(line),
+                    None => break,
                 }
             }
-            if !batch.is_empty() {
-                self.apply(batch)?;
-            }
+            self.take_batch(&lines)?;
         }
         Ok(())
     }
 
-    /// Verifies one pushed line; records join `batch`, heartbeats are noted.
-    fn take(&self, line: &[u8], batch: &mut Vec<Entry>) -> Result<(), String> {
+    /// Verifies a batch of pushed lines on every core, then applies the
+    /// records in order with one fsync. If a line is bad, the good ones
+    /// before it are applied and the session ends with the reason.
+    fn take_batch(&self, lines: &[Vec<u8>]) -> Result<(), String> {
+        let checked = self.check_all(lines);
+        let mut batch: Vec<Entry> = Vec::new();
+        let mut failure = None;
+        for result in checked {
+            let after = batch.last().map_or(self.shared.store.head(), |e| e.seq);
+            match result {
+                Ok(Push::Heartbeat) => {}
+                Ok(Push::Record { seq, .. }) if seq <= after => {
+                    failure = Some(format!("sent seq {seq} after seq {after}"));
+                    break;
+                }
+                Ok(Push::Record { entry, .. }) => batch.extend(entry),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            self.apply(batch)?;
+        }
+        failure.map_or(Ok(()), Err)
+    }
+
+    /// Checks every line, splitting a large batch over the cores.
+    fn check_all(&self, lines: &[Vec<u8>]) -> Vec<Result<Push, String>> {
+        let threads = self.threads.min(lines.len() / 64).max(1);
+        if threads == 1 {
+            return lines.iter().map(|l| self.check_line(l)).collect();
+        }
+        let chunk = lines.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = lines
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|l| self.check_line(l)).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err("a verification thread failed".to_owned())])
+                })
+                .collect()
+        })
+    }
+
+    /// Parses and verifies one pushed line.
+    fn check_line(&self, line: &[u8]) -> Result<Push, String> {
         let value: Value = serde_json::from_slice(line)
             .map_err(|e| format!("sent a line that is not JSON: {e}"))?;
         match value.get("type").and_then(Value::as_str) {
-            Some("heartbeat") => Ok(()),
-            Some("record") => {
-                let expected = batch
-                    .last()
-                    .map_or(self.shared.store.head(), |e: &Entry| e.seq);
-                if let Some(entry) = self.verify_push(&value, expected)? {
-                    batch.push(entry);
-                }
-                Ok(())
-            }
+            Some("heartbeat") => Ok(Push::Heartbeat),
+            Some("record") => self.verify_push(&value),
             Some("error") => Err(format!("refused: {}", canonical::to_string(&value))),
             _ => Err(format!(
                 "sent an unexpected message: {}",
@@ -140,10 +184,9 @@ impl Upstream {
         }
     }
 
-    /// Checks a push completely (protocol.md §9) and that its seq moves
-    /// forward. An expired record is skipped, not an error: it may have
-    /// expired in transit.
-    fn verify_push(&self, value: &Value, after: u64) -> Result<Option<Entry>, String> {
+    /// Checks a push completely (protocol.md §9). An expired record is
+    /// skipped, not an error: it may have expired in transit.
+    fn verify_push(&self, value: &Value) -> Result<Push, String> {
         let seq = value
             .get("seq")
             .and_then(Value::as_u64)
@@ -152,9 +195,9 @@ impl Upstream {
             .map_err(|e| format!("sent a bad record at seq {seq}: {e}"))?;
         let attestation = Attestation::from_value(value.get("attestation").unwrap_or(&Value::Null))
             .map_err(|e| format!("sent a bad attestation at seq {seq}: {e}"))?;
-        if attestation.seq != seq || seq <= after {
+        if attestation.seq != seq {
             return Err(format!(
-                "sent seq {seq} (attested {}) after seq {after}",
+                "sent seq {seq} with an attestation for seq {}",
                 attestation.seq
             ));
         }
@@ -162,19 +205,22 @@ impl Upstream {
             .verifier
             .check_answer(&record, &attestation, clock::now())
         {
-            Ok(()) => Ok(Some(Entry {
+            Ok(()) => Ok(Push::Record {
                 seq,
-                expires: record.expires,
-                name: record.name.clone(),
-                record: record.canonical(),
-                attestation: canonical::to_string(&attestation.to_value()),
-            })),
+                entry: Some(Entry {
+                    seq,
+                    expires: record.expires,
+                    name: record.name.clone(),
+                    record: record.canonical(),
+                    attestation: canonical::to_string(&attestation.to_value()),
+                }),
+            }),
             Err(VerifyError::Record(RecordError::Expired { .. })) => {
                 log::debug!(
                     "upstream {}: seq {seq} expired in transit; skipped",
                     self.endpoint
                 );
-                Ok(None)
+                Ok(Push::Record { seq, entry: None })
             }
             Err(e) => Err(format!(
                 "sent a record that fails verification at seq {seq} ({}): {e}",
@@ -198,6 +244,19 @@ impl Upstream {
         super::maybe_compact(&self.shared.store);
         Ok(())
     }
+}
+
+/// One checked line from upstream.
+enum Push {
+    /// A heartbeat: upstream is alive.
+    Heartbeat,
+    /// A verified record at `seq`; `None` when it expired in transit.
+    Record {
+        /// The pushed seq.
+        seq: u64,
+        /// What to store.
+        entry: Option<Entry>,
+    },
 }
 
 fn subscribed_head(reply: &[u8]) -> Result<u64, String> {
