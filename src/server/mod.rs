@@ -196,29 +196,47 @@ impl Shared {
 
 /// Reads the Quorum key in `state_dir`, creating it (mode 0600) on first use.
 pub fn load_or_create_quorum_key(state_dir: &Path) -> Result<SigningKey, String> {
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
     let path = state_dir.join(QUORUM_KEY_FILE);
+    let read = |path: &Path| {
+        SigningKey::read_tor_file(path).map_err(|e| format!("{}: {e}", path.display()))
+    };
     match SigningKey::read_tor_file(&path) {
         Ok(key) => Ok(key),
         Err(crate::keys::KeyError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_key_file(&path)
+            match create_key_file(&path) {
+                // Another process (a --print-key, say) created it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+                Err(e) => Err(format!(
+                    "{}: cannot create the Quorum key: {e}",
+                    path.display()
+                )),
+                Ok(key) => Ok(key),
+            }
         }
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(_) => read(&path),
     }
 }
 
-fn create_key_file(path: &Path) -> Result<SigningKey, String> {
+fn create_key_file(path: &Path) -> std::io::Result<SigningKey> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let key = SigningKey::generate();
-    let fail = |e: std::io::Error| format!("{}: cannot create the Quorum key: {e}", path.display());
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(fail)?;
-    file.write_all(&key.to_tor_file_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
+        .open(&tmp)?;
+    file.write_all(&key.to_tor_file_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    // hard_link refuses to replace an existing key, unlike rename, and
+    // never exposes a half-written file.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked?;
     log::info!("created the Quorum key {}", path.display());
     Ok(key)
 }

@@ -150,7 +150,7 @@ impl Worker {
             "role": shared.role_name(),
             "version": env!("CARGO_PKG_VERSION"),
             "head": shared.store.head(),
-            "records": shared.store.live_count(),
+            "records": shared.store.live_count(clock::now()),
             "subscribers": shared.stats.subscribers.load(Ordering::Relaxed),
             "min_work": shared.min_work,
             "quorum_keys": shared.quorum_keys.iter().map(|k| k.to_base64()).collect::<Vec<_>>(),

@@ -284,10 +284,9 @@ impl Store {
         self.state.read().head
     }
 
-    /// Number of live (not superseded) entries in the index; expired ones
-    /// count until compaction.
-    pub fn live_count(&self) -> usize {
-        self.state.read().index.len()
+    /// Number of live records at `now`: neither superseded nor expired.
+    pub fn live_count(&self, now: u64) -> usize {
+        self.state.read().live_count(now)
     }
 
     /// The live entry for `name` if any and not expired at `now`

@@ -45,6 +45,10 @@ pub(super) struct State {
     records: u64,
     /// Frame bytes of indexed entries, by expiry bucket.
     live_bytes: BTreeMap<u64, u64>,
+    /// Indexed entries by their exact `expires`, so the live count at any
+    /// moment leaves out the expired ones (about 13 bytes per distinct
+    /// second in the worst case; records made in the same second share one).
+    expiries: BTreeMap<u64, u32>,
 }
 
 impl State {
@@ -59,6 +63,7 @@ impl State {
             seqs: Vec::new(),
             records: 0,
             live_bytes: BTreeMap::new(),
+            expiries: BTreeMap::new(),
         }
     }
 
@@ -90,6 +95,7 @@ impl State {
     /// compaction sets first, so it only ever rises here).
     fn note(&mut self, head: &Head, seq: u64, offset: u64) {
         *self.live_bytes.entry(bucket(head.expires)).or_insert(0) += head.len;
+        *self.expiries.entry(head.expires).or_insert(0) += 1;
         if self.records % SEQ_STRIDE == 0 {
             self.seqs.push((seq, offset));
         }
@@ -106,6 +112,22 @@ impl State {
                 self.live_bytes.remove(&bucket);
             }
         }
+        if let Some(count) = self.expiries.get_mut(&old.expires) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.expiries.remove(&old.expires);
+            }
+        }
+    }
+
+    /// Indexed entries that have not expired at `now` (`expires > now`).
+    pub(super) fn live_count(&self, now: u64) -> usize {
+        let expired: u64 = self
+            .expiries
+            .range(..=now)
+            .map(|(_, n)| u64::from(*n))
+            .sum();
+        self.index.len().saturating_sub(expired as usize)
     }
 
     /// An offset at or before the first entry with seq > `after`.

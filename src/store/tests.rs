@@ -80,7 +80,7 @@ fn append_then_get_round_trips() {
         None,
         "expired at its expiry"
     );
-    assert_eq!((store.head(), store.live_count()), (1, 1));
+    assert_eq!((store.head(), store.live_count(0)), (1, 1));
 }
 
 #[test]
@@ -97,7 +97,7 @@ fn append_refuses_seq_not_above_head_and_applies_nothing() {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
     assert_eq!(
-        (store.head(), store.live_count(), file_len(&dir)),
+        (store.head(), store.live_count(0), file_len(&dir)),
         (5, 1, len)
     );
     assert_eq!(store.get(&name("b.tor"), NOW).unwrap(), None);
@@ -115,7 +115,7 @@ fn a_newer_entry_supersedes_by_name() {
         .append(&[entry(3, LATER, "a"), entry(4, LATER, "a")])
         .unwrap();
     assert_eq!(store.get(&name("a.tor"), NOW).unwrap().unwrap().seq, 4);
-    assert_eq!(store.live_count(), 2);
+    assert_eq!(store.live_count(0), 2);
     let (garbage, total) = store.garbage(NOW);
     assert!(garbage > 0 && garbage < total, "{garbage} of {total}");
     assert_eq!(seqs(&store.read_after(0, NOW, usize::MAX).unwrap()), [2, 4]);
@@ -260,7 +260,7 @@ fn colliding_hashes_keep_names_apart() {
         .append(&[entry(4, LATER, "b"), entry(5, LATER, "a")])
         .unwrap();
     let check = |store: &Store| {
-        assert_eq!(store.live_count(), 3);
+        assert_eq!(store.live_count(0), 3);
         for (label, seq) in [("a", 5), ("b", 4), ("c", 3)] {
             let got = store.get(&name(&format!("{label}.tor")), NOW).unwrap();
             assert_eq!(got.map(|e| e.seq), Some(seq), "{label}");
@@ -302,7 +302,7 @@ fn compaction_keeps_exactly_the_live_unexpired_set() {
         "{report:?} {garbage}"
     );
     assert_eq!(report.live, live.len());
-    assert_eq!(store.live_count(), live.len());
+    assert_eq!(store.live_count(0), live.len());
     assert_eq!(store.read_after(0, NOW, usize::MAX).unwrap(), live);
     assert!(!dir.0.join(COMPACT_FILE).exists());
     store.append(&[entry(601, LATER, "n1")]).unwrap();
@@ -370,7 +370,7 @@ fn readers_see_consistent_data_during_appends_and_compaction() {
     done.store(true, Ordering::Relaxed);
     let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(reads > 0);
-    assert_eq!((store.head(), store.live_count()), (2000, 37));
+    assert_eq!((store.head(), store.live_count(0)), (2000, 37));
 }
 
 /// Reads until `done`, checking every answer; returns how many reads ran.
@@ -407,4 +407,26 @@ fn the_index_stays_near_twenty_bytes_a_name() {
     }
     let per_name = index.heap_bytes() as f64 / n as f64;
     assert!(per_name <= 24.0, "{per_name} bytes a name");
+}
+
+#[test]
+fn the_live_count_leaves_out_expired_and_superseded_records() {
+    let dir = TempDir::new("live-count");
+    let (store, _) = open(&dir);
+    store
+        .append(&[
+            entry(1, NOW + 10, "a"),
+            entry(2, NOW + 20, "b"),
+            entry(3, NOW + 20, "c"),
+        ])
+        .unwrap();
+    assert_eq!(store.live_count(NOW), 3);
+    assert_eq!(store.live_count(NOW + 10), 2, "a expired at NOW + 10");
+    assert_eq!(store.live_count(NOW + 20), 0);
+    store.append(&[entry(4, NOW + 30, "a")]).unwrap();
+    assert_eq!(store.live_count(NOW + 10), 3, "a was claimed again");
+    assert_eq!(store.live_count(NOW + 25), 1);
+    drop(store);
+    let (store, _) = open(&dir);
+    assert_eq!(store.live_count(NOW + 10), 3, "the same after replay");
 }

@@ -164,6 +164,22 @@ impl Server {
             .unwrap_or_else(|| panic!("server on {} ignored SIGTERM:\n{}", self.addr, self.log()))
     }
 
+    /// Sends `signal` (SIGTERM, SIGINT, ...) and waits (bounded) for the
+    /// exit status.
+    pub fn stop_with(&mut self, signal: libc::c_int) -> ExitStatus {
+        // SAFETY: as in kill9.
+        unsafe { libc::kill(self.pid() as libc::pid_t, signal) };
+        self.guard
+            .wait_within(Duration::from_secs(20))
+            .unwrap_or_else(|| {
+                panic!(
+                    "server on {} ignored signal {signal}:\n{}",
+                    self.addr,
+                    self.log()
+                )
+            })
+    }
+
     /// True while the process runs.
     pub fn is_running(&mut self) -> bool {
         self.guard.try_wait().is_none()
@@ -340,4 +356,51 @@ pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+// Helpers added for tests/crash_recovery.rs and tests/limits.rs.
+
+impl Client {
+    /// Connects to `addr`; `None` if nothing accepts there within 5 s (a
+    /// server that is down).
+    pub fn try_connect(addr: SocketAddr) -> Option<Client> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+        stream.set_read_timeout(Some(REPLY_LIMIT)).ok()?;
+        Some(Client {
+            reader: BufReader::new(stream),
+        })
+    }
+
+    /// Sends one request and returns the reply, or `None` when the
+    /// connection failed or closed first (a server that died). A reply
+    /// that is not JSON still fails the test.
+    pub fn try_request(&mut self, request: &Value) -> Option<Value> {
+        let mut line = serde_json::to_vec(request).unwrap();
+        line.push(b'\n');
+        self.reader.get_mut().write_all(&line).ok()?;
+        let mut reply = String::new();
+        match self.reader.read_line(&mut reply) {
+            Ok(0) | Err(_) => None,
+            Ok(_) if !reply.ends_with('\n') => None,
+            Ok(_) => Some(
+                serde_json::from_str(&reply)
+                    .unwrap_or_else(|e| panic!("server sent non-JSON {reply:?}: {e}")),
+            ),
+        }
+    }
+
+    /// [`Client::try_request`] of a `put` of `record`.
+    pub fn try_put(&mut self, record: &Record) -> Option<Value> {
+        self.try_request(&json!({"type": "put", "id": 1, "record": record.to_value()}))
+    }
+}
+
+/// Lines of `server`'s log that contain every one of `needles`.
+pub fn log_lines_with(server: &Server, needles: &[&str]) -> Vec<String> {
+    server
+        .log()
+        .lines()
+        .filter(|line| needles.iter().all(|n| line.contains(n)))
+        .map(str::to_owned)
+        .collect()
 }
