@@ -30,6 +30,12 @@ const TICK: Duration = Duration::from_millis(200);
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 /// A catching-up subscriber is fed more once its unsent bytes fall below this.
 const FEED_LOW_WATER: usize = 256 * 1024;
+/// After a closing error reply, how long unread input is drained so the
+/// close is orderly (a close with unread input sends a reset, which can
+/// destroy the reply in flight).
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes drained while lingering.
+const LINGER_BYTES: usize = 1 << 20;
 
 /// A subscriber's place in the record stream.
 struct Subscription {
@@ -52,6 +58,9 @@ struct Conn {
     out_bytes: usize,
     busy: bool,
     close_after_flush: bool,
+    /// Set once a closing reply is sent: input is drained until then.
+    linger_until: Option<Instant>,
+    drained: usize,
     eof: bool,
     last_active: Instant,
     sub: Option<Subscription>,
@@ -214,6 +223,8 @@ impl EventLoop {
                 out_bytes: 0,
                 busy: false,
                 close_after_flush: false,
+                linger_until: None,
+                drained: 0,
                 eof: false,
                 last_active: Instant::now(),
                 sub: None,
@@ -237,6 +248,9 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
+        if conn.linger_until.is_some() {
+            return self.drain_input(token);
+        }
         if conn.busy || conn.close_after_flush {
             return;
         }
@@ -328,13 +342,20 @@ impl EventLoop {
     }
 
     fn dispatch(&mut self, token: Token, line: Vec<u8>) {
-        if super::signals::stop_requested() {
-            return;
-        }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         let session = conn.session;
+        if super::signals::stop_requested() {
+            let err = WireError::new(
+                &Value::Null,
+                Code::Busy,
+                "server is stopping; try again shortly",
+            );
+            conn.queue(err.to_line());
+            conn.close_after_flush = true;
+            return self.flush(token);
+        }
         match self.jobs.try_send(Job::Line {
             conn: token,
             session,
@@ -382,9 +403,39 @@ impl EventLoop {
             }
         }
         if conn.close_after_flush {
-            self.close(token, "closed after error reply");
+            if conn.linger_until.is_none() {
+                conn.linger_until = Some(Instant::now() + LINGER);
+                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            }
+            self.drain_input(token);
         } else if conn.sub.as_ref().is_some_and(|s| !s.live) {
             self.maybe_feed(token);
+        }
+    }
+
+    /// Reads and discards input of a connection that is closing, until
+    /// the peer closes, the linger time passes, or too much arrives.
+    fn drain_input(&mut self, token: Token) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match conn.stream.read(&mut chunk) {
+                Ok(0) => return self.close(token, "closed after error reply"),
+                Ok(n) => {
+                    conn.drained += n;
+                    if conn.drained > LINGER_BYTES {
+                        return self.close(token, "closed after error reply (input discarded)");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(token, "closed after error reply"),
+            }
+        }
+        if conn.linger_until.is_some_and(|t| Instant::now() >= t) {
+            self.close(token, "closed after error reply (linger time over)");
         }
     }
 
@@ -549,7 +600,19 @@ impl EventLoop {
         let heartbeat = self.limits.heartbeat;
         let mut idle_tokens = Vec::new();
         let mut beat_tokens = Vec::new();
+        let lingering: Vec<Token> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.linger_until.is_some())
+            .map(|(t, _)| *t)
+            .collect();
+        for token in lingering {
+            self.drain_input(token);
+        }
         for (token, conn) in &self.conns {
+            if conn.close_after_flush {
+                continue;
+            }
             match &conn.sub {
                 None if !conn.busy && conn.last_active.elapsed() > idle => idle_tokens.push(*token),
                 Some(sub) if conn.out.is_empty() && sub.last_sent.elapsed() >= heartbeat => {
