@@ -13,6 +13,7 @@ use crate::transport::{self, Endpoint, RequestError, Route};
 use crate::verify::{Verifier, VerifyError};
 use serde_json::{json, Value};
 use std::fmt;
+use std::time::Duration;
 
 /// A verified answer for a lookup name.
 #[derive(Debug, Clone)]
@@ -71,16 +72,18 @@ impl fmt::Display for LookupError {
 
 impl std::error::Error for LookupError {}
 
-/// Looks `name` up on `server` and verifies the answer at time `now`.
+/// Looks `name` up on `server` and verifies the answer at time `now`,
+/// waiting at most `timeout` for each step.
 pub fn lookup(
     server: &Endpoint,
     route: Route,
     name: &LookupName,
     verifier: &Verifier,
     now: u64,
+    timeout: Duration,
 ) -> Result<Answer, LookupError> {
     let message = json!({"type": "lookup", "id": 1, "name": name.as_str()});
-    let reply = match transport::request(server, route, &message, "found") {
+    let reply = match transport::request(server, route, &message, "found", timeout) {
         Err(RequestError::Refused { code, .. }) if code == "not_found" => {
             return Err(LookupError::NotFound)
         }

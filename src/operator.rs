@@ -110,7 +110,13 @@ pub fn submit(
     record: &Record,
 ) -> Result<Attestation, RequestError> {
     let message = json!({"type": "put", "id": 1, "record": record.to_value()});
-    let reply = transport::request(server, route, &message, "accepted")?;
+    let reply = transport::request(
+        server,
+        route,
+        &message,
+        "accepted",
+        transport::NETWORK_TIMEOUT,
+    )?;
     let attestation = reply
         .get("attestation")
         .ok_or_else(|| RequestError::Unexpected("accepted without an attestation".into()))?;

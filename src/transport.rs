@@ -187,15 +187,17 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 /// Sends one request to `server` along `route` and returns the reply if its
-/// `type` is `expect`.
+/// `type` is `expect`. `timeout` bounds the connection and each read and
+/// write.
 pub fn request(
     server: &Endpoint,
     route: Route,
     message: &Value,
     expect: &str,
+    timeout: Duration,
 ) -> Result<Value, RequestError> {
-    let mut stream = connect(server, route, NETWORK_TIMEOUT).map_err(RequestError::Transport)?;
-    let reply = exchange(&mut stream, message, NETWORK_TIMEOUT).map_err(RequestError::Transport)?;
+    let mut stream = connect(server, route, timeout).map_err(RequestError::Transport)?;
+    let reply = exchange(&mut stream, message, timeout).map_err(RequestError::Transport)?;
     match reply.get("type").and_then(Value::as_str) {
         Some(t) if t == expect => Ok(reply),
         Some("error") => Err(RequestError::Refused {

@@ -361,8 +361,15 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
         trusted,
         max_skew: None,
     };
-    let answer = lookup::lookup(&server, route, &name, &verifier, clock::now())
-        .map_err(|e| format!("{server}: {e}"))?;
+    let answer = lookup::lookup(
+        &server,
+        route,
+        &name,
+        &verifier,
+        clock::now(),
+        onions::transport::NETWORK_TIMEOUT,
+    )
+    .map_err(|e| format!("{server}: {e}"))?;
     println!("{} -> {}", name, answer.target);
     eprintln!(
         "verified: serial {}, attested at seq {}, expires {}",

@@ -422,7 +422,7 @@ impl EventLoop {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             match conn.stream.read(&mut chunk) {
-                Ok(0) => return self.close(token, "closed after error reply"),
+                Ok(0) => return self.close(token, "closed"),
                 Ok(n) => {
                     conn.drained += n;
                     if conn.drained > LINGER_BYTES {
@@ -553,8 +553,8 @@ impl EventLoop {
             self.head = self.head.max(*seq);
         }
         let depth = self.limits.subscriber_queue;
-        let mut overflowing = Vec::new();
         let mut lagging = Vec::new();
+        let mut fed = Vec::new();
         for (token, conn) in self.conns.iter_mut() {
             let Some(sub) = conn.sub.as_mut() else {
                 continue;
@@ -570,23 +570,22 @@ impl EventLoop {
                 conn.out_bytes += line.len();
                 conn.out.push_back(line.clone());
             }
-            if conn.out.len() > depth {
-                overflowing.push(*token);
-            }
+            fed.push(*token);
         }
-        for token in overflowing {
-            if let Some(conn) = self.conns.get(&token) {
-                log::warn!(
-                    "session {}: subscriber {} messages behind (--subscriber-queue {depth}); dropped, it catches up by seq when it returns",
-                    conn.session,
-                    conn.out.len()
-                );
-            }
-            self.close(token, "subscriber queue full");
-        }
-        let tokens: Vec<Token> = self.conns.keys().copied().collect();
-        for token in tokens {
+        // Write first, then judge: a subscriber that reads promptly is not
+        // dropped for a batch larger than its queue.
+        for token in fed {
             self.flush(token);
+            let behind = self.conns.get(&token).map_or(0, |c| c.out.len());
+            if behind > depth {
+                if let Some(conn) = self.conns.get(&token) {
+                    log::warn!(
+                        "session {}: subscriber {behind} messages behind (--subscriber-queue {depth}); dropped, it catches up by seq when it returns",
+                        conn.session
+                    );
+                }
+                self.close(token, "subscriber queue full");
+            }
         }
         for token in lagging {
             self.maybe_feed(token);

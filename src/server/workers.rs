@@ -224,13 +224,14 @@ impl Worker {
             .read_after(after, clock::now(), FEED_BYTES)
         {
             Ok(entries) => {
+                // A batch ends at the byte budget or at the head; only an
+                // empty read proves the subscriber has everything.
+                let complete = entries.is_empty();
+                let cursor = entries.last().map_or(after.max(head), |e| e.seq);
                 let bytes_read: usize = entries
                     .iter()
                     .map(|e| e.record.len() + e.attestation.len())
                     .sum();
-                let complete = bytes_read < FEED_BYTES;
-                let last = entries.last().map_or(after, |e| e.seq);
-                let cursor = if complete { last.max(head) } else { last };
                 let mut bytes = Vec::with_capacity(bytes_read + entries.len() * 64);
                 for entry in &entries {
                     bytes.extend_from_slice(&wire::push_line(
