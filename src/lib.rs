@@ -12,6 +12,7 @@
 pub mod attest;
 pub mod canonical;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod codec;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod onion;
 pub mod operator;
 pub mod record;
 pub mod server;
+pub mod signals;
 pub mod store;
 pub mod tor;
 pub mod transport;

@@ -140,7 +140,7 @@ impl EventLoop {
                 last_tick = Instant::now();
                 self.housekeeping();
             }
-            if super::signals::stop_requested() && drain_deadline.is_none() {
+            if crate::signals::stop_requested() && drain_deadline.is_none() {
                 drain_deadline = Some(Instant::now() + DRAIN_LIMIT);
                 self.stop_accepting();
             }
@@ -346,7 +346,7 @@ impl EventLoop {
             return;
         };
         let session = conn.session;
-        if super::signals::stop_requested() {
+        if crate::signals::stop_requested() {
             let err = WireError::new(
                 &Value::Null,
                 Code::Busy,

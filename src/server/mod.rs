@@ -10,11 +10,11 @@
 
 pub mod event_loop;
 pub mod quorum;
-pub mod signals;
 pub mod upstream;
 pub mod workers;
 
 use crate::keys::{PublicKey, SigningKey};
+use crate::signals;
 use crate::store::Store;
 use crate::transport::Endpoint;
 use crossbeam_channel::Sender;

@@ -55,7 +55,7 @@ impl Upstream {
     pub fn run(self) {
         let mut backoff = BACKOFF_START;
         let mut attempt = 0u64;
-        while !super::signals::stop_requested() {
+        while !crate::signals::stop_requested() {
             attempt += 1;
             log::info!(
                 "upstream {}: connecting (attempt {attempt}) from seq {}",
@@ -66,7 +66,7 @@ impl Upstream {
                 log::warn!("upstream {}: {e}", self.endpoint);
             }
             set_upstream_connected(&self.shared.stats, false);
-            if super::signals::stop_requested() {
+            if crate::signals::stop_requested() {
                 break;
             }
             let wait = jittered(backoff);
@@ -297,7 +297,7 @@ impl Lines {
     fn next_line(&mut self, silence: Duration) -> Result<Option<Vec<u8>>, String> {
         let started = Instant::now();
         loop {
-            if super::signals::stop_requested() {
+            if crate::signals::stop_requested() {
                 return Ok(None);
             }
             match self.reader.read_until(b'\n', &mut self.partial) {
@@ -338,7 +338,7 @@ fn jittered(base: Duration) -> Duration {
 
 fn sleep_unless_stopped(total: Duration) {
     let until = Instant::now() + total;
-    while Instant::now() < until && !super::signals::stop_requested() {
+    while Instant::now() < until && !crate::signals::stop_requested() {
         std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
     }
 }

@@ -1,5 +1,6 @@
-//! SIGTERM and SIGINT: a flag the event loop polls, so that a stop request
-//! lets in-flight work finish instead of killing the process mid-write.
+//! SIGTERM and SIGINT: a flag the long-running programs poll, so that a
+//! stop request lets in-flight work finish (and the client hand streams
+//! back to Tor) instead of killing the process mid-write.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -1,0 +1,308 @@
+//! The control-port side of the client: take over stream attachment, route
+//! `.tor` streams through the resolver's threads, and give everything back
+//! when stopping.
+//!
+//! The control thread never waits on a mirror: lookups run on a small pool
+//! and their results come back over a channel, so one slow mirror never
+//! stalls other streams. On a lost control connection the daemon
+//! reconnects with backoff; the guard mapping keeps `.tor` names from
+//! leaking meanwhile.
+
+use super::resolve::{ResolveError, Resolver, Source};
+use crate::clock;
+use crate::name::LookupName;
+use crate::onion::OnionAddress;
+use crate::signals;
+use crate::tor::control::{
+    Auth, ControlAddr, ControlConnection, ControlError, Event, StreamId, StreamStatus,
+    REASON_RESOLVEFAILED,
+};
+use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long to wait for Tor's control port to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// First and longest wait before reconnecting to Tor.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
+/// How often the control loop checks for a stop request.
+const TICK: Duration = Duration::from_millis(200);
+
+/// How the daemon reaches Tor.
+#[derive(Debug, Clone)]
+pub struct TorAccess {
+    /// The control port or socket.
+    pub control: ControlAddr,
+    /// How to authenticate.
+    pub auth: Auth,
+}
+
+/// What the daemon is started with.
+pub struct DaemonConfig {
+    /// Tor's control port.
+    pub tor: TorAccess,
+    /// Threads doing lookups.
+    pub lookup_threads: usize,
+    /// Most streams waiting for a lookup thread; past it a `.tor` stream is
+    /// closed at once (logged).
+    pub lookup_queue: usize,
+}
+
+/// A `.tor` stream waiting for its name.
+struct Job {
+    stream: StreamId,
+    name: LookupName,
+    port: u16,
+}
+
+/// A lookup's outcome for a stream.
+struct Outcome {
+    stream: StreamId,
+    name: LookupName,
+    result: Result<(OnionAddress, Source), ResolveError>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then hands streams back to Tor.
+pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
+    signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let resolver = Arc::new(resolver);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(config.lookup_queue.max(1));
+    let (out_tx, out_rx) = crossbeam_channel::unbounded::<Outcome>();
+    let mut threads = Vec::new();
+    for i in 0..config.lookup_threads.max(1) {
+        let (jobs, outcomes, resolver) = (job_rx.clone(), out_tx.clone(), resolver.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("lookup-{i}"))
+            .spawn(move || lookup_loop(&resolver, &jobs, &outcomes))
+            .map_err(|e| format!("cannot start a lookup thread: {e}"))?;
+        threads.push(thread);
+    }
+    drop(out_tx);
+    let mut backoff = BACKOFF.0;
+    while !signals::stop_requested() {
+        match session(&config, &job_tx, &out_rx, &mut backoff) {
+            Ok(()) => break,
+            Err(e) => log::warn!("tor control {}: {e}", config.tor.control),
+        }
+        log::info!("reconnecting to tor in {:.1} s", backoff.as_secs_f64());
+        sleep_unless_stopped(backoff);
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+    drop(job_tx);
+    for thread in threads {
+        let _ = thread.join();
+    }
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Connects, guards `.tor` names and hands waiting streams back: what a
+/// supervisor runs after the daemon exits in any way (`--release`).
+pub fn release(tor: &TorAccess) -> Result<usize, String> {
+    let conn = ControlConnection::open(&tor.control, &tor.auth, CONNECT_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    conn.guard_tor_names().map_err(|e| e.to_string())?;
+    conn.hand_back_streams().map_err(|e| e.to_string())
+}
+
+fn lookup_loop(resolver: &Resolver, jobs: &Receiver<Job>, outcomes: &Sender<Outcome>) {
+    for job in jobs {
+        let result = resolver.resolve(&job.name, clock::now());
+        if let Err(e) = &result {
+            log::debug!(
+                "stream {}: {}:{} not resolved: {e}",
+                job.stream,
+                job.name,
+                job.port
+            );
+        }
+        let outcome = Outcome {
+            stream: job.stream,
+            name: job.name,
+            result,
+        };
+        if outcomes.send(outcome).is_err() {
+            return;
+        }
+    }
+}
+
+/// One control session; `Ok` when a stop was requested and streams were
+/// handed back, `Err` when the connection failed.
+fn session(
+    config: &DaemonConfig,
+    jobs: &Sender<Job>,
+    outcomes: &Receiver<Outcome>,
+    backoff: &mut Duration,
+) -> Result<(), String> {
+    let conn = take_over(&config.tor).map_err(|e| e.to_string())?;
+    *backoff = BACKOFF.0;
+    let events = conn.events();
+    resume_waiting(&conn, jobs)?;
+    loop {
+        select! {
+            recv(events) -> event => match event {
+                Ok(Event::Stream(stream)) if stream.status == StreamStatus::ControllerWait => {
+                    let purpose = stream.purpose().map(str::to_owned);
+                    on_waiting(&conn, jobs, stream.id, &stream.target_host, stream.target_port, purpose.as_deref());
+                }
+                Ok(_) => {}
+                Err(_) => return Err("the control connection closed (did tor restart?)".into()),
+            },
+            recv(outcomes) -> outcome => {
+                if let Ok(outcome) = outcome {
+                    finish(&conn, outcome);
+                }
+            }
+            default(TICK) => {}
+        }
+        if signals::stop_requested() {
+            let handed = conn.hand_back_streams().map_err(|e| e.to_string())?;
+            log::info!("stopping: stream attachment handed back to tor ({handed} waiting streams attached)");
+            return Ok(());
+        }
+    }
+}
+
+/// Authenticates, makes sure the guard is in place, and takes over stream
+/// attachment.
+fn take_over(tor: &TorAccess) -> Result<ControlConnection, ControlError> {
+    let conn = ControlConnection::open(&tor.control, &tor.auth, CONNECT_TIMEOUT)?;
+    conn.guard_tor_names()?;
+    if !conn.tor_names_guarded()? {
+        log::warn!("tor does not report the *.tor guard mapping; add `MapAddress *.tor tor.invalid.onion` to torrc");
+    }
+    conn.set_events(&["STREAM"])?;
+    conn.set_conf(&[("__LeaveStreamsUnattached", "1")])?;
+    log::info!("attached to tor at {}; resolving .tor names", tor.control);
+    Ok(conn)
+}
+
+/// Handles streams left waiting by a predecessor that died.
+fn resume_waiting(conn: &ControlConnection, jobs: &Sender<Job>) -> Result<(), String> {
+    let waiting: Vec<_> = conn
+        .stream_status()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|e| e.may_wait_for_controller())
+        .collect();
+    if !waiting.is_empty() {
+        log::info!("taking over {} streams that were waiting", waiting.len());
+    }
+    for entry in waiting {
+        on_waiting(
+            conn,
+            jobs,
+            entry.id,
+            &entry.target_host,
+            entry.target_port,
+            None,
+        );
+    }
+    Ok(())
+}
+
+/// True for names under `.tor` (and bare `tor`), in any case.
+fn is_tor_name(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == "tor" || host.ends_with(".tor")
+}
+
+/// A stream waits for this controller: `.tor` goes to a lookup thread,
+/// anything else straight back to Tor.
+fn on_waiting(
+    conn: &ControlConnection,
+    jobs: &Sender<Job>,
+    stream: StreamId,
+    host: &str,
+    port: u16,
+    purpose: Option<&str>,
+) {
+    if !is_tor_name(host) {
+        return command(conn.attach_stream(&stream, 0), &stream, "attach");
+    }
+    if purpose == Some("DNS_REQUEST") {
+        log::info!(
+            "stream {stream}: DNS resolve of {host} refused: .tor names resolve only on connect"
+        );
+        return command(
+            conn.close_stream(&stream, REASON_RESOLVEFAILED),
+            &stream,
+            "close",
+        );
+    }
+    let name = match LookupName::from_user(host) {
+        Ok(name) => name,
+        Err(e) => {
+            log::info!("stream {stream}: {host:?} is not a valid .tor name ({e}); closed");
+            return command(
+                conn.close_stream(&stream, REASON_RESOLVEFAILED),
+                &stream,
+                "close",
+            );
+        }
+    };
+    let job = Job {
+        stream: stream.clone(),
+        name,
+        port,
+    };
+    match jobs.try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+            log::warn!(
+                "stream {stream}: lookup queue full (--lookup-queue); {} closed",
+                job.name
+            );
+            command(
+                conn.close_stream(&stream, REASON_RESOLVEFAILED),
+                &stream,
+                "close",
+            );
+        }
+    }
+}
+
+/// Redirects a resolved stream and attaches it, or closes it.
+fn finish(conn: &ControlConnection, outcome: Outcome) {
+    let stream = &outcome.stream;
+    match outcome.result {
+        Ok((onion, source)) => {
+            let via = match source {
+                Source::Cache => "cache".to_owned(),
+                Source::Mirror(m) => format!("mirror {m}"),
+            };
+            log::info!("stream {stream}: {} -> {onion} ({via})", outcome.name);
+            if conn.redirect_stream(stream, &onion.to_string()).is_ok() {
+                command(conn.attach_stream(stream, 0), stream, "attach");
+            } else {
+                log::info!("stream {stream}: gone before it could be redirected");
+            }
+        }
+        Err(e) => {
+            log::info!(
+                "stream {stream}: {} not resolved: {e}; closed",
+                outcome.name
+            );
+            command(
+                conn.close_stream(stream, REASON_RESOLVEFAILED),
+                stream,
+                "close",
+            );
+        }
+    }
+}
+
+/// Logs a refused stream command: the stream may have ended meanwhile.
+fn command(result: Result<(), ControlError>, stream: &StreamId, what: &str) {
+    if let Err(e) = result {
+        log::debug!("stream {stream}: {what} refused: {e}");
+    }
+}
+
+fn sleep_unless_stopped(total: Duration) {
+    let until = std::time::Instant::now() + total;
+    while std::time::Instant::now() < until && !signals::stop_requested() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
