@@ -269,7 +269,10 @@ fn puts_in_flight_at_sigterm_are_answered_and_kept() {
         .partition(|(_, reply)| reply["type"] == "accepted");
     for (rec, reply) in &refused {
         assert_eq!(reply["code"], "busy", "{}: {reply}", rec.name);
-        assert!(reply["message"].as_str().unwrap().contains("stopping"), "{reply}");
+        assert!(
+            reply["message"].as_str().unwrap().contains("stopping"),
+            "{reply}"
+        );
     }
     let mut seqs: Vec<u64> = replies
         .iter()
