@@ -7,7 +7,7 @@
 //! [`crate::verify`].
 
 use crate::canonical;
-use crate::keys::{PublicKey, Signature, SigningKey};
+use crate::keys::{KeyBytes, Signature, SigningKey};
 use crate::record::{RecordId, INT_LIMIT};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -66,8 +66,9 @@ pub struct Attestation {
     pub accepted: u64,
     /// The id of the attested record.
     pub record: RecordId,
-    /// The Quorum key that signed.
-    pub quorum: PublicKey,
+    /// The Quorum key that signed, as sent: it is trusted only once it
+    /// matches a configured key (see [`crate::verify`]).
+    pub quorum: KeyBytes,
     /// The Quorum's signature.
     pub sig: Signature,
 }
@@ -79,7 +80,7 @@ impl Attestation {
             seq,
             accepted,
             record,
-            quorum: key.public(),
+            quorum: key.public().into(),
             sig: Signature([0u8; 64]),
         };
         attestation.sig = key.sign(&attestation.signed_bytes());
@@ -133,8 +134,8 @@ impl Attestation {
             accepted: int("accepted")?,
             record: RecordId::from_base64(text("record")?)
                 .ok_or_else(|| shape("record must be Base64 of a 32-byte record id"))?,
-            quorum: PublicKey::from_base64(text("quorum")?)
-                .ok_or_else(|| shape("quorum must be Base64 of a valid ed25519 key"))?,
+            quorum: KeyBytes::from_base64(text("quorum")?)
+                .ok_or_else(|| shape("quorum must be Base64 of a 32-byte key"))?,
             sig: Signature::from_base64(text("sig")?)
                 .ok_or_else(|| shape("sig must be Base64 of 64 bytes"))?,
         })

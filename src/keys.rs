@@ -89,9 +89,7 @@ impl PublicKey {
 
     /// Checks an ed25519 signature of `message` by this key.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
-        let key = ed25519::PublicKey(self.0);
-        let sig = ed25519::Signature::from(signature.0);
-        ed25519::verify_detached(&sig, message, &key)
+        KeyBytes(self.0).verify(message, signature)
     }
 
     /// The key as Base64, as it appears in attestations and flags.
@@ -108,6 +106,50 @@ impl PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PublicKey({})", self.to_base64())
+    }
+}
+
+/// 32 bytes that name a key but have not been checked to be a valid point:
+/// what an attestation's `quorum` field holds until it is matched against
+/// the trusted keys. Checking the point costs as much as a signature
+/// verification; comparing bytes with an already checked key costs nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyBytes(pub [u8; 32]);
+
+impl KeyBytes {
+    /// Parses canonical Base64 of 32 bytes.
+    pub fn from_base64(text: &str) -> Option<Self> {
+        crate::codec::b64_decode_exact::<32>(text).map(KeyBytes)
+    }
+
+    /// The bytes as Base64.
+    pub fn to_base64(&self) -> String {
+        crate::codec::b64_encode(&self.0)
+    }
+
+    /// The checked key among `keys` with these bytes, if any.
+    pub fn find_in<'a>(&self, keys: &'a [PublicKey]) -> Option<&'a PublicKey> {
+        keys.iter().find(|k| k.as_bytes() == &self.0)
+    }
+
+    /// Checks an ed25519 signature of `message` by these bytes. libsodium's
+    /// verify refuses non-canonical and small-order keys itself.
+    pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
+        let key = ed25519::PublicKey(self.0);
+        let sig = ed25519::Signature::from(signature.0);
+        ed25519::verify_detached(&sig, message, &key)
+    }
+}
+
+impl From<PublicKey> for KeyBytes {
+    fn from(key: PublicKey) -> Self {
+        KeyBytes(key.0)
+    }
+}
+
+impl fmt::Debug for KeyBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyBytes({})", self.to_base64())
     }
 }
 

@@ -132,13 +132,13 @@ impl Verifier {
         record: &Record,
         attestation: &Attestation,
     ) -> Result<(), AttestError> {
-        if !self.trusted.contains(&attestation.quorum) {
+        let Some(key) = attestation.quorum.find_in(&self.trusted) else {
             return Err(AttestError::UntrustedKey(attestation.quorum.to_base64()));
-        }
+        };
         if attestation.record != record.id() {
             return Err(AttestError::WrongRecord);
         }
-        if !attestation.signature_holds() {
+        if !key.verify(&attestation.signed_bytes(), &attestation.sig) {
             return Err(AttestError::BadSignature);
         }
         Ok(())

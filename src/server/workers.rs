@@ -123,7 +123,7 @@ impl Worker {
                 );
             }
             Ok(None) => {
-                log::info!("session {session}: lookup {name} -> not found");
+                log::debug!("session {session}: lookup {name} -> not found");
                 let err = WireError::new(
                     id,
                     Code::NotFound,
