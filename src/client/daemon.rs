@@ -18,6 +18,7 @@ use crate::tor::control::{
     REASON_RESOLVEFAILED,
 };
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,10 +80,15 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
     }
     drop(out_tx);
     let mut backoff = BACKOFF.0;
+    let mut result = Ok(());
     while !signals::stop_requested() {
         match session(&config, &job_tx, &out_rx, &mut backoff) {
             Ok(()) => break,
-            Err(e) => log::warn!("tor control {}: {e}", config.tor.control),
+            Err(Failure::Fatal(e)) => {
+                result = Err(format!("tor control {}: {e}", config.tor.control));
+                break;
+            }
+            Err(Failure::Retry(e)) => log::warn!("tor control {}: {e}", config.tor.control),
         }
         log::info!("reconnecting to tor in {:.1} s", backoff.as_secs_f64());
         sleep_unless_stopped(backoff);
@@ -93,7 +99,7 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
         let _ = thread.join();
     }
     log::info!("stopped");
-    Ok(())
+    result
 }
 
 /// Connects, guards `.tor` names and hands waiting streams back: what a
@@ -127,27 +133,52 @@ fn lookup_loop(resolver: &Resolver, jobs: &Receiver<Job>, outcomes: &Sender<Outc
     }
 }
 
+/// Why a control session ended.
+enum Failure {
+    /// Tor refused our credentials: retrying cannot help.
+    Fatal(String),
+    /// The connection failed; try again after a pause.
+    Retry(String),
+}
+
 /// One control session; `Ok` when a stop was requested and streams were
-/// handed back, `Err` when the connection failed.
+/// handed back.
 fn session(
     config: &DaemonConfig,
     jobs: &Sender<Job>,
     outcomes: &Receiver<Outcome>,
     backoff: &mut Duration,
-) -> Result<(), String> {
-    let conn = take_over(&config.tor).map_err(|e| e.to_string())?;
+) -> Result<(), Failure> {
+    let conn = take_over(&config.tor).map_err(|e| match e {
+        ControlError::AuthFailed { .. } | ControlError::CookieFile { .. } => {
+            Failure::Fatal(e.to_string())
+        }
+        e => Failure::Retry(e.to_string()),
+    })?;
     *backoff = BACKOFF.0;
     let events = conn.events();
-    resume_waiting(&conn, jobs)?;
+    resume_waiting(&conn, jobs).map_err(Failure::Retry)?;
+    // Tor names a stream's purpose only on NEWRESOLVE, not on the
+    // CONTROLLER_WAIT that follows, so resolves are remembered here.
+    let mut resolves: HashSet<StreamId> = HashSet::new();
     loop {
         select! {
             recv(events) -> event => match event {
-                Ok(Event::Stream(stream)) if stream.status == StreamStatus::ControllerWait => {
-                    let purpose = stream.purpose().map(str::to_owned);
-                    on_waiting(&conn, jobs, stream.id, &stream.target_host, stream.target_port, purpose.as_deref());
-                }
+                Ok(Event::Stream(stream)) => match stream.status {
+                    StreamStatus::NewResolve => {
+                        resolves.insert(stream.id);
+                    }
+                    StreamStatus::Closed | StreamStatus::Failed => {
+                        resolves.remove(&stream.id);
+                    }
+                    StreamStatus::ControllerWait => {
+                        let resolve = resolves.contains(&stream.id);
+                        on_waiting(&conn, jobs, stream.id, &stream.target_host, stream.target_port, resolve);
+                    }
+                    _ => {}
+                },
                 Ok(_) => {}
-                Err(_) => return Err("the control connection closed (did tor restart?)".into()),
+                Err(_) => return Err(Failure::Retry("the control connection closed (did tor restart?)".into())),
             },
             recv(outcomes) -> outcome => {
                 if let Ok(outcome) = outcome {
@@ -157,7 +188,9 @@ fn session(
             default(TICK) => {}
         }
         if signals::stop_requested() {
-            let handed = conn.hand_back_streams().map_err(|e| e.to_string())?;
+            let handed = conn
+                .hand_back_streams()
+                .map_err(|e| Failure::Retry(e.to_string()))?;
             log::info!("stopping: stream attachment handed back to tor ({handed} waiting streams attached)");
             return Ok(());
         }
@@ -190,13 +223,14 @@ fn resume_waiting(conn: &ControlConnection, jobs: &Sender<Job>) -> Result<(), St
         log::info!("taking over {} streams that were waiting", waiting.len());
     }
     for entry in waiting {
+        let resolve = entry.status == StreamStatus::NewResolve;
         on_waiting(
             conn,
             jobs,
             entry.id,
             &entry.target_host,
             entry.target_port,
-            None,
+            resolve,
         );
     }
     Ok(())
@@ -216,12 +250,12 @@ fn on_waiting(
     stream: StreamId,
     host: &str,
     port: u16,
-    purpose: Option<&str>,
+    resolve: bool,
 ) {
     if !is_tor_name(host) {
         return command(conn.attach_stream(&stream, 0), &stream, "attach");
     }
-    if purpose == Some("DNS_REQUEST") {
+    if resolve {
         log::info!(
             "stream {stream}: DNS resolve of {host} refused: .tor names resolve only on connect"
         );
@@ -273,10 +307,16 @@ fn finish(conn: &ControlConnection, outcome: Outcome) {
                 Source::Mirror(m) => format!("mirror {m}"),
             };
             log::info!("stream {stream}: {} -> {onion} ({via})", outcome.name);
-            if conn.redirect_stream(stream, &onion.to_string()).is_ok() {
-                command(conn.attach_stream(stream, 0), stream, "attach");
-            } else {
-                log::info!("stream {stream}: gone before it could be redirected");
+            match conn.redirect_stream(stream, &onion.to_string()) {
+                Ok(()) => command(conn.attach_stream(stream, 0), stream, "attach"),
+                Err(e) => {
+                    log::info!("stream {stream}: redirect refused ({e}); closed");
+                    command(
+                        conn.close_stream(stream, REASON_RESOLVEFAILED),
+                        stream,
+                        "close",
+                    );
+                }
             }
         }
         Err(e) => {

@@ -9,7 +9,9 @@
 // Each test file compiles this module on its own and uses only some helpers.
 #![allow(dead_code)]
 
+pub mod lying_mirror;
 pub mod servers;
+pub mod tor;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read};
