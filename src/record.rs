@@ -240,7 +240,7 @@ pub struct Record {
     pub sig: Signature,
 }
 
-/// The parts of a record an owner chooses; see [`Record::sign_new`].
+/// The parts of a record an owner chooses; see [`Record::from_claim`].
 #[derive(Debug, Clone)]
 pub struct Claim {
     /// The registered name claimed.
