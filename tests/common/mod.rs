@@ -12,6 +12,7 @@
 pub mod lying_mirror;
 pub mod servers;
 pub mod tor;
+pub mod tornet;
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, Read};
