@@ -756,7 +756,9 @@ fn after_kill_9_release_hands_waiting_streams_back() {
     let (status, text) = release(tmp.path(), &access, &[]);
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(
-        text.contains("released: .tor names guarded, 1 waiting streams handed back"),
+        text.contains(
+            "2 waiting streams handed back (1 attached, 1 .tor streams failed inside tor)"
+        ),
         "{text}"
     );
     assert_eq!(tor.leave_streams_unattached(), "0");

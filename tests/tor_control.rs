@@ -557,10 +557,11 @@ fn after_a_crash_waiting_streams_are_found_and_handed_back() {
         "{waiting:?}"
     );
 
-    let attached = control.hand_back_streams().expect("hand back");
+    let handed = control.hand_back_streams().expect("hand back");
     assert_eq!(
-        attached, 1,
-        "example.com attached; stuck.tor refused by the guard"
+        (handed.attached, handed.failed_in_tor),
+        (1, 1),
+        "example.com attached; stuck.tor failed by the guard"
     );
     let (outcome, took) = join(stuck_tor);
     assert_eq!(outcome, Outcome::Refused(1));

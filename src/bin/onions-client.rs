@@ -71,10 +71,8 @@ fn main() {
         let _logger = onions::logging::start(args.log_level.as_deref())?;
         let tor = tor_access(&args)?;
         if args.release {
-            let attached = daemon::release(&tor).map_err(|e| format!("{}: {e}", tor.control))?;
-            log::info!(
-                "released: .tor names guarded, {attached} waiting streams handed back to tor"
-            );
+            let handed = daemon::release(&tor).map_err(|e| format!("{}: {e}", tor.control))?;
+            log::info!("released: .tor names guarded; {handed}");
             return Ok(());
         }
         let resolver = Resolver::new(resolver_config(&args)?);

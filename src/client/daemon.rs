@@ -14,8 +14,8 @@ use crate::name::LookupName;
 use crate::onion::OnionAddress;
 use crate::signals;
 use crate::tor::control::{
-    Auth, ControlAddr, ControlConnection, ControlError, Event, StreamId, StreamStatus,
-    REASON_RESOLVEFAILED,
+    is_tor_target, Auth, ControlAddr, ControlConnection, ControlError, Event, HandBack, StreamId,
+    StreamStatus, REASON_RESOLVEFAILED,
 };
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use std::collections::HashSet;
@@ -104,7 +104,7 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
 
 /// Connects, guards `.tor` names and hands waiting streams back: what a
 /// supervisor runs after the daemon exits in any way (`--release`).
-pub fn release(tor: &TorAccess) -> Result<usize, String> {
+pub fn release(tor: &TorAccess) -> Result<HandBack, String> {
     let conn = ControlConnection::open(&tor.control, &tor.auth, CONNECT_TIMEOUT)
         .map_err(|e| e.to_string())?;
     conn.guard_tor_names().map_err(|e| e.to_string())?;
@@ -191,7 +191,7 @@ fn session(
             let handed = conn
                 .hand_back_streams()
                 .map_err(|e| Failure::Retry(e.to_string()))?;
-            log::info!("stopping: stream attachment handed back to tor ({handed} waiting streams attached)");
+            log::info!("stopping: stream attachment handed back to tor; {handed}");
             return Ok(());
         }
     }
@@ -236,12 +236,6 @@ fn resume_waiting(conn: &ControlConnection, jobs: &Sender<Job>) -> Result<(), St
     Ok(())
 }
 
-/// True for names under `.tor` (and bare `tor`), in any case.
-fn is_tor_name(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "tor" || host.ends_with(".tor")
-}
-
 /// A stream waits for this controller: `.tor` goes to a lookup thread,
 /// anything else straight back to Tor.
 fn on_waiting(
@@ -252,7 +246,7 @@ fn on_waiting(
     port: u16,
     resolve: bool,
 ) {
-    if !is_tor_name(host) {
+    if !is_tor_target(host) {
         return command(conn.attach_stream(&stream, 0), &stream, "attach");
     }
     if resolve {

@@ -1331,17 +1331,23 @@ impl ControlConnection {
     /// `ATTACHSTREAM id 0` for every stream that may be waiting for a
     /// controller (Tor does not attach those itself, they would time out
     /// after `SocksTimeout`). With the guard in place a `.tor` one fails
-    /// locally. Returns how many Tor accepted; refusals (a stream that was
-    /// not waiting, or that failed) are logged at debug level.
-    pub fn hand_back_streams(&self) -> Result<usize, ControlError> {
+    /// locally: Tor answers its attach with 551 and fails the stream.
+    /// Other refusals (a stream that was not waiting after all) are logged
+    /// at debug level.
+    pub fn hand_back_streams(&self) -> Result<HandBack, ControlError> {
         self.reset_conf(&["__LeaveStreamsUnattached"])?;
-        let mut attached = 0;
+        let mut handed = HandBack::default();
         for entry in self.stream_status()? {
             if !entry.may_wait_for_controller() {
                 continue;
             }
             match self.attach_stream(&entry.id, 0) {
-                Ok(()) => attached += 1,
+                Ok(()) => handed.attached += 1,
+                Err(ControlError::Rejected { code: 551, .. })
+                    if is_tor_target(&entry.target_host) =>
+                {
+                    handed.failed_in_tor += 1;
+                }
                 Err(ControlError::Rejected { code, message, .. }) => {
                     log::debug!(
                         "tor control: stream {} not attached: {code} {message}",
@@ -1351,8 +1357,35 @@ impl ControlConnection {
                 Err(e) => return Err(e),
             }
         }
-        Ok(attached)
+        Ok(handed)
     }
+}
+
+/// What [`ControlConnection::hand_back_streams`] did with waiting streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandBack {
+    /// Streams Tor took back and attached normally.
+    pub attached: usize,
+    /// `.tor` streams the guard mapping failed inside Tor.
+    pub failed_in_tor: usize,
+}
+
+impl fmt::Display for HandBack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} waiting streams handed back ({} attached, {} .tor streams failed inside tor)",
+            self.attached + self.failed_in_tor,
+            self.attached,
+            self.failed_in_tor
+        )
+    }
+}
+
+/// True for `.tor` names (and bare `tor`), in any case.
+pub fn is_tor_target(host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    host == "tor" || host.ends_with(".tor")
 }
 
 impl Drop for ControlConnection {
