@@ -1,7 +1,7 @@
 //! `onions-client`: resolves `.tor` names inside Tor for the browser.
 
 use argh::FromArgs;
-use onions::cli;
+use onions::cli::{self, ConfigScope, Flag};
 use onions::client::daemon::{self, DaemonConfig, TorAccess};
 use onions::client::resolve::{Resolver, ResolverConfig};
 use onions::tor::control::{Auth, ControlAddr, DEFAULT_CONTROL};
@@ -18,6 +18,9 @@ use std::time::Duration;
 /// TOR_CONTROL_IPC_PATH, TOR_SOCKS_HOST and TOR_SOCKS_PORT as a browser bundle
 /// sets them; flags win.
 struct Args {
+    /// read flags from FILE, one "flag-name = value" a line (see the man page); flags given here win
+    #[argh(option)]
+    config: Option<PathBuf>,
     /// the control port of Tor, HOST:PORT or unix:PATH (default 127.0.0.1:9051)
     #[argh(option)]
     control: Option<String>,
@@ -65,14 +68,42 @@ struct Args {
     log_level: Option<String>,
 }
 
+/// Every flag but `--config`, for config files.
+const FLAGS: &[Flag] = &[
+    Flag::single("control"),
+    Flag::single("control-password"),
+    Flag::single("cookie"),
+    Flag::repeated("mirror"),
+    Flag::repeated("quorum-key"),
+    Flag::single("socks"),
+    Flag::switch("direct"),
+    Flag::single("min-work"),
+    Flag::single("timeout"),
+    Flag::single("quarantine"),
+    Flag::single("cache-size"),
+    Flag::single("lookup-threads"),
+    Flag::single("lookup-queue"),
+    Flag::switch("release").command_line_only(),
+    Flag::single("log-level"),
+];
+
 fn main() {
-    let args: Args = cli::parse_args("onions-client");
+    let args: Args = cli::parse_args_with_config(
+        "onions-client",
+        &[ConfigScope {
+            subcommand: None,
+            flags: FLAGS,
+        }],
+    );
     cli::run("onions-client", || {
         let _logger = onions::logging::start(args.log_level.as_deref())?;
+        if let Some(file) = &args.config {
+            log::debug!("flags from {} (command-line flags win)", file.display());
+        }
         let tor = tor_access(&args)?;
         if args.release {
-            let handed = daemon::release(&tor).map_err(|e| format!("{}: {e}", tor.control))?;
-            log::info!("released: .tor names guarded; {handed}");
+            let attached = daemon::release(&tor).map_err(|e| format!("{}: {e}", tor.control))?;
+            log::info!("released: .tor names guarded; {attached}");
             return Ok(());
         }
         let resolver = Resolver::new(resolver_config(&args)?);
@@ -175,4 +206,13 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
         quarantine: Duration::from_secs(args.quarantine),
         cache_size: args.cache_size.max(1),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_config_flag_table_matches_the_flags() {
+        onions::cli::check_flag_table::<super::Args>(&[], super::FLAGS)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
 }

@@ -3,7 +3,7 @@
 
 use argh::FromArgs;
 use onions::attest::Attestation;
-use onions::cli;
+use onions::cli::{self, ConfigScope, Flag};
 use onions::clock;
 use onions::keys::SigningKey;
 use onions::lookup;
@@ -40,6 +40,10 @@ enum Command {
 /// Make a record for NAME signed with the service's Tor key, do its proof of
 /// work, and send it to the Quorum through Tor (or write it with --dry-run).
 struct ClaimArgs {
+    /// read flags (and name) from FILE, one "flag-name = value" a line (see the man page); flags given here win
+    #[argh(option)]
+    #[allow(dead_code)] // read by cli::parse_args_with_config before argh
+    config: Option<PathBuf>,
     /// the registered name to claim, like example.tor
     #[argh(positional)]
     name: String,
@@ -86,7 +90,8 @@ struct ClaimArgs {
 
 #[derive(FromArgs)]
 #[argh(subcommand, name = "verify")]
-/// Check a record file, or {"record":...,"attestation":...}; exit 0 only if valid.
+/// Check a record file, or a file with a "record" and its "attestation"; exit 0
+/// only if valid.
 struct VerifyArgs {
     /// the JSON file to check
     #[argh(positional)]
@@ -126,8 +131,32 @@ struct LookupArgs {
     min_work: u64,
 }
 
+/// Every flag of `claim` but `--config`, and its NAME, for config files.
+const CLAIM_FLAGS: &[Flag] = &[
+    Flag::positional("name"),
+    Flag::single("key"),
+    Flag::repeated("sub"),
+    Flag::single("contact"),
+    Flag::single("work"),
+    Flag::single("lifetime"),
+    Flag::single("quorum"),
+    Flag::single("socks"),
+    Flag::switch("direct"),
+    Flag::switch("dry-run"),
+    Flag::single("out"),
+    Flag::single("serial"),
+    Flag::single("state"),
+    Flag::single("threads"),
+];
+
 fn main() {
-    let args: Args = cli::parse_args("onions-hs");
+    let args: Args = cli::parse_args_with_config(
+        "onions-hs",
+        &[ConfigScope {
+            subcommand: Some("claim"),
+            flags: CLAIM_FLAGS,
+        }],
+    );
     cli::run("onions-hs", || match args.command {
         Command::Claim(a) => claim(a),
         Command::Verify(a) => verify(a),
@@ -376,4 +405,13 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
         answer.record.serial, answer.attestation.seq, answer.record.expires
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_config_flag_table_matches_the_flags() {
+        onions::cli::check_flag_table::<super::Args>(&["claim"], super::CLAIM_FLAGS)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
 }

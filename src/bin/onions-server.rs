@@ -1,7 +1,7 @@
 //! `onions-server`: runs the Quorum or a mirror, or prints the Quorum's key.
 
 use argh::FromArgs;
-use onions::cli;
+use onions::cli::{self, ConfigScope, Flag};
 use onions::server::{self, Config, Limits, Role, DEFAULT_PORT};
 use onions::transport::Endpoint;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -12,6 +12,9 @@ use std::time::Duration;
 /// Run the onions Quorum (accepts and attests claims) or a mirror (keeps a
 /// verified replica and answers lookups).
 struct Args {
+    /// read flags from FILE, one "flag-name = value" a line (see the man page); flags given here win
+    #[argh(option)]
+    config: Option<PathBuf>,
     /// quorum or mirror
     #[argh(option)]
     role: Option<String>,
@@ -62,8 +65,34 @@ struct Args {
     log_level: Option<String>,
 }
 
+/// Every flag but `--config`, for config files.
+const FLAGS: &[Flag] = &[
+    Flag::single("role"),
+    Flag::single("listen"),
+    Flag::single("state-dir"),
+    Flag::switch("print-key").command_line_only(),
+    Flag::single("upstream"),
+    Flag::repeated("quorum-key"),
+    Flag::single("min-work"),
+    Flag::single("workers"),
+    Flag::single("max-message"),
+    Flag::single("max-connections"),
+    Flag::single("worker-queue"),
+    Flag::single("subscriber-queue"),
+    Flag::single("idle-timeout"),
+    Flag::single("heartbeat"),
+    Flag::single("upstream-silence"),
+    Flag::single("log-level"),
+];
+
 fn main() {
-    let args: Args = cli::parse_args("onions-server");
+    let args: Args = cli::parse_args_with_config(
+        "onions-server",
+        &[ConfigScope {
+            subcommand: None,
+            flags: FLAGS,
+        }],
+    );
     cli::run("onions-server", || {
         let state_dir = args.state_dir.clone().ok_or("give --state-dir DIR")?;
         if args.print_key {
@@ -71,42 +100,75 @@ fn main() {
             println!("{}", key.public().to_base64());
             return Ok(());
         }
+        // Every flag is checked before the logger starts, so that a bad
+        // flag (or config line) is reported on one line.
+        let plan = plan(&args)?;
         let _logger = onions::logging::start(args.log_level.as_deref())?;
-        let config = config(&args, state_dir)?;
-        server::run(config)
+        if let Some(file) = &args.config {
+            log::info!("flags from {} (command-line flags win)", file.display());
+        }
+        server::run(plan.config(state_dir)?)
     });
 }
 
-fn config(args: &Args, state_dir: PathBuf) -> Result<Config, String> {
-    std::fs::create_dir_all(&state_dir)
-        .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
-    let role = match args.role.as_deref() {
+/// A server's configuration, checked, before anything touches the disk.
+struct Plan {
+    /// `None` for the Quorum: its key is loaded from the state directory.
+    mirror: Option<Role>,
+    listen: SocketAddr,
+    min_work: u64,
+    workers: usize,
+    limits: Limits,
+}
+
+fn plan(args: &Args) -> Result<Plan, String> {
+    let mirror = match args.role.as_deref() {
         Some("quorum") => {
             if args.upstream.is_some() {
                 return Err("--upstream is for mirrors; the Quorum has none".into());
             }
-            Role::Quorum {
-                key: server::load_or_create_quorum_key(&state_dir)?,
-            }
+            None
         }
-        Some("mirror") => mirror_role(args)?,
+        Some("mirror") => Some(mirror_role(args)?),
         Some(other) => return Err(format!("--role {other:?}: expected quorum or mirror")),
         None => return Err("give --role quorum or --role mirror".into()),
     };
-    let default_work = match role {
-        Role::Quorum { .. } => onions::work::DEFAULT_WORK,
-        Role::Mirror { .. } => 0,
+    let default_work = match mirror {
+        None => onions::work::DEFAULT_WORK,
+        Some(_) => 0,
     };
-    Ok(Config {
-        role,
+    Ok(Plan {
+        mirror,
         listen: listen_addr(&args.listen)?,
-        state_dir,
         min_work: args.min_work.unwrap_or(default_work),
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         limits: limits(args)?,
     })
+}
+
+impl Plan {
+    /// Creates the state directory and, at the Quorum, loads or creates
+    /// its key.
+    fn config(self, state_dir: PathBuf) -> Result<Config, String> {
+        std::fs::create_dir_all(&state_dir)
+            .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
+        let role = match self.mirror {
+            Some(role) => role,
+            None => Role::Quorum {
+                key: server::load_or_create_quorum_key(&state_dir)?,
+            },
+        };
+        Ok(Config {
+            role,
+            listen: self.listen,
+            state_dir,
+            min_work: self.min_work,
+            workers: self.workers,
+            limits: self.limits,
+        })
+    }
 }
 
 fn mirror_role(args: &Args) -> Result<Role, String> {
@@ -151,4 +213,13 @@ fn limits(args: &Args) -> Result<Limits, String> {
         heartbeat: Duration::from_secs(positive("heartbeat", args.heartbeat)?),
         upstream_silence: Duration::from_secs(positive("upstream-silence", args.upstream_silence)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_config_flag_table_matches_the_flags() {
+        onions::cli::check_flag_table::<super::Args>(&[], super::FLAGS)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
 }
