@@ -43,14 +43,14 @@ _onions_server()
             mapfile -t COMPREPLY < <(compgen -W '127.0.0.1:10053 127.0.0.1:10054' -- "$cur")
             declare -F __ltrim_colon_completions >/dev/null && __ltrim_colon_completions "$cur"
             return ;;
-        --upstream | --quorum-key | --min-work | --workers | --max-message | \
+        --upstream | --upstream-socks | --quorum-key | --min-work | --workers | --max-message | \
         --max-connections | --worker-queue | --subscriber-queue | \
         --idle-timeout | --heartbeat | --upstream-silence)
             return ;;
     esac
 
     mapfile -t COMPREPLY < <(compgen -W '--config --role --listen --state-dir --print-key
-        --upstream --quorum-key --min-work --workers --max-message
+        --upstream --upstream-socks --quorum-key --min-work --workers --max-message
         --max-connections --worker-queue --subscriber-queue --idle-timeout
         --heartbeat --upstream-silence --log-level --help' -- "$cur")
 }

@@ -803,6 +803,21 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
     assert!(found.contains(&story.onion2), "{found}");
     eprintln!("  the mirror replicated it (head 2) and answers over Tor");
 
+    // A volunteer's mirror that knows the Quorum only as an onion service
+    // replicates through Tor's SOCKS port.
+    let quorum_onion = format!("{}:{SERVICE_PORT}", story.net.get("TORNET_QUORUM_ONION"));
+    let socks = story.socks.to_string();
+    let onion_mirror = Server::mirror_of(
+        "127.0.0.4",
+        &story.scratch.join("onion-mirror"),
+        &quorum_onion,
+        &story.key,
+        &["--upstream-socks", &socks],
+    );
+    onion_mirror.wait_head(2, REPLICATE_LIMIT);
+    assert_eq!(onion_mirror.status()["upstream"]["connected"], true);
+    eprintln!("  a mirror following the Quorum's onion address through Tor has head 2");
+
     // ---------------------------------------------------------------- 3
     clock.phase("3: onions-client attaches to the client tor (the liar listed first)");
     let mut daemon = story.start_daemon("daemon-1.log");

@@ -3,7 +3,7 @@
 use argh::FromArgs;
 use onions::cli::{self, ConfigScope, Flag};
 use onions::server::{self, Config, Limits, Role, DEFAULT_PORT};
-use onions::transport::Endpoint;
+use onions::transport::{Endpoint, Route};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +30,10 @@ struct Args {
     /// a mirror's upstream HOST:PORT: the Quorum or another mirror
     #[argh(option)]
     upstream: Option<String>,
+    /// reach --upstream through the SOCKS port of Tor at HOST:PORT (default
+    /// for a .onion upstream: 127.0.0.1:9050; otherwise direct)
+    #[argh(option)]
+    upstream_socks: Option<String>,
     /// a trusted Quorum key, Base64 (repeatable; required for a mirror)
     #[argh(option)]
     quorum_key: Vec<String>,
@@ -72,6 +76,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("state-dir"),
     Flag::switch("print-key").command_line_only(),
     Flag::single("upstream"),
+    Flag::single("upstream-socks"),
     Flag::repeated("quorum-key"),
     Flag::single("min-work"),
     Flag::single("workers"),
@@ -177,13 +182,24 @@ fn mirror_role(args: &Args) -> Result<Role, String> {
         .as_deref()
         .ok_or("a mirror needs --upstream HOST:PORT")?;
     let upstream = Endpoint::parse(upstream).map_err(|e| format!("--upstream {e}"))?;
+    let route = match (&args.upstream_socks, upstream.host.ends_with(".onion")) {
+        (Some(socks), _) => {
+            cli::route(Some(socks), false).map_err(|e| e.replace("--socks", "--upstream-socks"))?
+        }
+        (None, true) => cli::route(None, false)?,
+        (None, false) => Route::Direct,
+    };
     let trusted = cli::quorum_keys(&args.quorum_key)?;
     if trusted.is_empty() {
         return Err(
             "a mirror needs --quorum-key BASE64 (onions-server --print-key at the Quorum)".into(),
         );
     }
-    Ok(Role::Mirror { upstream, trusted })
+    Ok(Role::Mirror {
+        upstream,
+        route,
+        trusted,
+    })
 }
 
 /// `IP` or `IP:PORT`, IPv4 only.

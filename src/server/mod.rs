@@ -16,7 +16,7 @@ pub mod workers;
 use crate::keys::{PublicKey, SigningKey};
 use crate::signals;
 use crate::store::Store;
-use crate::transport::Endpoint;
+use crate::transport::{Endpoint, Route};
 use crossbeam_channel::Sender;
 use mio::{Token, Waker};
 use std::net::SocketAddr;
@@ -43,6 +43,8 @@ pub enum Role {
     Mirror {
         /// The Quorum or mirror to replicate from.
         upstream: Endpoint,
+        /// Direct, or through Tor's SOCKS port (an onion upstream).
+        route: Route,
         /// Quorum keys whose attestations are trusted.
         trusted: Vec<PublicKey>,
     },
@@ -288,7 +290,15 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     let (quorum_keys, upstream, quorum_key) = match config.role {
         Role::Quorum { key } => (vec![key.public()], None, Some(key)),
-        Role::Mirror { upstream, trusted } => (trusted, Some(upstream), None),
+        Role::Mirror {
+            upstream,
+            route,
+            trusted,
+        } => (trusted, Some((upstream, route)), None),
+    };
+    let (upstream, upstream_route) = match upstream {
+        Some((endpoint, route)) => (Some(endpoint), route),
+        None => (None, Route::Direct),
     };
     let shared = Arc::new(Shared {
         store,
@@ -329,6 +339,7 @@ pub fn run(config: Config) -> Result<(), String> {
             shared: shared.clone(),
             outbox: outbox.clone(),
             endpoint,
+            route: upstream_route,
             verifier: crate::verify::Verifier {
                 min_work: config.min_work,
                 trusted: shared.quorum_keys.clone(),

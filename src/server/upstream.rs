@@ -28,6 +28,9 @@ const BACKOFF_START: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How often a blocked read wakes to check for shutdown.
 const READ_SLICE: Duration = Duration::from_millis(500);
+/// How long to wait for the upstream to accept (through Tor, reaching an
+/// onion service can take tens of seconds).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most records applied with one fsync.
 const MAX_BATCH: usize = 4096;
 /// Longest line accepted from upstream (a push carries at most an 8 KiB
@@ -42,6 +45,8 @@ pub struct Upstream {
     pub outbox: Outbox,
     /// Where to replicate from.
     pub endpoint: Endpoint,
+    /// Direct, or through Tor's SOCKS port.
+    pub route: Route,
     /// Checks every pushed record and attestation.
     pub verifier: Verifier,
     /// Silence after which the session is given up.
@@ -83,7 +88,7 @@ impl Upstream {
     /// One subscription, until it fails or a stop is requested. A session
     /// that got as far as `subscribed` resets the backoff.
     fn session(&self, backoff: &mut Duration) -> Result<(), String> {
-        let mut stream = transport::connect(&self.endpoint, Route::Direct, Duration::from_secs(10))
+        let mut stream = transport::connect(&self.endpoint, self.route, CONNECT_TIMEOUT)
             .map_err(|e| e.to_string())?;
         let from = self.shared.store.head() + 1;
         let request = wire::line(&json!({"type": "subscribe", "id": 1, "from": from}));

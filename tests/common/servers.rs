@@ -65,12 +65,17 @@ impl Server {
         key: &str,
         extra: &[&str],
     ) -> Server {
-        let upstream = upstream.to_string();
+        Server::mirror_of(ip, state, &upstream.to_string(), key, extra)
+    }
+
+    /// Starts a mirror on `ip` replicating `upstream` given as HOST:PORT
+    /// (a .onion one goes through Tor), trusting `key`.
+    pub fn mirror_of(ip: &str, state: &Path, upstream: &str, key: &str, extra: &[&str]) -> Server {
         let mut args = vec![
             "--role",
             "mirror",
             "--upstream",
-            &upstream,
+            upstream,
             "--quorum-key",
             key,
         ];
