@@ -1,0 +1,730 @@
+//! The mirror's resident memory under qemu-arm (armv7, cortex-a7) at a
+//! given number of live records, against a native x86_64 mirror holding
+//! the same records.
+//!
+//! A native release Quorum (`target/release/onions-server`) on 127.0.0.1
+//! is filled with `ONIONS_ARMHF_RECORDS` (default 2^16) distinct work-0
+//! records over a few connections, as benches/servers.rs makes them. Then
+//! a native mirror (127.0.0.3) and the armv7 mirror under qemu-arm
+//! (127.0.0.2) each catch up with it in turn; once a mirror's status head
+//! equals the Quorum's, VmRSS and VmHWM of its process (for the armv7 one:
+//! the qemu-arm process, which includes qemu's own memory) are read from
+//! /proc/PID/status, and again after 10,000 lookups against it.
+//!
+//! Environment (scripts/pkg/bench-armhf-rss sets them):
+//! `ONIONS_ARMHF_SERVER` the armv7 onions-server (required);
+//! `ONIONS_ARMHF_QEMU` the emulator command line, words split on spaces
+//! (default `qemu-arm -cpu cortex-a7 -L /usr/arm-linux-gnueabihf`);
+//! `ONIONS_ARMHF_RECORDS` the number of records;
+//! `ONIONS_ARMHF_CATCHUP_SECS` the longest wait for the armv7 mirror's
+//! catch-up (default 1200).
+//!
+//! Every process is a child stopped by its PID (SIGTERM, then SIGKILL) by
+//! a guard, and killed by the kernel if this program dies (PDEATHSIG);
+//! the temporary directory is removed at the end; every wait is bounded.
+
+use onions::keys::SigningKey;
+use onions::name::{RegisteredName, SubdomainKey};
+use onions::onion::OnionAddress;
+use onions::record::{Claim, Record};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+const DEFAULT_RECORDS: usize = 1 << 16;
+const NAMES_PER_KEY: usize = 1024;
+const PUT_CONNS: usize = 8;
+const LOOKUPS: usize = 10_000;
+const LOOKUP_CONNS: usize = 4;
+const START_LIMIT: Duration = Duration::from_secs(60);
+const STOP_LIMIT: Duration = Duration::from_secs(15);
+const REPLY_LIMIT: Duration = Duration::from_secs(120);
+/// A catching-up mirror whose head stays put this long is called stalled.
+const STALL_LIMIT: Duration = Duration::from_secs(180);
+const NATIVE_CATCHUP: Duration = Duration::from_secs(300);
+const BUSY_RETRIES: u32 = 1000;
+const POLL: Duration = Duration::from_millis(100);
+const SEED_TAG: &[u8; 24] = b"onions-bench-armhf-rss-k";
+
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn main() {
+    onions::keys::init().unwrap_or_else(|e| fail(&format!("{e:?}")));
+    install_panic_hook();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let native = root.join("target/release/onions-server");
+    let arm = PathBuf::from(
+        std::env::var("ONIONS_ARMHF_SERVER")
+            .unwrap_or_else(|_| fail("ONIONS_ARMHF_SERVER (the armv7 onions-server) is unset")),
+    );
+    let qemu: Vec<String> = std::env::var("ONIONS_ARMHF_QEMU")
+        .ok()
+        .filter(|q| !q.trim().is_empty())
+        .unwrap_or_else(|| "qemu-arm -cpu cortex-a7 -L /usr/arm-linux-gnueabihf".into())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let records = match std::env::var("ONIONS_ARMHF_RECORDS").unwrap_or_default() {
+        t if t.is_empty() => DEFAULT_RECORDS,
+        t => t
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1 << 20).contains(n))
+            .unwrap_or_else(|| fail(&format!("ONIONS_ARMHF_RECORDS={t:?}: expected 1 to 2^20"))),
+    };
+    let catchup = Duration::from_secs(
+        std::env::var("ONIONS_ARMHF_CATCHUP_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1200),
+    );
+    for bin in [&native, &arm] {
+        if !bin.is_file() {
+            fail(&format!("{} is missing", bin.display()));
+        }
+    }
+    let scale = if records.is_power_of_two() {
+        format!(" (2^{})", records.trailing_zeros())
+    } else {
+        String::new()
+    };
+    println!("armhf mirror RSS: {records} records{scale}");
+    println!("native server: {}", native.display());
+    println!(
+        "armv7 server:  {} under `{}`",
+        arm.display(),
+        qemu.join(" ")
+    );
+
+    let tmp = TempDir::new();
+    let qstate = tmp.path.join("q");
+    let key = print_key(&native, &qstate);
+    let quorum = Server::start(
+        "quorum",
+        Command::new(&native),
+        "127.0.0.1",
+        &qstate,
+        &["--role", "quorum", "--min-work", "0"],
+    );
+
+    let t = Instant::now();
+    let lines = make_puts(records);
+    let signed = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (accepted, refused, first_refusal) = fill(quorum.addr, &lines);
+    drop(lines);
+    let head = quorum.head();
+    println!(
+        "quorum filled: {accepted} accepted, {refused} refused, head {head} \
+         (signing {signed:.1} s, puts {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    if let Some(r) = first_refusal {
+        panic!("a put was refused: {r}");
+    }
+    assert_eq!(accepted as usize, records, "every record accepted");
+
+    let upstream = quorum.addr.to_string();
+    let mirror_args = [
+        "--role",
+        "mirror",
+        "--upstream",
+        upstream.as_str(),
+        "--quorum-key",
+        key.as_str(),
+    ];
+    let native_m = measure(
+        "native x86_64 mirror",
+        Command::new(&native),
+        "127.0.0.3",
+        &tmp.path.join("m-native"),
+        &mirror_args,
+        head,
+        records,
+        NATIVE_CATCHUP,
+    );
+    let mut qemu_cmd = Command::new(&qemu[0]);
+    qemu_cmd.args(&qemu[1..]).arg(&arm);
+    let arm_m = measure(
+        "armv7 mirror under qemu-arm",
+        qemu_cmd,
+        "127.0.0.2",
+        &tmp.path.join("m-armv7"),
+        &mirror_args,
+        head,
+        records,
+        catchup,
+    );
+    drop(quorum);
+
+    println!();
+    println!("results at {records} live records{scale} (KiB from /proc/PID/status):");
+    println!(
+        "  {:<30} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "", "catch-up s", "VmRSS", "VmHWM", "VmRSS+10k", "VmHWM+10k"
+    );
+    for m in [&native_m, &arm_m] {
+        println!(
+            "  {:<30} {:>10.1} {:>10} {:>10} {:>10} {:>10}",
+            m.what, m.catchup_secs, m.caught.0, m.caught.1, m.looked.0, m.looked.1
+        );
+    }
+    let ratio = |a: u64, b: u64| a as f64 / b as f64;
+    println!(
+        "  armv7/native ratio: VmRSS {:.2}, VmHWM {:.2}, after lookups VmRSS {:.2}, VmHWM {:.2}",
+        ratio(arm_m.caught.0, native_m.caught.0),
+        ratio(arm_m.caught.1, native_m.caught.1),
+        ratio(arm_m.looked.0, native_m.looked.0),
+        ratio(arm_m.looked.1, native_m.looked.1)
+    );
+    println!(
+        "  per record after lookups: native {:.0} B, armv7 (qemu-arm process) {:.0} B",
+        native_m.looked.0 as f64 * 1024.0 / records as f64,
+        arm_m.looked.0 as f64 * 1024.0 / records as f64
+    );
+    println!(
+        "  {LOOKUPS} lookups took {:.2} s native, {:.2} s under qemu-arm",
+        native_m.lookup_secs, arm_m.lookup_secs
+    );
+    println!("  (the qemu-arm figures include qemu's own memory: its translated-code cache and the rest)");
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("bench armhf_rss: {message}");
+    std::process::exit(2)
+}
+
+// --------------------------------------------------------------- measuring
+
+struct Measured {
+    what: &'static str,
+    catchup_secs: f64,
+    /// (VmRSS, VmHWM) in KiB once caught up.
+    caught: (u64, u64),
+    /// The same after the lookups.
+    looked: (u64, u64),
+    lookup_secs: f64,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn measure(
+    what: &'static str,
+    command: Command,
+    ip: &str,
+    state: &Path,
+    args: &[&str],
+    head: u64,
+    records: usize,
+    limit: Duration,
+) -> Measured {
+    let t = Instant::now();
+    let mut mirror = Server::start(what, command, ip, state, args);
+    mirror.wait_head(head, limit);
+    let catchup_secs = t.elapsed().as_secs_f64();
+    // Let a just-caught-up mirror settle (its last batch written out).
+    std::thread::sleep(Duration::from_secs(2));
+    let caught = mirror.proc.vm();
+    println!(
+        "{what} (pid {}): caught up to head {head} in {catchup_secs:.1} s; VmRSS {} KiB, VmHWM {} KiB",
+        mirror.proc.pid(),
+        caught.0,
+        caught.1
+    );
+    let t = Instant::now();
+    lookups(mirror.addr, records);
+    let lookup_secs = t.elapsed().as_secs_f64();
+    let looked = mirror.proc.vm();
+    println!(
+        "{what} (pid {}): after {LOOKUPS} lookups ({lookup_secs:.2} s); VmRSS {} KiB, VmHWM {} KiB",
+        mirror.proc.pid(),
+        looked.0,
+        looked.1
+    );
+    drop(mirror);
+    Measured {
+        what,
+        catchup_secs,
+        caught,
+        looked,
+        lookup_secs,
+    }
+}
+
+/// [`LOOKUPS`] lookups of random names over [`LOOKUP_CONNS`] connections,
+/// each answered `found`.
+fn lookups(addr: SocketAddr, records: usize) {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..LOOKUP_CONNS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut conn = LineConn::connect(addr);
+                    let mut rng = XorShift::new(t as u64 + 1);
+                    for n in 0..LOOKUPS / LOOKUP_CONNS {
+                        let name = name(rng.below(records));
+                        let line =
+                            format!("{{\"type\":\"lookup\",\"id\":{n},\"name\":\"{name}\"}}\n");
+                        conn.send(line.as_bytes());
+                        let reply = conn.read_line().unwrap_or_else(|e| panic!("lookup: {e}"));
+                        assert!(
+                            reply.starts_with(b"{\"type\":\"found\""),
+                            "lookup of {name} answered {}",
+                            String::from_utf8_lossy(reply)
+                        );
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("a lookup thread");
+        }
+    });
+}
+
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> XorShift {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        ((u128::from(x) * n as u128) >> 64) as usize
+    }
+}
+
+// ----------------------------------------------------------------- records
+
+fn name(i: usize) -> String {
+    format!("bench-{i}.tor")
+}
+
+fn owner(i: usize) -> SigningKey {
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&((i / NAMES_PER_KEY) as u64).to_le_bytes());
+    seed[8..].copy_from_slice(SEED_TAG);
+    SigningKey::from_seed(&seed)
+}
+
+/// Put lines of records 0..count, shaped as benches/servers.rs makes
+/// them (one subdomain, a 40-character contact, a week's lifetime, work 0).
+fn make_puts(count: usize) -> Vec<Vec<u8>> {
+    let www = OnionAddress::from_key(SigningKey::from_seed(&[3; 32]).public());
+    let now = onions::clock::now();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per = count.div_ceil(cores);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..cores)
+            .map(|c| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    let mut key: Option<(usize, SigningKey)> = None;
+                    for i in (c * per)..((c + 1) * per).min(count) {
+                        if key.as_ref().is_none_or(|(o, _)| *o != i / NAMES_PER_KEY) {
+                            key = Some((i / NAMES_PER_KEY, owner(i)));
+                        }
+                        let (_, k) = key.as_ref().expect("set above");
+                        let rname = RegisteredName::parse(&name(i)).expect("a valid name");
+                        let sub = SubdomainKey::parse("www", &rname).expect("a valid label");
+                        let claim = Claim {
+                            name: rname,
+                            subdomains: BTreeMap::from([(sub, www)]),
+                            contact: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
+                            serial: 1,
+                            issued: now - 60,
+                            expires: now + 7 * 24 * 60 * 60,
+                            work: 0,
+                        };
+                        let mut record = Record::from_claim(claim, k);
+                        record.sign_with(k);
+                        let mut line = Vec::with_capacity(640);
+                        writeln!(
+                            line,
+                            "{{\"type\":\"put\",\"id\":{i},\"record\":{}}}",
+                            record.canonical()
+                        )
+                        .expect("writing to a Vec");
+                        out.push(line);
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a signing thread"))
+            .collect()
+    })
+}
+
+/// Puts every line over [`PUT_CONNS`] connections, one in flight on each;
+/// (accepted, refused, the first refusal).
+fn fill(addr: SocketAddr, lines: &[Vec<u8>]) -> (u64, u64, Option<String>) {
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..PUT_CONNS)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut conn = LineConn::connect(addr);
+                    let (mut ok, mut bad, mut first) = (0u64, 0u64, None);
+                    'lines: for line in lines.iter().skip(t).step_by(PUT_CONNS) {
+                        for _ in 0..BUSY_RETRIES {
+                            conn.send(line);
+                            let reply = conn.read_line().unwrap_or_else(|e| panic!("put: {e}"));
+                            if reply.starts_with(b"{\"type\":\"accepted\"") {
+                                ok += 1;
+                                continue 'lines;
+                            }
+                            let value: Value = serde_json::from_slice(reply).unwrap_or(Value::Null);
+                            if value["code"] == "busy" {
+                                std::thread::sleep(Duration::from_millis(1));
+                                continue;
+                            }
+                            bad += 1;
+                            if first.is_none() {
+                                first = Some(String::from_utf8_lossy(reply).into_owned());
+                            }
+                            continue 'lines;
+                        }
+                        panic!("a put was answered busy {BUSY_RETRIES} times");
+                    }
+                    (ok, bad, first)
+                })
+            })
+            .collect();
+        let mut total = (0, 0, None);
+        for t in threads {
+            let (ok, bad, first) = t.join().expect("a put thread");
+            total.0 += ok;
+            total.1 += bad;
+            total.2 = total.2.or(first);
+        }
+        total
+    })
+}
+
+// --------------------------------------------------------------- processes
+
+fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        if let Ok(children) = CHILDREN.lock() {
+            for &pid in children.iter() {
+                // SAFETY: each PID is our own unreaped child.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+    }));
+}
+
+/// A child process stopped (SIGTERM, then SIGKILL) and reaped by its PID
+/// when dropped.
+struct Proc {
+    child: Child,
+    what: String,
+    log: PathBuf,
+    reaped: bool,
+}
+
+impl Proc {
+    fn spawn(mut command: Command, what: String, log: PathBuf) -> Proc {
+        let file = File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        let copy = file.try_clone().expect("dup a log file");
+        // SAFETY: prctl is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(copy)
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        children.push(child.id());
+        Proc {
+            child,
+            what,
+            log,
+            reaped: false,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        if self.reaped {
+            return None;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.forget();
+                Some(status)
+            }
+            Ok(None) => None,
+            Err(e) => panic!("cannot poll {}: {e}", self.what),
+        }
+    }
+
+    fn forget(&mut self) {
+        self.reaped = true;
+        let pid = self.pid();
+        CHILDREN
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&p| p != pid);
+    }
+
+    fn stop(&mut self) {
+        if self.reaped || self.exited().is_some() {
+            return;
+        }
+        // SAFETY: our own unreaped child.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_LIMIT;
+        while Instant::now() < deadline {
+            if self.reaped || self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("bench armhf_rss: {} ignored SIGTERM; killing it", self.what);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.forget();
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4096);
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+
+    fn check_running(&mut self) {
+        if let Some(status) = self.exited() {
+            panic!(
+                "{} exited ({status}); its log ends:\n{}",
+                self.what,
+                self.log_tail()
+            );
+        }
+    }
+
+    /// (VmRSS, VmHWM) in KiB.
+    fn vm(&self) -> (u64, u64) {
+        let path = format!("/proc/{}/status", self.pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let field = |f: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(f))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{path}: no {f}"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot bind a port on {ip}: {e}"))
+}
+
+struct Server {
+    proc: Proc,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(label: &str, mut command: Command, ip: &str, state: &Path, args: &[&str]) -> Server {
+        std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
+        let addr: SocketAddr = format!("{ip}:{}", free_port_on(ip))
+            .parse()
+            .expect("an address");
+        command
+            .args(args)
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(state);
+        let mut proc = Proc::spawn(
+            command,
+            format!("{label} on {addr}"),
+            state.with_extension("log"),
+        );
+        let deadline = Instant::now() + START_LIMIT;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            proc.check_running();
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen within {START_LIMIT:?}:\n{}",
+                proc.what,
+                proc.log_tail()
+            );
+            std::thread::sleep(POLL);
+        }
+        Server { proc, addr }
+    }
+
+    fn head(&self) -> u64 {
+        let status = LineConn::connect(self.addr).request(&json!({"type": "status", "id": "rss"}));
+        status["head"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{}: status without head: {status}", self.proc.what))
+    }
+
+    /// Waits until the head reaches `head`: at most `limit`, and at most
+    /// [`STALL_LIMIT`] without progress.
+    fn wait_head(&mut self, head: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut last = (0, Instant::now());
+        let mut said = Instant::now();
+        loop {
+            self.proc.check_running();
+            let now = self.head();
+            if now >= head {
+                return;
+            }
+            if now > last.0 {
+                last = (now, Instant::now());
+            }
+            if said.elapsed() > Duration::from_secs(60) {
+                println!("  {}: head {now} of {head}", self.proc.what);
+                said = Instant::now();
+            }
+            assert!(
+                last.1.elapsed() < STALL_LIMIT,
+                "{} stalled at head {now} of {head}:\n{}",
+                self.proc.what,
+                self.proc.log_tail()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "{} at head {now} of {head} after {limit:?}:\n{}",
+                self.proc.what,
+                self.proc.log_tail()
+            );
+            std::thread::sleep(POLL * 5);
+        }
+    }
+}
+
+fn print_key(bin: &Path, state: &Path) -> String {
+    std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
+    let out = state.with_extension("key");
+    let mut command = Command::new(bin);
+    command.arg("--print-key").arg("--state-dir").arg(state);
+    let mut proc = Proc::spawn(command, "onions-server --print-key".into(), out.clone());
+    let deadline = Instant::now() + START_LIMIT;
+    let status = loop {
+        if let Some(status) = proc.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "--print-key ran over {START_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(status.success(), "--print-key failed ({status}): {text}");
+    text.trim().to_owned()
+}
+
+// ----------------------------------------------------------------- clients
+
+struct LineConn {
+    reader: BufReader<TcpStream>,
+    line: Vec<u8>,
+}
+
+impl LineConn {
+    fn connect(addr: SocketAddr) -> LineConn {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+        stream
+            .set_read_timeout(Some(REPLY_LIMIT))
+            .expect("a read timeout");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        LineConn {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            line: Vec::with_capacity(4096),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.reader
+            .get_mut()
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("send to server: {e}"));
+    }
+
+    fn read_line(&mut self) -> Result<&[u8], String> {
+        self.line.clear();
+        match self.reader.read_until(b'\n', &mut self.line) {
+            Ok(0) => Err("the server closed the connection".into()),
+            Ok(_) if self.line.last() == Some(&b'\n') => {
+                self.line.pop();
+                Ok(&self.line)
+            }
+            Ok(_) => Err("the server closed the connection mid-line".into()),
+            Err(e) => Err(format!("no line within {REPLY_LIMIT:?}: {e}")),
+        }
+    }
+
+    fn request(&mut self, request: &Value) -> Value {
+        let mut line = serde_json::to_vec(request).expect("JSON encodes");
+        line.push(b'\n');
+        self.send(&line);
+        let line = self.read_line().unwrap_or_else(|e| panic!("{e}"));
+        serde_json::from_slice(line).unwrap_or_else(|e| panic!("non-JSON reply: {e}"))
+    }
+}
+
+// ------------------------------------------------------------------- files
+
+struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    fn new() -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let path =
+            std::env::temp_dir().join(format!("onions-armhf-rss-{}-{nanos}", std::process::id()));
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
