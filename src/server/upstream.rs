@@ -16,9 +16,11 @@ use crate::store::Entry;
 use crate::transport::{self, Endpoint, Route};
 use crate::verify::{Verifier, VerifyError};
 use crate::wire;
+use crossbeam_channel::Sender;
 use serde_json::{json, Value};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +60,11 @@ pub struct Upstream {
 impl Upstream {
     /// Replicates until a stop is requested.
     pub fn run(self) {
+        let checker = Arc::new(Checker {
+            verifier: self.verifier.clone(),
+            endpoint: self.endpoint.clone(),
+        });
+        let pool = VerifyPool::start(&checker, self.threads.saturating_sub(1));
         let mut backoff = BACKOFF_START;
         let mut attempt = 0u64;
         while !crate::signals::stop_requested() {
@@ -67,7 +74,7 @@ impl Upstream {
                 self.endpoint,
                 self.shared.store.head() + 1
             );
-            if let Err(e) = self.session(&mut backoff) {
+            if let Err(e) = self.session(&mut backoff, &pool) {
                 log::warn!("upstream {}: {e}", self.endpoint);
             }
             set_upstream_connected(&self.shared.stats, false);
@@ -87,7 +94,7 @@ impl Upstream {
 
     /// One subscription, until it fails or a stop is requested. A session
     /// that got as far as `subscribed` resets the backoff.
-    fn session(&self, backoff: &mut Duration) -> Result<(), String> {
+    fn session(&self, backoff: &mut Duration, pool: &VerifyPool) -> Result<(), String> {
         let mut stream = transport::connect(&self.endpoint, self.route, CONNECT_TIMEOUT)
             .map_err(|e| e.to_string())?;
         let from = self.shared.store.head() + 1;
@@ -117,16 +124,15 @@ impl Upstream {
                     None => break,
                 }
             }
-            self.take_batch(&lines)?;
+            self.take_batch(pool.check_all(lines))?;
         }
         Ok(())
     }
 
-    /// Verifies a batch of pushed lines on every core, then applies the
-    /// records in order with one fsync. If a line is bad, the good ones
-    /// before it are applied and the session ends with the reason.
-    fn take_batch(&self, lines: &[Vec<u8>]) -> Result<(), String> {
-        let checked = self.check_all(lines);
+    /// Applies the checked lines of a batch in order with one fsync. If a
+    /// line is bad, the good ones before it are applied and the session
+    /// ends with the reason.
+    fn take_batch(&self, checked: Vec<Result<Push, String>>) -> Result<(), String> {
         let mut batch: Vec<Entry> = Vec::new();
         let mut failure = None;
         for result in checked {
@@ -150,30 +156,30 @@ impl Upstream {
         failure.map_or(Ok(()), Err)
     }
 
-    /// Checks every line, splitting a large batch over the cores.
-    fn check_all(&self, lines: &[Vec<u8>]) -> Vec<Result<Push, String>> {
-        let threads = self.threads.min(lines.len() / 64).max(1);
-        if threads == 1 {
-            return lines.iter().map(|l| self.check_line(l)).collect();
-        }
-        let chunk = lines.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = lines
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || part.iter().map(|l| self.check_line(l)).collect::<Vec<_>>())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| vec![Err("a verification thread failed".to_owned())])
-                })
-                .collect()
-        })
+    fn apply(&self, batch: Vec<Entry>) -> Result<(), String> {
+        self.shared
+            .store
+            .append(&batch)
+            .map_err(|e| format!("cannot append to the log: {e}"))?;
+        let pushes = batch
+            .iter()
+            .map(|e| (e.seq, wire::push_line(e.seq, &e.record, &e.attestation)))
+            .collect();
+        self.outbox.send(LoopEvent::Committed {
+            pushes: Arc::new(pushes),
+        });
+        super::maybe_compact(&self.shared.store);
+        Ok(())
     }
+}
 
+/// What checks a pushed line: shared by the upstream thread and the pool.
+struct Checker {
+    verifier: Verifier,
+    endpoint: Endpoint,
+}
+
+impl Checker {
     /// Parses and verifies one pushed line.
     fn check_line(&self, line: &[u8]) -> Result<Push, String> {
         let value: Value = serde_json::from_slice(line)
@@ -233,21 +239,101 @@ impl Upstream {
             )),
         }
     }
+}
 
-    fn apply(&self, batch: Vec<Entry>) -> Result<(), String> {
-        self.shared
-            .store
-            .append(&batch)
-            .map_err(|e| format!("cannot append to the log: {e}"))?;
-        let pushes = batch
-            .iter()
-            .map(|e| (e.seq, wire::push_line(e.seq, &e.record, &e.attestation)))
+/// A slice of a batch for a pool thread, and where to send its results.
+type Job = (
+    Arc<Vec<Vec<u8>>>,
+    Range<usize>,
+    Sender<(usize, Vec<Result<Push, String>>)>,
+);
+
+/// Threads that live as long as the upstream thread and check slices of
+/// large batches (catch-up), so verification uses every core without
+/// starting threads for each batch.
+struct VerifyPool {
+    checker: Arc<Checker>,
+    jobs: Option<Sender<Job>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl VerifyPool {
+    fn start(checker: &Arc<Checker>, size: usize) -> VerifyPool {
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let threads = (0..size)
+            .filter_map(|i| {
+                let (queue, checker) = (queue.clone(), checker.clone());
+                std::thread::Builder::new()
+                    .name(format!("verify-{i}"))
+                    .spawn(move || {
+                        for (lines, range, reply) in queue {
+                            let start = range.start;
+                            let results =
+                                lines[range].iter().map(|l| checker.check_line(l)).collect();
+                            let _ = reply.send((start, results));
+                        }
+                    })
+                    .map_err(|e| log::warn!("cannot start a verification thread: {e}"))
+                    .ok()
+            })
             .collect();
-        self.outbox.send(LoopEvent::Committed {
-            pushes: Arc::new(pushes),
-        });
-        super::maybe_compact(&self.shared.store);
-        Ok(())
+        VerifyPool {
+            checker: checker.clone(),
+            jobs: Some(jobs),
+            threads,
+        }
+    }
+
+    /// Checks every line, a large batch split between this thread and the
+    /// pool; results in line order.
+    fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Push, String>> {
+        let parts = (self.threads.len() + 1).min(lines.len() / 64).max(1);
+        let chunk = lines.len().div_ceil(parts).max(1);
+        let lines = Arc::new(lines);
+        let ranges: Vec<Range<usize>> = (0..lines.len())
+            .step_by(chunk)
+            .map(|start| start..(start + chunk).min(lines.len()))
+            .collect();
+        let (reply, results) = crossbeam_channel::unbounded();
+        let mut parts_done = Vec::with_capacity(ranges.len());
+        let mut sent = 0;
+        for (i, range) in ranges.into_iter().enumerate() {
+            let job = (lines.clone(), range.clone(), reply.clone());
+            let queued = i > 0
+                && self
+                    .jobs
+                    .as_ref()
+                    .is_some_and(|jobs| jobs.send(job).is_ok());
+            if queued {
+                sent += 1;
+            } else {
+                let start = range.start;
+                parts_done.push((
+                    start,
+                    lines[range]
+                        .iter()
+                        .map(|l| self.checker.check_line(l))
+                        .collect(),
+                ));
+            }
+        }
+        drop(reply);
+        let inline = parts_done.len();
+        parts_done.extend(results.iter().take(sent));
+        if parts_done.len() - inline < sent {
+            return vec![Err("a verification thread failed".to_owned())];
+        }
+        parts_done.sort_by_key(|(start, _)| *start);
+        parts_done.into_iter().flat_map(|(_, r)| r).collect()
+    }
+}
+
+impl Drop for VerifyPool {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 
