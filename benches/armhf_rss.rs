@@ -23,19 +23,19 @@
 //! a guard, and killed by the kernel if this program dies (PDEATHSIG);
 //! the temporary directory is removed at the end; every wait is bounded.
 
+mod common;
+
+use common::{free_port_on, Proc};
 use onions::keys::SigningKey;
 use onions::name::{RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::record::{Claim, Record};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const DEFAULT_RECORDS: usize = 1 << 16;
@@ -44,7 +44,6 @@ const PUT_CONNS: usize = 8;
 const LOOKUPS: usize = 10_000;
 const LOOKUP_CONNS: usize = 4;
 const START_LIMIT: Duration = Duration::from_secs(60);
-const STOP_LIMIT: Duration = Duration::from_secs(15);
 const REPLY_LIMIT: Duration = Duration::from_secs(120);
 /// A catching-up mirror whose head stays put this long is called stalled.
 const STALL_LIMIT: Duration = Duration::from_secs(180);
@@ -53,11 +52,9 @@ const BUSY_RETRIES: u32 = 1000;
 const POLL: Duration = Duration::from_millis(100);
 const SEED_TAG: &[u8; 24] = b"onions-bench-armhf-rss-k";
 
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
 fn main() {
     onions::keys::init().unwrap_or_else(|e| fail(&format!("{e:?}")));
-    install_panic_hook();
+    common::install_panic_hook(|| {});
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let native = root.join("target/release/onions-server");
     let arm = PathBuf::from(
@@ -230,7 +227,10 @@ fn measure(
     let catchup_secs = t.elapsed().as_secs_f64();
     // Let a just-caught-up mirror settle (its last batch written out).
     std::thread::sleep(Duration::from_secs(2));
-    let caught = mirror.proc.vm();
+    let caught = (
+        mirror.proc.status_kib("VmRSS"),
+        mirror.proc.status_kib("VmHWM"),
+    );
     println!(
         "{what} (pid {}): caught up to head {head} in {catchup_secs:.1} s; VmRSS {} KiB, VmHWM {} KiB",
         mirror.proc.pid(),
@@ -240,7 +240,10 @@ fn measure(
     let t = Instant::now();
     lookups(mirror.addr, records);
     let lookup_secs = t.elapsed().as_secs_f64();
-    let looked = mirror.proc.vm();
+    let looked = (
+        mirror.proc.status_kib("VmRSS"),
+        mirror.proc.status_kib("VmHWM"),
+    );
     println!(
         "{what} (pid {}): after {LOOKUPS} lookups ({lookup_secs:.2} s); VmRSS {} KiB, VmHWM {} KiB",
         mirror.proc.pid(),
@@ -412,148 +415,6 @@ fn fill(addr: SocketAddr, lines: &[Vec<u8>]) -> (u64, u64, Option<String>) {
     })
 }
 
-// --------------------------------------------------------------- processes
-
-fn install_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        default(info);
-        if let Ok(children) = CHILDREN.lock() {
-            for &pid in children.iter() {
-                // SAFETY: each PID is our own unreaped child.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-        }
-    }));
-}
-
-/// A child process stopped (SIGTERM, then SIGKILL) and reaped by its PID
-/// when dropped.
-struct Proc {
-    child: Child,
-    what: String,
-    log: PathBuf,
-    reaped: bool,
-}
-
-impl Proc {
-    fn spawn(mut command: Command, what: String, log: PathBuf) -> Proc {
-        let file = File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let copy = file.try_clone().expect("dup a log file");
-        // SAFETY: prctl is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(copy)
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        children.push(child.id());
-        Proc {
-            child,
-            what,
-            log,
-            reaped: false,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> Option<ExitStatus> {
-        if self.reaped {
-            return None;
-        }
-        match self.child.try_wait() {
-            Ok(Some(status)) => {
-                self.forget();
-                Some(status)
-            }
-            Ok(None) => None,
-            Err(e) => panic!("cannot poll {}: {e}", self.what),
-        }
-    }
-
-    fn forget(&mut self) {
-        self.reaped = true;
-        let pid = self.pid();
-        CHILDREN
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|&p| p != pid);
-    }
-
-    fn stop(&mut self) {
-        if self.reaped || self.exited().is_some() {
-            return;
-        }
-        // SAFETY: our own unreaped child.
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_LIMIT;
-        while Instant::now() < deadline {
-            if self.reaped || self.exited().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("bench armhf_rss: {} ignored SIGTERM; killing it", self.what);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.forget();
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(4096);
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-
-    fn check_running(&mut self) {
-        if let Some(status) = self.exited() {
-            panic!(
-                "{} exited ({status}); its log ends:\n{}",
-                self.what,
-                self.log_tail()
-            );
-        }
-    }
-
-    /// (VmRSS, VmHWM) in KiB.
-    fn vm(&self) -> (u64, u64) {
-        let path = format!("/proc/{}/status", self.pid());
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let field = |f: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(f))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("{path}: no {f}"))
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind a port on {ip}: {e}"))
-}
-
 struct Server {
     proc: Proc,
     addr: SocketAddr,
@@ -573,8 +434,8 @@ impl Server {
             .arg(state);
         let mut proc = Proc::spawn(
             command,
-            format!("{label} on {addr}"),
-            state.with_extension("log"),
+            &format!("{label} on {addr}"),
+            &state.with_extension("log"),
         );
         let deadline = Instant::now() + START_LIMIT;
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -638,7 +499,7 @@ fn print_key(bin: &Path, state: &Path) -> String {
     let out = state.with_extension("key");
     let mut command = Command::new(bin);
     command.arg("--print-key").arg("--state-dir").arg(state);
-    let mut proc = Proc::spawn(command, "onions-server --print-key".into(), out.clone());
+    let mut proc = Proc::spawn(command, "onions-server --print-key", &out);
     let deadline = Instant::now() + START_LIMIT;
     let status = loop {
         if let Some(status) = proc.exited() {

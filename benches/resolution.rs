@@ -56,13 +56,14 @@
 //!
 //! Arguments, such as cargo's `--bench`, are ignored.
 
+mod common;
+
+use common::{free_port_on, Proc};
 use serde_json::Value;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -90,7 +91,6 @@ const TORNET_LIMIT: Duration = Duration::from_secs(300);
 /// How long a server or the daemon may take to start.
 const START_LIMIT: Duration = Duration::from_secs(30);
 /// How long a process may take to stop after SIGTERM before SIGKILL.
-const STOP_LIMIT: Duration = Duration::from_secs(15);
 /// How long one claim may take.
 const CLAIM_LIMIT: Duration = Duration::from_secs(120);
 /// How long the mirror may take to replicate every claim.
@@ -109,7 +109,7 @@ const POLL: Duration = Duration::from_millis(50);
 const PAGE_TEXT: &str = "served by the onion service";
 
 fn main() {
-    install_panic_hook();
+    common::install_panic_hook(stop_network_on_panic);
     let settings = Settings::from_env();
     settings.print();
     let report = run(&settings);
@@ -245,204 +245,16 @@ fn fail(message: &str) -> ! {
 
 // --------------------------------------------------------------- processes
 
-/// PIDs of children not yet reaped, so that a panic kills them even if
-/// the panic strategy were to abort before the guards drop.
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 /// The private network's directory while it runs, for the panic hook.
 static NETWORK: Mutex<Option<(PathBuf, PathBuf)>> = Mutex::new(None);
 
-fn install_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        default(info);
-        if let Ok(children) = CHILDREN.lock() {
-            for &pid in children.iter() {
-                // SAFETY: each PID is our own child, not yet reaped (it is
-                // removed from the list when reaped), so it names no other
-                // process.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-        }
-        if let Ok(mut network) = NETWORK.lock() {
-            if let Some((scripts, dir)) = network.take() {
-                stop_network(&scripts, &dir);
-            }
-        }
-    }));
-}
-
-/// A child process, stopped (SIGTERM, then SIGKILL) and reaped by its PID
-/// when dropped.
-struct Proc {
-    child: Child,
-    what: String,
-    log: PathBuf,
-    reaped: bool,
-}
-
-impl Proc {
-    /// Starts `command` with stdout and stderr going to `log`.
-    fn spawn(mut command: Command, what: &str, log: &Path) -> Proc {
-        let file =
-            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-        let copy = file
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", log.display()));
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls prctl, which is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                // The kernel kills the child if this benchmark dies without
-                // running its guards (SIGKILL, an abort).
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(copy)
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        children.push(child.id());
-        Proc {
-            child,
-            what: what.to_owned(),
-            log: log.to_owned(),
-            reaped: false,
+/// Stops the private network, if one runs, when the benchmark panics.
+fn stop_network_on_panic() {
+    if let Ok(mut network) = NETWORK.lock() {
+        if let Some((scripts, dir)) = network.take() {
+            stop_network(&scripts, &dir);
         }
     }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The exit status if the process has ended (reaping it).
-    fn exited(&mut self) -> Option<ExitStatus> {
-        if self.reaped {
-            return None;
-        }
-        match self.child.try_wait() {
-            Ok(Some(status)) => {
-                self.forget();
-                Some(status)
-            }
-            Ok(None) => None,
-            Err(e) => panic!("cannot poll {} (pid {}): {e}", self.what, self.pid()),
-        }
-    }
-
-    fn forget(&mut self) {
-        self.reaped = true;
-        let pid = self.pid();
-        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        children.retain(|&p| p != pid);
-    }
-
-    /// SIGTERM, a bounded wait, then SIGKILL.
-    fn stop(&mut self) {
-        if self.reaped || self.exited().is_some() {
-            return;
-        }
-        // SAFETY: our own child, not yet reaped, so the PID is still ours.
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_LIMIT;
-        while Instant::now() < deadline {
-            if self.reaped || self.exited().is_some() {
-                return;
-            }
-            std::thread::sleep(POLL);
-        }
-        eprintln!(
-            "bench resolution: {} (pid {}) ignored SIGTERM for {STOP_LIMIT:?}; killing it",
-            self.what,
-            self.pid()
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.forget();
-    }
-
-    /// Waits (bounded) for the process to exit; panics with its log if it
-    /// fails or runs over `limit`.
-    fn finish(mut self, limit: Duration) -> String {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.exited() {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                self.stop();
-                panic!(
-                    "{} ran over {limit:?}; its output ends:\n{}",
-                    self.what,
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(POLL);
-        };
-        let text = self.log_text();
-        assert!(
-            status.success(),
-            "{} failed ({status}); its output:\n{text}",
-            self.what
-        );
-        text
-    }
-
-    /// The process's log (its end, if long).
-    fn log_text(&self) -> String {
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(4096);
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-
-    /// Panics, with the log, unless the process still runs.
-    fn check_running(&mut self) {
-        if let Some(status) = self.exited() {
-            panic!(
-                "{} exited ({status}); its log ends:\n{}",
-                self.what,
-                self.log_text()
-            );
-        }
-    }
-
-    /// Waits (bounded) until the log holds `text`.
-    fn wait_log(&mut self, text: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            if log.contains(text) {
-                return;
-            }
-            self.check_running();
-            assert!(
-                Instant::now() < deadline,
-                "{} did not log {text:?} within {limit:?}; its log ends:\n{}",
-                self.what,
-                self.log_text()
-            );
-            std::thread::sleep(POLL);
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A port on `ip` that was free a moment ago.
-fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on {ip}: {e}"))
 }
 
 // ----------------------------------------------------------------- network
@@ -572,7 +384,7 @@ fn wait_head(server: &mut Proc, addr: SocketAddr, head: u64, limit: Duration) {
             Instant::now() < deadline,
             "{} at head {now}, not {head}, after {limit:?}; its log ends:\n{}",
             server.what,
-            server.log_text()
+            server.log_tail()
         );
         std::thread::sleep(POLL);
     }
@@ -1080,7 +892,7 @@ fn run(settings: &Settings) -> Report {
             failures <= settings.fetches / 5 + 3,
             "too many failed fetches ({failures}): {:?}\nthe daemon's log ends:\n{}",
             series.iter().map(|s| &s.failures).collect::<Vec<_>>(),
-            client.log_text()
+            client.log_tail()
         );
     }
     let measure_secs = measure_started.elapsed().as_secs_f64();

@@ -28,6 +28,9 @@
 //! `--log-level` (default: the servers' own, `info`). Arguments, such as
 //! cargo's `--bench`, are ignored.
 
+mod common;
+
+use common::{free_port_on, Proc};
 use onions::attest::Attestation;
 use onions::keys::SigningKey;
 use onions::name::{RegisteredName, SubdomainKey};
@@ -36,15 +39,13 @@ use onions::record::{Claim, Record};
 use serde_json::{json, Value};
 use sodiumoxide::crypto::sign::ed25519;
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::num::NonZeroUsize;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Barrier, Mutex};
+use std::sync::{mpsc, Barrier};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Records when `ONIONS_BENCH_RECORDS` is unset or empty: 2^20.
@@ -76,7 +77,6 @@ const CRYPTO_ROUND: Duration = Duration::from_millis(500);
 /// How long a server or redis may take to start listening.
 const START_LIMIT: Duration = Duration::from_secs(30);
 /// How long a process may take to stop after SIGTERM before SIGKILL.
-const STOP_LIMIT: Duration = Duration::from_secs(15);
 /// How long a catching-up mirror's head may stay put before it is called
 /// stalled.
 const STALL_LIMIT: Duration = Duration::from_secs(60);
@@ -93,7 +93,7 @@ const SEED_TAG: &[u8; 24] = b"onions-bench-servers-key";
 
 fn main() {
     onions::keys::init().unwrap_or_else(|e| fail(e));
-    install_panic_hook();
+    common::install_panic_hook(|| {});
     let settings = Settings::from_env();
     settings.print();
     let mut bench = Bench::new(settings);
@@ -218,191 +218,6 @@ fn fail(message: &str) -> ! {
     std::process::exit(2)
 }
 
-// --------------------------------------------------------------- processes
-
-/// PIDs of children not yet reaped, so that a panic kills them even if
-/// the panic strategy were to abort before the guards drop.
-static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-fn install_panic_hook() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        default(info);
-        if let Ok(children) = CHILDREN.lock() {
-            for &pid in children.iter() {
-                // SAFETY: each PID is our own child, not yet reaped (it is
-                // removed from the list when reaped), so it names no other
-                // process.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-        }
-    }));
-}
-
-/// A child process, stopped (SIGTERM, then SIGKILL) and reaped by its PID
-/// when dropped.
-struct Proc {
-    child: Child,
-    what: String,
-    log: PathBuf,
-    reaped: bool,
-}
-
-impl Proc {
-    /// Starts `command` with stdout and stderr going to `log`.
-    fn spawn(mut command: Command, what: String, log: PathBuf) -> Proc {
-        let file =
-            File::create(&log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
-        let copy = file
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", log.display()));
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls prctl, which is async-signal-safe.
-        unsafe {
-            command.pre_exec(|| {
-                // The kernel kills the child if this benchmark dies without
-                // running its guards (SIGKILL, an abort).
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(copy)
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
-        children.push(child.id());
-        Proc {
-            child,
-            what,
-            log,
-            reaped: false,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The exit status if the process has ended (reaping it).
-    fn exited(&mut self) -> Option<ExitStatus> {
-        if self.reaped {
-            return None;
-        }
-        match self.child.try_wait() {
-            Ok(Some(status)) => {
-                self.forget();
-                Some(status)
-            }
-            Ok(None) => None,
-            Err(e) => panic!("cannot poll {} (pid {}): {e}", self.what, self.pid()),
-        }
-    }
-
-    fn forget(&mut self) {
-        self.reaped = true;
-        let pid = self.pid();
-        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-        children.retain(|&p| p != pid);
-    }
-
-    /// SIGTERM, a bounded wait, then SIGKILL.
-    fn stop(&mut self) {
-        if self.reaped || self.exited().is_some() {
-            return;
-        }
-        // SAFETY: our own child, not yet reaped, so the PID is still ours.
-        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + STOP_LIMIT;
-        while Instant::now() < deadline {
-            if self.reaped || self.exited().is_some() {
-                return;
-            }
-            std::thread::sleep(POLL);
-        }
-        eprintln!(
-            "bench servers: {} (pid {}) ignored SIGTERM for {STOP_LIMIT:?}; killing it",
-            self.what,
-            self.pid()
-        );
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.forget();
-    }
-
-    /// The end of the process's log, for failure messages.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let start = text.len().saturating_sub(4096);
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-
-    /// Panics, with the log, unless the process still runs.
-    fn check_running(&mut self) {
-        if let Some(status) = self.exited() {
-            panic!(
-                "{} exited ({status}); its log ends:\n{}",
-                self.what,
-                self.log_tail()
-            );
-        }
-    }
-
-    /// User plus system CPU seconds so far, from /proc/PID/stat.
-    fn cpu_secs(&self) -> f64 {
-        let path = format!("/proc/{}/stat", self.pid());
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        // Fields after the parenthesised command name, which may hold spaces:
-        // state is field 3, utime field 14 and stime field 15.
-        let rest = &text[text.rfind(')').unwrap_or_else(|| panic!("{path}: no ')'")) + 1..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> u64 {
-            fields
-                .get(i)
-                .and_then(|f| f.parse().ok())
-                .unwrap_or_else(|| panic!("{path}: field {} unreadable", i + 3))
-        };
-        (ticks(11) + ticks(12)) as f64 / clock_ticks()
-    }
-
-    /// Resident memory (VmRSS) in bytes, from /proc/PID/status.
-    fn rss_bytes(&self) -> u64 {
-        let path = format!("/proc/{}/status", self.pid());
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        text.lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map(|kib| kib * 1024)
-            .unwrap_or_else(|| panic!("{path}: no VmRSS"))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Clock ticks per second, as /proc/PID/stat counts CPU time.
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no memory effects.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    assert!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
-    ticks as f64
-}
-
-/// A port on `ip` that was free a moment ago.
-fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on {ip}: {e}"))
-}
-
 /// Waits (bounded) until `addr` accepts connections, failing if `proc` exits.
 fn wait_listening(proc: &mut Proc, addr: SocketAddr) {
     let deadline = Instant::now() + START_LIMIT;
@@ -450,7 +265,7 @@ impl Server {
             command.arg("--log-level").arg(level);
         }
         let log = state.with_extension("log");
-        let mut proc = Proc::spawn(command, format!("{label} on {addr}"), log);
+        let mut proc = Proc::spawn(command, &format!("{label} on {addr}"), &log);
         wait_listening(&mut proc, addr);
         Server {
             proc,
@@ -521,11 +336,7 @@ fn print_key(settings: &Settings, state: &Path) -> String {
     let out_path = state.with_extension("key");
     let mut command = Command::new(&settings.server_bin);
     command.arg("--print-key").arg("--state-dir").arg(state);
-    let mut proc = Proc::spawn(
-        command,
-        "onions-server --print-key".into(),
-        out_path.clone(),
-    );
+    let mut proc = Proc::spawn(command, "onions-server --print-key", &out_path);
     let deadline = Instant::now() + START_LIMIT;
     let status = loop {
         if let Some(status) = proc.exited() {
@@ -995,8 +806,8 @@ impl Redis {
             .current_dir(dir);
         let mut proc = Proc::spawn(
             command,
-            format!("redis-server on 127.0.0.1:{port}"),
-            dir.join("redis.log"),
+            &format!("redis-server on 127.0.0.1:{port}"),
+            &dir.join("redis.log"),
         );
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         wait_listening(&mut proc, addr);
@@ -1012,7 +823,7 @@ impl Redis {
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
             .args(["-t", "get", "-c", &LOOKUP_CONNS.to_string()])
             .args(["-n", &LOOKUPS_PER_RUN.to_string(), "-q"]);
-        let mut run = Proc::spawn(command, "redis-benchmark".into(), out.clone());
+        let mut run = Proc::spawn(command, "redis-benchmark", &out);
         let deadline = Instant::now() + REDIS_RUN_LIMIT;
         let status = loop {
             if let Some(status) = run.exited() {
@@ -1334,7 +1145,7 @@ impl Bench {
         let catch_up_a = t.elapsed().as_secs_f64();
         let catch_up_a_cpu = mirror_a.proc.cpu_secs();
         let catch_up_a_feed_cpu = self.quorum.as_ref().expect("started").proc.cpu_secs() - feed_cpu;
-        let rss_caught_up = mirror_a.proc.rss_bytes();
+        let rss_caught_up = mirror_a.proc.status_kib("VmRSS") * 1024;
         self.phase(
             &mut phases,
             "mirror A catch-up from the Quorum",
@@ -1374,7 +1185,13 @@ impl Bench {
             }
         }
         self.redis = None;
-        let rss_after_lookups = self.mirror_a.as_ref().expect("started").proc.rss_bytes();
+        let rss_after_lookups = self
+            .mirror_a
+            .as_ref()
+            .expect("started")
+            .proc
+            .status_kib("VmRSS")
+            * 1024;
         self.phase(
             &mut phases,
             "lookups: onions vs redis, alternating",
@@ -1405,7 +1222,7 @@ impl Bench {
         let catch_up_b_cpu = mirror_b.proc.cpu_secs();
         let catch_up_b_feed_cpu =
             self.mirror_a.as_ref().expect("started").proc.cpu_secs() - feed_cpu;
-        let rss_b = mirror_b.proc.rss_bytes();
+        let rss_b = mirror_b.proc.status_kib("VmRSS") * 1024;
         self.mirror_b = Some(mirror_b);
         self.phase(
             &mut phases,

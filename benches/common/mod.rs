@@ -1,0 +1,257 @@
+//! What the benchmarks that start processes share: a child process stopped
+//! and reaped by its PID (also when the benchmark panics or dies), its log,
+//! its CPU time and memory from /proc, and free ports on 127.0.0.x.
+//!
+//! Not a test harness: the benchmarks print figures, and a process that
+//! misbehaves ends the run with its log.
+
+// Each benchmark compiles this module on its own and uses only some of it.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a process may take to stop after SIGTERM before SIGKILL.
+pub const STOP_LIMIT: Duration = Duration::from_secs(15);
+
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(20);
+
+/// PIDs of children not yet reaped, so that a panic kills them even if
+/// the panic strategy were to abort before the guards drop.
+static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Makes a panic kill every child not yet reaped, then run `extra` (for
+/// what else the benchmark started, such as a Tor network).
+pub fn install_panic_hook(extra: fn()) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        if let Ok(children) = CHILDREN.lock() {
+            for &pid in children.iter() {
+                // SAFETY: each PID is our own child, not yet reaped (it is
+                // removed from the list when reaped), so it names no other
+                // process.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+        }
+        extra();
+    }));
+}
+
+/// A child process, stopped (SIGTERM, then SIGKILL) and reaped by its PID
+/// when dropped.
+pub struct Proc {
+    child: Child,
+    /// What it is, for messages.
+    pub what: String,
+    log: PathBuf,
+    reaped: bool,
+}
+
+impl Proc {
+    /// Starts `command` with stdout and stderr going to `log`.
+    pub fn spawn(mut command: Command, what: &str, log: &Path) -> Proc {
+        let file =
+            File::create(log).unwrap_or_else(|e| panic!("cannot create {}: {e}", log.display()));
+        let copy = file
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", log.display()));
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls prctl, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                // The kernel kills the child if this benchmark dies without
+                // running its guards (SIGKILL, an abort).
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(copy)
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        children.push(child.id());
+        Proc {
+            child,
+            what: what.to_owned(),
+            log: log.to_owned(),
+            reaped: false,
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status if the process has ended (reaping it).
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        if self.reaped {
+            return None;
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                self.forget();
+                Some(status)
+            }
+            Ok(None) => None,
+            Err(e) => panic!("cannot poll {} (pid {}): {e}", self.what, self.pid()),
+        }
+    }
+
+    fn forget(&mut self) {
+        self.reaped = true;
+        let pid = self.pid();
+        let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
+        children.retain(|&p| p != pid);
+    }
+
+    /// SIGTERM, a bounded wait, then SIGKILL.
+    pub fn stop(&mut self) {
+        if self.reaped || self.exited().is_some() {
+            return;
+        }
+        // SAFETY: our own child, not yet reaped, so the PID is still ours.
+        unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + STOP_LIMIT;
+        while Instant::now() < deadline {
+            if self.reaped || self.exited().is_some() {
+                return;
+            }
+            std::thread::sleep(POLL);
+        }
+        eprintln!(
+            "bench {}: {} (pid {}) ignored SIGTERM for {STOP_LIMIT:?}; killing it",
+            env!("CARGO_CRATE_NAME"),
+            self.what,
+            self.pid()
+        );
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.forget();
+    }
+
+    /// Waits (bounded) for the process to exit; panics with its log if it
+    /// fails or runs over `limit`. Returns its output.
+    pub fn finish(mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.exited() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                self.stop();
+                panic!(
+                    "{} ran over {limit:?}; its output ends:\n{}",
+                    self.what,
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(POLL);
+        };
+        let text = self.log_tail();
+        assert!(
+            status.success(),
+            "{} failed ({status}); its output:\n{text}",
+            self.what
+        );
+        text
+    }
+
+    /// The end of the process's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let start = text.len().saturating_sub(4096);
+        String::from_utf8_lossy(&text[start..]).into_owned()
+    }
+
+    /// Panics, with the log, unless the process still runs.
+    pub fn check_running(&mut self) {
+        if let Some(status) = self.exited() {
+            panic!(
+                "{} exited ({status}); its log ends:\n{}",
+                self.what,
+                self.log_tail()
+            );
+        }
+    }
+
+    /// Waits (bounded) until the log holds `text`.
+    pub fn wait_log(&mut self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log.contains(text) {
+                return;
+            }
+            self.check_running();
+            assert!(
+                Instant::now() < deadline,
+                "{} did not log {text:?} within {limit:?}; its log ends:\n{}",
+                self.what,
+                self.log_tail()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// User plus system CPU seconds so far, from /proc/PID/stat.
+    pub fn cpu_secs(&self) -> f64 {
+        let path = format!("/proc/{}/stat", self.pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // Fields after the parenthesised command name, which may hold spaces:
+        // state is field 3, utime field 14 and stime field 15.
+        let rest = &text[text.rfind(')').unwrap_or_else(|| panic!("{path}: no ')'")) + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> u64 {
+            fields
+                .get(i)
+                .and_then(|f| f.parse().ok())
+                .unwrap_or_else(|| panic!("{path}: field {} unreadable", i + 3))
+        };
+        (ticks(11) + ticks(12)) as f64 / clock_ticks()
+    }
+
+    /// A `kB` field of /proc/PID/status (such as `VmRSS` or `VmHWM`), in KiB.
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        text.lines()
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{path}: no {field}"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Clock ticks per second, as /proc/PID/stat counts CPU time.
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no memory effects.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    assert!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
+    ticks as f64
+}
+
+/// A port on `ip` that was free a moment ago.
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on {ip}: {e}"))
+}
