@@ -1008,7 +1008,9 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         .log
         .seen
         .iter()
-        .filter(|e| e.status == StreamStatus::New && common::tornet::is_tor_name(&e.target_host))
+        .filter(|e| {
+            e.status == StreamStatus::New && onions::tor::control::is_tor_target(&e.target_host)
+        })
         .count();
     eprintln!(
         "  {} STREAM events, {tor_streams} .tor streams, none on a circuit as a name",

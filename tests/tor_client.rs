@@ -27,7 +27,7 @@ use common::tor::{
 };
 use common::TempDir;
 use onions::onion::OnionAddress;
-use onions::tor::control::{StreamEvent, StreamId, StreamStatus, GUARD_TO};
+use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus, GUARD_TO};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -200,18 +200,13 @@ impl Setup {
 
 // ------------------------------------------------------------- assertions
 
-fn is_tor_name(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "tor" || host.ends_with(".tor")
-}
-
 fn statuses(events: &[StreamEvent]) -> Vec<StreamStatus> {
     events.iter().map(|e| e.status.clone()).collect()
 }
 
 /// No event shows a `.tor` target on a circuit, or sent to an exit.
 fn assert_no_leak(events: &[StreamEvent], what: &str) {
-    for event in events.iter().filter(|e| is_tor_name(&e.target_host)) {
+    for event in events.iter().filter(|e| is_tor_target(&e.target_host)) {
         assert!(
             !event.on_circuit(),
             "{what}: a .tor target on a circuit: {event:?}"

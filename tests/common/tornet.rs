@@ -10,7 +10,7 @@
 use super::ChildGuard;
 use crossbeam_channel::Receiver;
 use onions::tor::control::{
-    Auth, ControlAddr, ControlConnection, Event, StreamEvent, StreamId, StreamStatus,
+    is_tor_target, Auth, ControlAddr, ControlConnection, Event, StreamEvent, StreamId, StreamStatus,
 };
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -571,12 +571,6 @@ pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
 
 // ------------------------------------------------------------------ events
 
-/// Names under `.tor` (and bare `tor`), in any case.
-pub fn is_tor_name(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "tor" || host.ends_with(".tor")
-}
-
 /// A control connection of the test's own to the client tor that receives
 /// every STREAM event (Tor sends them to each controller that asked) and
 /// keeps them all, in order.
@@ -696,7 +690,7 @@ impl StreamLog {
         self.pump(Duration::ZERO);
         self.seen
             .iter()
-            .filter(|e| is_tor_name(&e.target_host))
+            .filter(|e| is_tor_target(&e.target_host))
             .filter(|e| {
                 e.on_circuit()
                     || matches!(
