@@ -6,10 +6,13 @@
 //! is filled with `ONIONS_ARMHF_RECORDS` (default 2^16) distinct work-0
 //! records over a few connections, as benches/servers.rs makes them. Then
 //! a native mirror (127.0.0.3) and the armv7 mirror under qemu-arm
-//! (127.0.0.2) each catch up with it in turn; once a mirror's status head
-//! equals the Quorum's, VmRSS and VmHWM of its process (for the armv7 one:
-//! the qemu-arm process, which includes qemu's own memory) are read from
-//! /proc/PID/status, and again after 10,000 lookups against it.
+//! (127.0.0.2) each catch up with it in turn; once a mirror has applied
+//! every record and answers against a head covering them (its status
+//! `seq` and its audit's matched head reach the Quorum's seq), VmRSS and
+//! VmHWM of its process (for the armv7 one: the qemu-arm process, which
+//! includes qemu's own memory) are read from /proc/PID/status, and again
+//! after 10,000 lookups against it, each answered `found` with its proof.
+//! Messages go through the typed protocol module `onions::wire`.
 //!
 //! Environment (scripts/pkg/bench-armhf-rss sets them):
 //! `ONIONS_ARMHF_SERVER` the armv7 onions-server (required);
@@ -27,10 +30,10 @@ mod common;
 
 use common::{free_port_on, Proc};
 use onions::keys::SigningKey;
-use onions::name::{RegisteredName, SubdomainKey};
+use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::record::{Claim, Record};
-use serde_json::{json, Value};
+use onions::wire::{Code, Id, Reply, Request, Status};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -117,9 +120,9 @@ fn main() {
     let t = Instant::now();
     let (accepted, refused, first_refusal) = fill(quorum.addr, &lines);
     drop(lines);
-    let head = quorum.head();
+    let head = quorum.status().seq;
     println!(
-        "quorum filled: {accepted} accepted, {refused} refused, head {head} \
+        "quorum filled: {accepted} accepted, {refused} refused, seq {head} \
          (signing {signed:.1} s, puts {:.1} s)",
         t.elapsed().as_secs_f64()
     );
@@ -223,7 +226,7 @@ fn measure(
 ) -> Measured {
     let t = Instant::now();
     let mut mirror = Server::start(what, command, ip, state, args);
-    mirror.wait_head(head, limit);
+    mirror.wait_caught_up(head, limit);
     let catchup_secs = t.elapsed().as_secs_f64();
     // Let a just-caught-up mirror settle (its last batch written out).
     std::thread::sleep(Duration::from_secs(2));
@@ -232,7 +235,7 @@ fn measure(
         mirror.proc.status_kib("VmHWM"),
     );
     println!(
-        "{what} (pid {}): caught up to head {head} in {catchup_secs:.1} s; VmRSS {} KiB, VmHWM {} KiB",
+        "{what} (pid {}): caught up to seq {head} in {catchup_secs:.1} s; VmRSS {} KiB, VmHWM {} KiB",
         mirror.proc.pid(),
         caught.0,
         caught.1
@@ -261,7 +264,7 @@ fn measure(
 }
 
 /// [`LOOKUPS`] lookups of random names over [`LOOKUP_CONNS`] connections,
-/// each answered `found`.
+/// each answered `found` for the name asked.
 fn lookups(addr: SocketAddr, records: usize) {
     std::thread::scope(|scope| {
         let threads: Vec<_> = (0..LOOKUP_CONNS)
@@ -271,15 +274,14 @@ fn lookups(addr: SocketAddr, records: usize) {
                     let mut rng = XorShift::new(t as u64 + 1);
                     for n in 0..LOOKUPS / LOOKUP_CONNS {
                         let name = name(rng.below(records));
-                        let line =
-                            format!("{{\"type\":\"lookup\",\"id\":{n},\"name\":\"{name}\"}}\n");
-                        conn.send(line.as_bytes());
-                        let reply = conn.read_line().unwrap_or_else(|e| panic!("lookup: {e}"));
-                        assert!(
-                            reply.starts_with(b"{\"type\":\"found\""),
-                            "lookup of {name} answered {}",
-                            String::from_utf8_lossy(reply)
-                        );
+                        let request = Request::Lookup {
+                            id: Id::Number(n as u64),
+                            name: LookupName::from_user(&name).expect("a valid name"),
+                        };
+                        match conn.request(&request) {
+                            Reply::Found { record, .. } if record.name.as_str() == name => {}
+                            other => panic!("lookup of {name} answered {other}"),
+                        }
                     }
                 })
             })
@@ -350,14 +352,11 @@ fn make_puts(count: usize) -> Vec<Vec<u8>> {
                         };
                         let mut record = Record::from_claim(claim, k);
                         record.sign_with(k);
-                        let mut line = Vec::with_capacity(640);
-                        writeln!(
-                            line,
-                            "{{\"type\":\"put\",\"id\":{i},\"record\":{}}}",
-                            record.canonical()
-                        )
-                        .expect("writing to a Vec");
-                        out.push(line);
+                        let put = Request::Put {
+                            id: Id::Number(i as u64),
+                            record: record.to_value(),
+                        };
+                        out.push(put.to_line());
                     }
                     out
                 })
@@ -382,21 +381,20 @@ fn fill(addr: SocketAddr, lines: &[Vec<u8>]) -> (u64, u64, Option<String>) {
                     'lines: for line in lines.iter().skip(t).step_by(PUT_CONNS) {
                         for _ in 0..BUSY_RETRIES {
                             conn.send(line);
-                            let reply = conn.read_line().unwrap_or_else(|e| panic!("put: {e}"));
-                            if reply.starts_with(b"{\"type\":\"accepted\"") {
-                                ok += 1;
-                                continue 'lines;
+                            match conn.read_reply().unwrap_or_else(|e| panic!("put: {e}")) {
+                                Reply::Accepted { .. } => {
+                                    ok += 1;
+                                    continue 'lines;
+                                }
+                                Reply::Error(e) if e.code == Code::Busy => {
+                                    std::thread::sleep(Duration::from_millis(1));
+                                }
+                                other => {
+                                    bad += 1;
+                                    first.get_or_insert_with(|| other.to_string());
+                                    continue 'lines;
+                                }
                             }
-                            let value: Value = serde_json::from_slice(reply).unwrap_or(Value::Null);
-                            if value["code"] == "busy" {
-                                std::thread::sleep(Duration::from_millis(1));
-                                continue;
-                            }
-                            bad += 1;
-                            if first.is_none() {
-                                first = Some(String::from_utf8_lossy(reply).into_owned());
-                            }
-                            continue 'lines;
                         }
                         panic!("a put was answered busy {BUSY_RETRIES} times");
                     }
@@ -451,42 +449,59 @@ impl Server {
         Server { proc, addr }
     }
 
-    fn head(&self) -> u64 {
-        let status = LineConn::connect(self.addr).request(&json!({"type": "status", "id": "rss"}));
-        status["head"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{}: status without head: {status}", self.proc.what))
+    fn status(&self) -> Status {
+        let request = Request::Status {
+            id: Id::Text("rss".into()),
+        };
+        match LineConn::connect(self.addr).request(&request) {
+            Reply::Status { status, .. } => *status,
+            other => panic!("{}: status answered {other}", self.proc.what),
+        }
     }
 
-    /// Waits until the head reaches `head`: at most `limit`, and at most
-    /// [`STALL_LIMIT`] without progress.
-    fn wait_head(&mut self, head: u64, limit: Duration) {
+    /// Waits until the server has applied records up to `seq` and answers
+    /// against a head covering it (a mirror's audit matched it): at most
+    /// `limit`, and at most [`STALL_LIMIT`] without progress.
+    fn wait_caught_up(&mut self, seq: u64, limit: Duration) {
         let deadline = Instant::now() + limit;
-        let mut last = (0, Instant::now());
+        let mut last = ((0, 0), Instant::now());
         let mut said = Instant::now();
         loop {
             self.proc.check_running();
-            let now = self.head();
-            if now >= head {
+            let status = self.status();
+            let answering = match &status.audit {
+                Some(audit) => audit.matched.as_ref(),
+                None => status.head.as_ref(),
+            }
+            .map_or(0, |h| h.seq);
+            let now = (status.seq, answering);
+            if now.0 >= seq && now.1 >= seq {
                 return;
             }
-            if now > last.0 {
+            if now != last.0 {
                 last = (now, Instant::now());
             }
             if said.elapsed() > Duration::from_secs(60) {
-                println!("  {}: head {now} of {head}", self.proc.what);
+                println!(
+                    "  {}: seq {} of {seq}, answering head seq {}",
+                    self.proc.what, now.0, now.1
+                );
                 said = Instant::now();
             }
             assert!(
                 last.1.elapsed() < STALL_LIMIT,
-                "{} stalled at head {now} of {head}:\n{}",
+                "{} stalled at seq {} of {seq} (answering head seq {}): {status}\n{}",
                 self.proc.what,
+                now.0,
+                now.1,
                 self.proc.log_tail()
             );
             assert!(
                 Instant::now() < deadline,
-                "{} at head {now} of {head} after {limit:?}:\n{}",
+                "{} at seq {} of {seq} (answering head seq {}) after {limit:?}: {status}\n{}",
                 self.proc.what,
+                now.0,
+                now.1,
                 self.proc.log_tail()
             );
             std::thread::sleep(POLL * 5);
@@ -557,12 +572,20 @@ impl LineConn {
         }
     }
 
-    fn request(&mut self, request: &Value) -> Value {
-        let mut line = serde_json::to_vec(request).expect("JSON encodes");
-        line.push(b'\n');
-        self.send(&line);
-        let line = self.read_line().unwrap_or_else(|e| panic!("{e}"));
-        serde_json::from_slice(line).unwrap_or_else(|e| panic!("non-JSON reply: {e}"))
+    /// The next line as a reply.
+    fn read_reply(&mut self) -> Result<Reply, String> {
+        let line = self.read_line()?;
+        Reply::parse(line).map_err(|e| {
+            format!(
+                "the server sent {:?}, not a reply: {e}",
+                String::from_utf8_lossy(line)
+            )
+        })
+    }
+
+    fn request(&mut self, request: &Request) -> Reply {
+        self.send(&request.to_line());
+        self.read_reply().unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

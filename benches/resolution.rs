@@ -20,7 +20,8 @@
 //!    that Tor attaches the stream itself, as with no daemon;
 //! 5. the network's share of an uncached name: the benchmark asks the
 //!    mirror's `.onion` for the round's name itself (one request, one reply,
-//!    not verified), then fetches `http://ONION/`, timed from the start of
+//!    decoded as `found` by `onions::wire::Reply::parse` but not verified),
+//!    then fetches `http://ONION/`, timed from the start of
 //!    the lookup; the uncached `.tor` fetch less this is what the daemon
 //!    adds beyond the unavoidable lookup.
 //!
@@ -59,7 +60,8 @@
 mod common;
 
 use common::{free_port_on, Proc};
-use serde_json::Value;
+use onions::name::LookupName;
+use onions::wire::{Id, Reply, Request, Status};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -371,18 +373,30 @@ fn print_key(settings: &Settings, state: &Path) -> String {
     proc.finish(START_LIMIT).trim().to_owned()
 }
 
-/// Waits (bounded) until the server at `addr` reports a head of `head`.
-fn wait_head(server: &mut Proc, addr: SocketAddr, head: u64, limit: Duration) {
+/// Waits (bounded) until the server at `addr` has applied records up to
+/// `seq` and answers lookups against a head covering it (a mirror's head
+/// that matched its audit, the Quorum's newest).
+fn wait_caught_up(server: &mut Proc, addr: SocketAddr, seq: u64, limit: Duration) {
     let deadline = Instant::now() + limit;
     loop {
         server.check_running();
-        let now = status_head(addr).unwrap_or(0);
-        if now >= head {
+        let (applied, answering) = match status(addr) {
+            Ok(status) => {
+                let answering = match &status.audit {
+                    Some(audit) => audit.matched.as_ref(),
+                    None => status.head.as_ref(),
+                };
+                (status.seq, answering.map_or(0, |h| h.seq))
+            }
+            Err(_) => (0, 0),
+        };
+        if applied >= seq && answering >= seq {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "{} at head {now}, not {head}, after {limit:?}; its log ends:\n{}",
+            "{} at seq {applied}, answering against a head of seq {answering}, not {seq}, \
+             after {limit:?}; its log ends:\n{}",
             server.what,
             server.log_tail()
         );
@@ -390,25 +404,35 @@ fn wait_head(server: &mut Proc, addr: SocketAddr, head: u64, limit: Duration) {
     }
 }
 
-/// The server's status `head`.
-fn status_head(addr: SocketAddr) -> Result<u64, String> {
+/// One request to the server at `addr`, its reply decoded.
+fn request(addr: SocketAddr, request: &Request) -> Result<Reply, String> {
     let stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     (&stream)
-        .write_all(b"{\"type\":\"status\",\"id\":\"bench\"}\n")
+        .write_all(&request.to_line())
         .map_err(|e| e.to_string())?;
-    let mut line = String::new();
+    let mut line = Vec::new();
     BufReader::new(&stream)
-        .take(64 * 1024)
-        .read_line(&mut line)
+        .take(onions::wire::MAX_REPLY_LINE as u64)
+        .read_until(b'\n', &mut line)
         .map_err(|e| e.to_string())?;
-    let value: Value = serde_json::from_str(&line).map_err(|e| format!("{line:?}: {e}"))?;
-    value["head"]
-        .as_u64()
-        .ok_or_else(|| format!("status without head: {line}"))
+    Reply::parse(&line).map_err(|e| format!("{:?}: {e}", String::from_utf8_lossy(&line)))
+}
+
+/// The server's status.
+fn status(addr: SocketAddr) -> Result<Status, String> {
+    match request(
+        addr,
+        &Request::Status {
+            id: Id::Text("bench".into()),
+        },
+    )? {
+        Reply::Status { status, .. } => Ok(*status),
+        other => Err(format!("status answered {other}")),
+    }
 }
 
 // ------------------------------------------------------------------ fetches
@@ -532,7 +556,7 @@ fn fetch_from(
 
 /// What a client doing the lookup itself would pay at least: ask the
 /// mirror's `.onion` for `name` through Tor (one request line, one reply
-/// line, not verified), then fetch `http://ONION/`. Times run from the
+/// line, which must decode as `found`; not verified), then fetch `http://ONION/`. Times run from the
 /// start of the lookup.
 fn fetch_by_hand(
     proxy: SocketAddr,
@@ -543,24 +567,32 @@ fn fetch_by_hand(
     let start = Instant::now();
     let deadline = start + FETCH_LIMIT;
     let stream = socks_connect(proxy, mirror, SERVICE_PORT, deadline)?;
-    let request = serde_json::json!({"type": "lookup", "id": 1, "name": name});
+    let request = Request::Lookup {
+        id: Id::Number(1),
+        name: LookupName::from_user(name).map_err(|e| format!("{name}: {e}"))?,
+    };
     (&stream)
-        .write_all(format!("{request}\n").as_bytes())
+        .write_all(&request.to_line())
         .map_err(|e| format!("mirror: {e}"))?;
     stream
         .set_read_timeout(Some(left(deadline)?))
         .map_err(|e| e.to_string())?;
-    let mut line = String::new();
+    let mut line = Vec::new();
     BufReader::new(&stream)
-        .take(64 * 1024)
-        .read_line(&mut line)
+        .take(onions::wire::MAX_REPLY_LINE as u64)
+        .read_until(b'\n', &mut line)
         .map_err(|e| format!("mirror: {e}"))?;
-    let reply: Value =
-        serde_json::from_str(&line).map_err(|e| format!("mirror sent {line:?}: {e}"))?;
-    if reply["type"] != "found" {
-        return Err(format!("mirror answered {line:?} for {name}"));
-    }
     let lookup = start.elapsed();
+    match Reply::parse(&line) {
+        Ok(Reply::Found { .. }) => {}
+        Ok(other) => return Err(format!("mirror answered {other} for {name}")),
+        Err(e) => {
+            return Err(format!(
+                "mirror sent {:?}: {e}",
+                String::from_utf8_lossy(&line)
+            ))
+        }
+    }
     drop(stream);
     let mut fetched = fetch_from(start, proxy, onion, PAGE_TEXT)?;
     fetched.lookup = Some(lookup);
@@ -799,7 +831,7 @@ fn run(settings: &Settings) -> Report {
         }
     }
     let claim_secs = claims_started.elapsed().as_secs_f64();
-    wait_head(
+    wait_caught_up(
         &mut mirror,
         mirror_addr,
         names.len() as u64,

@@ -41,14 +41,14 @@ _onions_client()
         --log-level)
             mapfile -t COMPREPLY < <(compgen -W 'error warn info debug trace' -- "$cur")
             return ;;
-        --control-password | --mirror | --quorum-key | --min-work | --timeout | \
-        --quarantine | --cache-size | --lookup-threads | --lookup-queue)
+        --control-password | --mirror | --quorum-key | --min-work | --max-head-age | \
+        --timeout | --quarantine | --cache-size | --lookup-threads | --lookup-queue)
             return ;;
     esac
 
     mapfile -t COMPREPLY < <(compgen -W '--config --control --control-password --cookie
-        --mirror --quorum-key --socks --direct --min-work --timeout --quarantine
-        --cache-size --lookup-threads --lookup-queue --release --log-level
-        --help' -- "$cur")
+        --mirror --quorum-key --socks --direct --min-work --max-head-age --timeout
+        --quarantine --cache-size --lookup-threads --lookup-queue --release
+        --log-level --help' -- "$cur")
 }
 complete -F _onions_client onions-client

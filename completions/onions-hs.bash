@@ -48,7 +48,7 @@ _onions_hs()
             mapfile -t COMPREPLY < <(compgen -W '30 7 1' -- "$cur")
             return ;;
         --sub | --contact | --work | --quorum | --serial | --threads | \
-        --quorum-key | --min-work | --now | --server)
+        --quorum-key | --min-work | --now | --server | --max-head-age)
             return ;;
     esac
 
@@ -69,7 +69,7 @@ _onions_hs()
             fi ;;
         lookup)
             mapfile -t COMPREPLY < <(compgen -W '--server --socks --direct --quorum-key
-                --min-work --help' -- "$cur") ;;
+                --min-work --max-head-age --help' -- "$cur") ;;
     esac
 }
 complete -F _onions_hs onions-hs

@@ -45,13 +45,13 @@ _onions_server()
             return ;;
         --upstream | --upstream-socks | --quorum-key | --min-work | --workers | --max-message | \
         --max-connections | --worker-queue | --subscriber-queue | \
-        --idle-timeout | --heartbeat | --upstream-silence)
+        --idle-timeout | --heartbeat | --head-interval | --upstream-silence)
             return ;;
     esac
 
     mapfile -t COMPREPLY < <(compgen -W '--config --role --listen --state-dir --print-key
         --upstream --upstream-socks --quorum-key --min-work --workers --max-message
         --max-connections --worker-queue --subscriber-queue --idle-timeout
-        --heartbeat --upstream-silence --log-level --help' -- "$cur")
+        --heartbeat --head-interval --upstream-silence --log-level --help' -- "$cur")
 }
 complete -F _onions_server onions-server

@@ -1,21 +1,43 @@
 //! Asking a server for a name and deciding whether to believe the answer.
 //!
-//! Used by `onions-hs lookup` and the client daemon alike, so the rule
-//! "an answer is used only after protocol.md §9 holds and the record is for
-//! the name asked" lives in one place: [`lookup`] never returns an
-//! unverified [`Answer`].
+//! Used by `onions-hs lookup` and the client daemon alike, so the rules of
+//! protocol.md §9 and §10.7 live in one place: [`lookup`] and
+//! [`check_reply`] never return an unverified [`Resolution`]. Every answer
+//! carries a head signed by a trusted Quorum key, fresh enough, and a proof
+//! against its root: "found" with a presence proof of the very record and
+//! seq, "not registered" only with an absence proof.
 
 use crate::attest::Attestation;
+use crate::head::SignedHead;
+use crate::merkle::{LeafKey, Proof};
 use crate::name::LookupName;
 use crate::onion::OnionAddress;
 use crate::record::Record;
 use crate::transport::{self, Endpoint, RequestError, Route};
-use crate::verify::{Verifier, VerifyError};
-use serde_json::{json, Value};
+use crate::verify::Verifier;
+use crate::wire::{Id, Reply, Request, WireError};
 use std::fmt;
 use std::time::Duration;
 
-/// A verified answer for a lookup name.
+/// How far ahead of the client's clock a head's time may be, in seconds
+/// (protocol.md §10.7).
+pub const HEAD_MAX_SKEW: u64 = 600;
+
+/// The default `max_head_age`, in seconds (protocol.md §10.7).
+pub const DEFAULT_MAX_HEAD_AGE: u64 = 600;
+
+/// What an answer must pass: the checks on records and attestations, and
+/// the oldest head accepted.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Record, attestation and trusted Quorum keys (heads are checked
+    /// against the same keys).
+    pub verifier: Verifier,
+    /// Oldest head accepted, in seconds before now.
+    pub max_head_age: u64,
+}
+
+/// A verified record for a lookup name.
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// The live record of the registered name.
@@ -25,23 +47,63 @@ pub struct Answer {
     /// Where the looked-up name points: the subdomain's address, or the
     /// owner's for the bare name.
     pub target: OnionAddress,
+    /// The head the answer was proven against.
+    pub head: SignedHead,
+}
+
+/// What a verified answer says about a name.
+#[derive(Debug, Clone)]
+pub enum Resolution {
+    /// The name points to the answer's target.
+    Found(Answer),
+    /// The name is not registered: an absence proof against this head.
+    Absent(SignedHead),
+    /// The name's record expired after the head was signed: the name does
+    /// not resolve, and the server is not at fault.
+    Expired(Answer),
+}
+
+impl Resolution {
+    /// The head the answer was proven against.
+    pub fn head(&self) -> &SignedHead {
+        match self {
+            Resolution::Found(a) | Resolution::Expired(a) => &a.head,
+            Resolution::Absent(head) => head,
+        }
+    }
 }
 
 /// Why a lookup gave no usable answer.
 #[derive(Debug)]
 pub enum LookupError {
-    /// The server could not be asked, or it refused.
+    /// The server could not be asked, or its reply was unreadable.
     Request(RequestError),
-    /// The server says the name is not registered.
-    NotFound,
+    /// The server refused (busy, no head yet, internal error).
+    Refused(WireError),
+    /// The answer's head is older than the policy allows: the server is
+    /// behind, not lying.
+    StaleHead {
+        /// The head's time.
+        time: u64,
+        /// The client's clock.
+        now: u64,
+    },
+    /// The answer's head is from the future by more than the allowed skew:
+    /// a clock is wrong somewhere.
+    FutureHead {
+        /// The head's time.
+        time: u64,
+        /// The client's clock.
+        now: u64,
+    },
     /// The answer failed verification: the server is lying or broken.
-    Forged(VerifyError),
+    Forged(String),
     /// The answer is a valid record for another name: the server is lying.
     WrongName(String),
     /// The record is genuine but has no such subdomain.
     NoSubdomain(String),
-    /// The answer lacked a record or attestation.
-    Malformed(String),
+    /// The server answered a lookup with another kind of reply.
+    Unexpected(&'static str),
 }
 
 impl LookupError {
@@ -50,7 +112,10 @@ impl LookupError {
     pub fn server_lied(&self) -> bool {
         matches!(
             self,
-            LookupError::Forged(_) | LookupError::WrongName(_) | LookupError::Malformed(_)
+            LookupError::Forged(_)
+                | LookupError::WrongName(_)
+                | LookupError::Unexpected(_)
+                | LookupError::Request(RequestError::Malformed(_))
         )
     }
 }
@@ -59,13 +124,23 @@ impl fmt::Display for LookupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LookupError::Request(e) => e.fmt(f),
-            LookupError::NotFound => write!(f, "not registered (not_found)"),
-            LookupError::Forged(e) => write!(f, "answer failed verification: {e}"),
+            LookupError::Refused(e) => write!(f, "refused ({}): {}", e.code, e.message),
+            LookupError::StaleHead { time, now } => write!(
+                f,
+                "the server is behind: its head is {} s old (--max-head-age)",
+                now.saturating_sub(*time)
+            ),
+            LookupError::FutureHead { time, now } => write!(
+                f,
+                "the answer's head is {} s ahead of this clock; check the time here",
+                time.saturating_sub(*now)
+            ),
+            LookupError::Forged(why) => write!(f, "answer failed verification: {why}"),
             LookupError::WrongName(name) => {
                 write!(f, "answer is a record for {name}, not the name asked")
             }
             LookupError::NoSubdomain(sub) => write!(f, "the record has no subdomain {sub:?}"),
-            LookupError::Malformed(why) => write!(f, "answer is malformed: {why}"),
+            LookupError::Unexpected(kind) => write!(f, "answered a lookup with {kind}"),
         }
     }
 }
@@ -78,42 +153,105 @@ pub fn lookup(
     server: &Endpoint,
     route: Route,
     name: &LookupName,
-    verifier: &Verifier,
+    policy: &Policy,
     now: u64,
     timeout: Duration,
-) -> Result<Answer, LookupError> {
-    let message = json!({"type": "lookup", "id": 1, "name": name.as_str()});
-    let reply = match transport::request(server, route, &message, "found", timeout) {
-        Err(RequestError::Refused { code, .. }) if code == "not_found" => {
-            return Err(LookupError::NotFound)
-        }
-        other => other.map_err(LookupError::Request)?,
+) -> Result<Resolution, LookupError> {
+    let message = Request::Lookup {
+        id: Id::Number(1),
+        name: name.clone(),
     };
-    check_found(&reply, name, verifier, now)
+    let reply =
+        transport::request(server, route, &message, timeout).map_err(LookupError::Request)?;
+    check_reply(reply, name, policy, now)
 }
 
-/// Verifies a `found` reply for `name`: protocol.md §9, then the name.
-pub fn check_found(
-    reply: &Value,
+/// Verifies a reply to a lookup of `name` (protocol.md §9, §10.7).
+pub fn check_reply(
+    reply: Reply,
     name: &LookupName,
-    verifier: &Verifier,
+    policy: &Policy,
     now: u64,
+) -> Result<Resolution, LookupError> {
+    match reply {
+        Reply::Found {
+            record,
+            attestation,
+            head,
+            proof,
+            ..
+        } => {
+            check_head(&head, policy, now)?;
+            let answer = check_found(record, attestation, head, &proof, name, policy)?;
+            Ok(if answer.record.expires > now {
+                Resolution::Found(answer)
+            } else {
+                Resolution::Expired(answer)
+            })
+        }
+        Reply::NotFound { head, proof, .. } => {
+            check_head(&head, policy, now)?;
+            let key = LeafKey::of(&name.registered());
+            proof
+                .verify_absence(&key, &head.root)
+                .map_err(|e| LookupError::Forged(format!("absence proof: {e}")))?;
+            Ok(Resolution::Absent(head))
+        }
+        Reply::Error(e) => Err(LookupError::Refused(e)),
+        other => Err(LookupError::Unexpected(other.kind())),
+    }
+}
+
+/// The head is signed by a trusted key and fresh (§10.7, 1–2).
+fn check_head(head: &SignedHead, policy: &Policy, now: u64) -> Result<(), LookupError> {
+    head.check_trusted(&policy.verifier.trusted)
+        .map_err(|e| LookupError::Forged(format!("head: {e}")))?;
+    if head.time > now.saturating_add(HEAD_MAX_SKEW) {
+        return Err(LookupError::FutureHead {
+            time: head.time,
+            now,
+        });
+    }
+    if head.time < now.saturating_sub(policy.max_head_age) {
+        return Err(LookupError::StaleHead {
+            time: head.time,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// The record, attestation and presence proof against the head (§9,
+/// §10.7, 3), then the name and subdomain.
+fn check_found(
+    record: Record,
+    attestation: Attestation,
+    head: SignedHead,
+    proof: &Proof,
+    name: &LookupName,
+    policy: &Policy,
 ) -> Result<Answer, LookupError> {
-    let part = |key: &str| {
-        reply
-            .get(key)
-            .ok_or_else(|| LookupError::Malformed(format!("no {key}")))
-    };
-    let record = Record::from_value(part("record")?)
-        .map_err(|e| LookupError::Forged(VerifyError::Record(e)))?;
-    let attestation = Attestation::from_value(part("attestation")?)
-        .map_err(|e| LookupError::Forged(VerifyError::Attestation(e)))?;
-    verifier
-        .check_answer(&record, &attestation, now)
-        .map_err(LookupError::Forged)?;
+    policy
+        .verifier
+        .check_answer(&record, &attestation, head.time)
+        .map_err(|e| LookupError::Forged(e.to_string()))?;
     if record.name != name.registered() {
         return Err(LookupError::WrongName(record.name.to_string()));
     }
+    if attestation.seq > head.seq {
+        return Err(LookupError::Forged(format!(
+            "attested at seq {}, after the head's seq {}",
+            attestation.seq, head.seq
+        )));
+    }
+    proof
+        .verify_presence(
+            &LeafKey::of(&record.name),
+            &record.id(),
+            attestation.seq,
+            &head.root,
+        )
+        .map_err(|e| LookupError::Forged(format!("presence proof: {e}")))?;
     let target = match name.subdomain() {
         None => record.onion,
         Some(sub) => *record
@@ -125,5 +263,6 @@ pub fn check_found(
         record,
         attestation,
         target,
+        head,
     })
 }

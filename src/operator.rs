@@ -9,8 +9,9 @@ use crate::attest::Attestation;
 use crate::keys::SigningKey;
 use crate::record::{Claim, Record};
 use crate::transport::{self, Endpoint, RequestError, Route};
+use crate::wire::{Id, Reply, Request, WireError};
 use crate::work::{self, Progress};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -103,24 +104,46 @@ pub fn finish_record(
     Ok(record)
 }
 
+/// Why the Quorum did not accept a record.
+#[derive(Debug)]
+pub enum SubmitError {
+    /// The Quorum could not be asked, or its reply was unreadable.
+    Request(RequestError),
+    /// The Quorum refused the record, saying why.
+    Refused(WireError),
+    /// The Quorum answered with another kind of reply.
+    Unexpected(&'static str),
+}
+
+impl std::fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SubmitError::Request(e) => e.fmt(f),
+            SubmitError::Refused(e) => write!(f, "refused ({}): {}", e.code, e.message),
+            SubmitError::Unexpected(kind) => write!(f, "answered a put with {kind}"),
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
 /// Sends `record` to the Quorum and returns the attestation it answers with.
 pub fn submit(
     server: &Endpoint,
     route: Route,
     record: &Record,
-) -> Result<Attestation, RequestError> {
-    let message = json!({"type": "put", "id": 1, "record": record.to_value()});
-    let reply = transport::request(
-        server,
-        route,
-        &message,
-        "accepted",
-        transport::NETWORK_TIMEOUT,
-    )?;
-    let attestation = reply
-        .get("attestation")
-        .ok_or_else(|| RequestError::Unexpected("accepted without an attestation".into()))?;
-    Attestation::from_value(attestation).map_err(|e| RequestError::Unexpected(e.to_string()))
+) -> Result<Attestation, SubmitError> {
+    let message = Request::Put {
+        id: Id::Number(1),
+        record: record.to_value(),
+    };
+    match transport::request(server, route, &message, transport::NETWORK_TIMEOUT)
+        .map_err(SubmitError::Request)?
+    {
+        Reply::Accepted { attestation, .. } => Ok(attestation),
+        Reply::Error(e) => Err(SubmitError::Refused(e)),
+        other => Err(SubmitError::Unexpected(other.kind())),
+    }
 }
 
 /// An output file that is checked for writability before any work is done

@@ -3,11 +3,11 @@
 //! A [`Route`] is either Tor's SOCKS port (the default everywhere: servers
 //! are usually onion services, and going direct would reveal who asks) or a
 //! direct TCP connection, which a person must ask for. [`exchange`] sends one
-//! newline-delimited JSON request and reads one reply line, bounded in size
-//! and time, as protocol.md §7 describes.
+//! request and reads one reply line, bounded in size and time, as
+//! protocol.md §7 describes; [`crate::wire`] encodes and decodes them.
 
 use crate::tor::socks;
-use serde_json::Value;
+use crate::wire::{DecodeError, Reply, Request, MAX_REPLY_LINE};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -15,9 +15,6 @@ use std::time::Duration;
 
 /// Tor's usual SOCKS port on the local machine.
 pub const DEFAULT_SOCKS: &str = "127.0.0.1:9050";
-
-/// Largest reply line read, in bytes (protocol.md §7's default limit).
-pub const MAX_REPLY_BYTES: u64 = 16 * 1024;
 
 /// Which way to reach a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +74,7 @@ pub enum TransportError {
     Io(io::Error),
     /// The server closed the connection without replying.
     Closed,
-    /// The reply was longer than [`MAX_REPLY_BYTES`] or not a JSON object.
+    /// The reply was longer than [`MAX_REPLY_LINE`].
     BadReply(String),
 }
 
@@ -128,92 +125,59 @@ pub fn connect(
     }
 }
 
-/// Sends one request line and reads one reply line as a JSON object.
+/// Sends one request and reads one reply line (without its newline).
 pub fn exchange(
     stream: &mut TcpStream,
-    request: &Value,
+    request: &Request,
     timeout: Duration,
-) -> Result<Value, TransportError> {
+) -> Result<Vec<u8>, TransportError> {
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    let mut line = serde_json::to_vec(request)
-        .map_err(|e| TransportError::BadReply(format!("cannot encode request: {e}")))?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
+    stream.write_all(&request.to_line())?;
     let mut reply = Vec::new();
-    BufReader::new(Read::by_ref(stream).take(MAX_REPLY_BYTES + 1)).read_until(b'\n', &mut reply)?;
+    BufReader::new(Read::by_ref(stream).take(MAX_REPLY_LINE as u64 + 1))
+        .read_until(b'\n', &mut reply)?;
     if reply.is_empty() {
         return Err(TransportError::Closed);
     }
-    if reply.last() != Some(&b'\n') {
+    if reply.pop() != Some(b'\n') {
         return Err(TransportError::BadReply(format!(
-            "no complete line within {MAX_REPLY_BYTES} bytes"
+            "no complete line within {MAX_REPLY_LINE} bytes"
         )));
     }
-    let value: Value = serde_json::from_slice(&reply)
-        .map_err(|e| TransportError::BadReply(format!("not JSON: {e}")))?;
-    if !value.is_object() {
-        return Err(TransportError::BadReply("not a JSON object".into()));
-    }
-    Ok(value)
+    Ok(reply)
 }
 
-/// Why a server refused or failed a request.
+/// Why a request to a server gave no reply to use.
 #[derive(Debug)]
 pub enum RequestError {
     /// The server could not be reached, or its reply was unreadable.
     Transport(TransportError),
-    /// The server answered with an `error` message.
-    Refused {
-        /// The protocol error code.
-        code: String,
-        /// The server's explanation.
-        message: String,
-    },
-    /// The server answered with something other than what was asked.
-    Unexpected(String),
+    /// The reply is not a well-formed message.
+    Malformed(DecodeError),
 }
 
 impl fmt::Display for RequestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RequestError::Transport(e) => e.fmt(f),
-            RequestError::Refused { code, message } => write!(f, "refused ({code}): {message}"),
-            RequestError::Unexpected(what) => write!(f, "unexpected reply: {what}"),
+            RequestError::Malformed(e) => write!(f, "the server sent a bad reply: {e}"),
         }
     }
 }
 
 impl std::error::Error for RequestError {}
 
-/// Sends one request to `server` along `route` and returns the reply if its
-/// `type` is `expect`. `timeout` bounds the connection and each read and
-/// write.
+/// Sends one request to `server` along `route` and returns its reply,
+/// whatever its type (an `error` reply included). `timeout` bounds the
+/// connection and each read and write.
 pub fn request(
     server: &Endpoint,
     route: Route,
-    message: &Value,
-    expect: &str,
+    message: &Request,
     timeout: Duration,
-) -> Result<Value, RequestError> {
+) -> Result<Reply, RequestError> {
     let mut stream = connect(server, route, timeout).map_err(RequestError::Transport)?;
-    let reply = exchange(&mut stream, message, timeout).map_err(RequestError::Transport)?;
-    match reply.get("type").and_then(Value::as_str) {
-        Some(t) if t == expect => Ok(reply),
-        Some("error") => Err(RequestError::Refused {
-            code: text_field(&reply, "code"),
-            message: text_field(&reply, "message"),
-        }),
-        _ => Err(RequestError::Unexpected(crate::canonical::to_string(
-            &reply,
-        ))),
-    }
-}
-
-fn text_field(reply: &Value, key: &str) -> String {
-    reply
-        .get(key)
-        .and_then(Value::as_str)
-        .unwrap_or("(none given)")
-        .to_owned()
+    let line = exchange(&mut stream, message, timeout).map_err(RequestError::Transport)?;
+    Reply::parse(&line).map_err(RequestError::Malformed)
 }

@@ -129,6 +129,19 @@ impl Verifier {
         Ok(())
     }
 
+    /// Checks a record pushed to a mirror and its attestation: every rule
+    /// but expiry, since a mirror stores a record that has expired
+    /// (protocol.md §9, §10.8: it may supersede one the mirror holds).
+    pub fn check_replica(
+        &self,
+        record: &Record,
+        attestation: &Attestation,
+    ) -> Result<(), VerifyError> {
+        self.check_attestation(record, attestation)?;
+        self.check_record(record, record.issued)?;
+        Ok(())
+    }
+
     /// Checks only the attestation's binding to `record` and its signature.
     pub fn check_attestation(
         &self,

@@ -12,7 +12,8 @@ use common::servers::{owner, print_key, record, Client, Server, ONIONS_SERVER};
 use common::{assert_one_line_failure, ChildGuard, TempDir, ONIONS_HS};
 use onions::keys::SigningKey;
 use onions::onion::OnionAddress;
-use serde_json::{json, Value};
+use onions::wire::{Id, Reply, Request, ServerRole, Status};
+use serde_json::Value;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -128,8 +129,14 @@ impl Started {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    fn status(&self) -> Value {
-        Client::connect(self.addr).request(&json!({"type": "status", "id": "s"}))
+    fn status(&self) -> Status {
+        let reply = Client::connect(self.addr).request(&Request::Status {
+            id: Id::Text("s".into()),
+        });
+        match reply {
+            Reply::Status { status, .. } => *status,
+            other => panic!("server on {} answered status with {other}", self.addr),
+        }
     }
 
     /// Stops the server with SIGTERM and expects exit 0.
@@ -175,8 +182,8 @@ fn a_quorum_starts_from_a_config_file_and_explicit_flags_win() {
 
     let quorum = Started::new(&["--config", conf], in_file, tmp.join("q1.log"));
     let status = quorum.status();
-    assert_eq!(status["role"], "quorum", "{status}");
-    assert_eq!(status["min_work"], 7, "{status}");
+    assert_eq!(status.role, ServerRole::Quorum, "{status}");
+    assert_eq!(status.min_work, 7, "{status}");
     assert!(
         quorum.log().contains(&format!("flags from {conf}")),
         "the log names the config file:\n{}",
@@ -205,7 +212,7 @@ fn a_quorum_starts_from_a_config_file_and_explicit_flags_win() {
         tmp.join("q2.log"),
     );
     let status = quorum.status();
-    assert_eq!(status["min_work"], 3, "{status}");
+    assert_eq!(status.min_work, 3, "{status}");
     assert!(
         TcpStream::connect_timeout(&in_file, Duration::from_millis(500)).is_err(),
         "the file's --listen {in_file} should have been overridden"
@@ -236,14 +243,21 @@ fn a_mirror_from_a_config_file_replicates_and_one_quorum_key_flag_replaces_the_f
     let both = mirror_conf("both.conf", &[&key, &other]);
     let mirror = Started::new(&["--config", path(&both)], listen, tmp.join("m1.log"));
     let status = mirror.status();
-    assert_eq!(status["role"], "mirror", "{status}");
-    assert_eq!(status["quorum_keys"], json!([key, other]), "{status}");
+    assert_eq!(status.role, ServerRole::Mirror, "{status}");
+    assert_eq!(status.quorum_keys, vec![key.clone(), other], "{status}");
     let reply = quorum
         .client()
         .put(&record(&owner(91), "configured.tor", 1, 0, &[]));
-    assert_eq!(reply["type"], "accepted", "{reply}");
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    // Replicated, and answerable: a head covering the record matched the
+    // mirror's audit.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while mirror.status()["head"].as_u64() < Some(1) {
+    while mirror
+        .status()
+        .audit
+        .and_then(|a| a.matched)
+        .is_none_or(|h| h.seq < 1)
+    {
         assert!(
             Instant::now() < deadline,
             "mirror did not replicate:\n{}",
@@ -252,7 +266,10 @@ fn a_mirror_from_a_config_file_replicates_and_one_quorum_key_flag_replaces_the_f
         std::thread::sleep(Duration::from_millis(50));
     }
     let found = Client::connect(listen).lookup("configured.tor");
-    assert_eq!(found["type"], "found", "{found}");
+    assert!(
+        matches!(&found, Reply::Found { record, .. } if record.name.as_str() == "configured.tor"),
+        "{found}"
+    );
     mirror.stop();
 
     // A bad key in the file is an error naming its line ...
@@ -270,8 +287,8 @@ fn a_mirror_from_a_config_file_replicates_and_one_quorum_key_flag_replaces_the_f
         tmp.join("m2.log"),
     );
     let status = mirror.status();
-    assert_eq!(status["quorum_keys"], json!([key]), "{status}");
-    assert_eq!(status["head"], 1, "{status}");
+    assert_eq!(status.quorum_keys, vec![key], "{status}");
+    assert_eq!(status.seq, 1, "{status}");
     mirror.stop();
 }
 
@@ -599,7 +616,7 @@ fn the_shipped_example_files_are_valid() {
         listen,
         tmp.join("m.log"),
     );
-    assert_eq!(mirror.status()["role"], "mirror");
+    assert_eq!(mirror.status().role, ServerRole::Mirror);
     mirror.stop();
 
     // The client gets past its file to Tor's control port.

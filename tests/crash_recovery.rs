@@ -4,24 +4,30 @@
 //! answers `accepted` and before a mirror counts it as applied, that a torn
 //! or corrupt log tail is cut off and logged rather than kept, and that a
 //! mirror keeps serving what it has while it reconnects to its upstream
-//! with growing backoff. These tests hold the real programs to that:
+//! with growing backoff. protocol.md §10.4 adds that a head is durable
+//! before anyone sees it and that heads never go back, not even across a
+//! crash. These tests hold the real programs to that:
 //!
 //! - the Quorum is killed with SIGKILL while four clients stream claims at
 //!   it; after a restart every answered claim is still there with the very
-//!   seq it was given, the seqs have no gap, the next claim continues the
-//!   sequence, and a mirror chain (127.0.0.2, and a mirror of it on
-//!   127.0.0.3) reconnects and converges on the same head and live set;
+//!   seq it was given, proven against the head in the answer, the seqs have
+//!   no gap, the Quorum's head is not below any head it had pushed before
+//!   the kill, the next claim continues the sequence, and a mirror chain
+//!   (127.0.0.2, and a mirror of it on 127.0.0.3) reconnects and converges
+//!   on the same seq, live set, and head root and size;
 //! - a mirror is killed with SIGKILL while it replicates; after a restart it
-//!   still serves everything it had reported applied, and it catches up
-//!   with the claims made while it was down;
+//!   answers again with a head not below the one it answered with before,
+//!   still holds everything it had reported applied, and catches up with
+//!   the claims made while it was down, ending on the Quorum's root;
 //! - a mirror that comes back after a long absence (here: a new one) copies
 //!   a backlog larger than one catch-up batch completely;
-//! - a log whose last entry was cut short, or had a byte flipped, is cut
-//!   back to the last sound entry with a warning; the server serves the
-//!   entries before it, and the lost seq is handed out again;
+//! - a log whose last record entry was cut short, or had a byte flipped, is
+//!   cut back to the last sound entry with a warning; the server serves the
+//!   entries before it (and proves the lost one absent), and the lost seq
+//!   is handed out again;
 //! - a mirror whose upstream is down keeps retrying with growing waits,
-//!   answers lookups from its own log meanwhile, and replicates once the
-//!   upstream is back.
+//!   answers lookups from its own log and its last head meanwhile, and
+//!   replicates once the upstream is back.
 //!
 //! Real `onions-server` processes on loopback, real sockets, real files;
 //! every wait is bounded and every process is stopped by its PID.
@@ -32,9 +38,13 @@ use common::servers::{
     attested_seq, log_lines_with, print_key, record, wait_until, Client, Server,
 };
 use common::TempDir;
+use onions::head::SignedHead;
 use onions::keys::SigningKey;
+use onions::merkle::LeafKey;
 use onions::record::Record;
-use serde_json::{json, Value};
+use onions::wire::{Id, Push, Reply, Request};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -89,7 +99,7 @@ struct StreamEnd {
 /// when the connection dies; any answer other than `accepted` fails the
 /// test (through the join).
 fn stream_puts(
-    addr: std::net::SocketAddr,
+    addr: SocketAddr,
     key: String,
     records: Vec<Record>,
     accepted: Arc<Mutex<Vec<Accepted>>>,
@@ -102,7 +112,11 @@ fn stream_puts(
             let Some(reply) = client.try_put(&record) else {
                 return StreamEnd { cut: true };
             };
-            assert_eq!(reply["type"], "accepted", "put {}: {reply}", record.name);
+            assert!(
+                matches!(reply, Reply::Accepted { .. }),
+                "put {}: {reply}",
+                record.name
+            );
             let seq = attested_seq(&reply, &record, &key);
             accepted.lock().unwrap().push(Accepted { record, seq });
         }
@@ -110,61 +124,125 @@ fn stream_puts(
     })
 }
 
-/// A `status` field as a number.
-fn stat(server: &Server, field: &str) -> u64 {
-    let status = server.status();
-    status[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("status without {field}: {status}"))
+/// Checks that `head` is signed, and by the Quorum key `key`.
+fn assert_signed(head: &SignedHead, key: &str, at: &str) {
+    assert_eq!(
+        head.quorum.to_base64(),
+        key,
+        "{at}: head signed by another key"
+    );
+    assert!(head.signature_holds(), "{at}: head signature does not hold");
 }
 
 /// Looks `record.name` up over `client` and checks the answer is that very
-/// record with an attestation of `seq` by `key`; `at` names the server in
-/// failure messages.
-fn assert_found(client: &mut Client, record: &Record, seq: u64, key: &str, at: &str) {
+/// record with an attestation of `seq` by `key`, proven present by a proof
+/// that holds against the root of the answer's head, itself signed by
+/// `key`; `at` names the server in failure messages. Returns the head.
+fn assert_found(client: &mut Client, record: &Record, seq: u64, key: &str, at: &str) -> SignedHead {
     let reply = client.lookup(record.name.as_str());
-    assert_eq!(
-        reply["type"], "found",
-        "{at}: lookup {}: {reply}",
-        record.name
-    );
-    assert_eq!(
-        reply["record"],
-        record.to_value(),
-        "{at}: {} changed",
-        record.name
-    );
+    let Reply::Found {
+        record: got,
+        head,
+        proof,
+        ..
+    } = &reply
+    else {
+        panic!("{at}: lookup {}: {reply}", record.name);
+    };
+    assert_eq!(got, record, "{at}: {} changed", record.name);
     assert_eq!(
         attested_seq(&reply, record, key),
         seq,
         "{at}: {} has another seq",
         record.name
     );
+    assert_signed(head, key, at);
+    assert!(
+        seq <= head.seq,
+        "{at}: {} (seq {seq}) answered against head seq {}",
+        record.name,
+        head.seq
+    );
+    proof
+        .verify_presence(&LeafKey::of(&record.name), &record.id(), seq, &head.root)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{at}: the proof of {} (seq {seq}) does not hold against head seq {}: {e:?}",
+                record.name, head.seq
+            )
+        });
+    head.clone()
 }
 
-/// Waits until `mirror` reports the same head and live count as `quorum`.
-fn wait_converged(mirror: &Server, quorum: &Server, what: &str) {
-    let (head, records) = (stat(quorum, "head"), stat(quorum, "records"));
+/// Checks that `after`, a server's head after a restart, continues from
+/// `before`, a head seen before the crash: lower neither in seq nor in
+/// time, and not in conflict with it (§10.4, §10.5).
+fn assert_continues(after: &SignedHead, before: &SignedHead, what: &str) {
+    assert!(
+        after.seq >= before.seq && after.time >= before.time,
+        "{what}: head seq {} time {} after the restart is below head seq {} time {} seen before",
+        after.seq,
+        after.time,
+        before.seq,
+        before.time
+    );
+    assert!(
+        !after.conflicts(before),
+        "{what}: head after the restart conflicts with one seen before: {after:?} / {before:?}"
+    );
+}
+
+/// The Quorum's log without puts and lookups, for failure messages.
+fn quiet_log(server: &Server) -> String {
+    server
+        .log()
+        .lines()
+        .filter(|l| !l.contains(": put ") && !l.contains(": lookup "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Waits until `mirror` reports the same seq and live count as `quorum`,
+/// then until both answer against heads of that seq, and checks that the
+/// two heads agree on root and size. Returns the mirror's head.
+fn wait_converged(mirror: &Server, quorum: &Server, what: &str) -> SignedHead {
+    let at_quorum = quorum.status();
+    let (seq, records) = (at_quorum.seq, at_quorum.records);
     let deadline = Instant::now() + CONVERGE_LIMIT;
     loop {
         let status = mirror.status();
-        if status["head"].as_u64() == Some(head) && status["records"].as_u64() == Some(records) {
-            return;
+        if status.seq == seq && status.records == records {
+            break;
         }
         assert!(
             Instant::now() < deadline,
-            "timed out waiting for {what}: Quorum head {head}, records {records}; \
+            "timed out waiting for {what}: Quorum seq {seq}, records {records}; \
              mirror status {status}; mirror log:\n{}\nQuorum log (no puts or lookups):\n{}",
             mirror.log(),
-            quorum
-                .log()
-                .lines()
-                .filter(|l| !l.contains(": put ") && !l.contains(": lookup "))
-                .collect::<Vec<_>>()
-                .join("\n")
+            quiet_log(quorum)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let mirror_head = mirror.wait_head(seq, CONVERGE_LIMIT);
+    let quorum_head = quorum
+        .current_head()
+        .unwrap_or_else(|| panic!("the Quorum has no head: {}", quorum.status()));
+    assert_eq!(
+        (mirror_head.seq, quorum_head.seq),
+        (seq, seq),
+        "{what}: heads not at seq {seq}"
+    );
+    assert_eq!(
+        (mirror_head.root, mirror_head.size),
+        (quorum_head.root, quorum_head.size),
+        "{what}: the mirror's head at seq {seq} disagrees with the Quorum's: \
+         mirror {mirror_head:?}, Quorum {quorum_head:?}"
+    );
+    assert_eq!(
+        quorum_head.size, records,
+        "{what}: head size is not the live count"
+    );
+    mirror_head
 }
 
 /// Waits until `mirror` says its upstream session is up.
@@ -172,8 +250,48 @@ fn wait_upstream_up(mirror: &Server) {
     wait_until(
         &format!("mirror {} to connect upstream", mirror.addr),
         CONVERGE_LIMIT,
-        || mirror.status()["upstream"]["connected"] == json!(true),
+        || mirror.status().upstream.is_some_and(|u| u.connected),
     );
+}
+
+/// Subscribes to `addr` and starts a thread that collects every head
+/// pushed there until the connection ends (a killed server). The
+/// subscription is in place when this returns.
+fn watch_heads(addr: SocketAddr) -> JoinHandle<Vec<SignedHead>> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let subscribe = Request::Subscribe {
+        id: Id::Text("watch".into()),
+        from: 1,
+    };
+    stream.write_all(&subscribe.to_line()).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).unwrap();
+    let reply = Reply::parse(&line);
+    assert!(
+        matches!(reply, Ok(Reply::Subscribed { .. })),
+        "subscribe: {reply:?}"
+    );
+    std::thread::spawn(move || {
+        let mut heads = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(_) if line.last() == Some(&b'\n') => {}
+                // Closed, reset or cut mid-line: the server is gone.
+                _ => return heads,
+            }
+            match Push::parse(&line) {
+                Ok(Ok(Push::Head(head))) => heads.push(head),
+                Ok(Ok(_)) => {}
+                other => panic!("bad push {:?}: {other:?}", String::from_utf8_lossy(&line)),
+            }
+        }
+    })
 }
 
 #[test]
@@ -192,6 +310,7 @@ fn quorum_killed_mid_stream_loses_no_accepted_record_and_mirrors_reconnect() {
     );
     wait_upstream_up(&mirror);
     wait_upstream_up(&sub_mirror);
+    let watcher = watch_heads(quorum.addr);
 
     // Four clients, each with its own names and keys, made in advance.
     const CLIENTS: u8 = 4;
@@ -219,6 +338,7 @@ fn quorum_killed_mid_stream_loses_no_accepted_record_and_mirrors_reconnect() {
         );
         std::thread::sleep(Duration::from_millis(2));
     }
+    let mut seen: Vec<SignedHead> = quorum.current_head().into_iter().collect();
     quorum.kill9();
     let cut = streams
         .into_iter()
@@ -236,46 +356,94 @@ fn quorum_killed_mid_stream_loses_no_accepted_record_and_mirrors_reconnect() {
     seqs.dedup();
     assert_eq!(seqs.len(), accepted.len(), "two acceptances shared a seq");
 
+    // Every head that left the Quorum before the kill: pushed to a plain
+    // subscriber, and held by each mirror (their newest and current).
+    let pushed = watcher.join().expect("the head watcher failed");
+    assert!(!pushed.is_empty(), "the Quorum pushed no head");
+    for pair in pushed.windows(2) {
+        assert_continues(&pair[1], &pair[0], "heads pushed before the kill");
+    }
+    for server in [&mirror, &sub_mirror] {
+        let status = server.status();
+        seen.extend(status.head);
+        seen.extend(status.audit.and_then(|a| a.matched));
+    }
+    seen.extend(pushed);
+    for head in &seen {
+        assert_signed(head, &key, "a head seen before the kill");
+    }
+
     quorum.restart();
-    let head = stat(&quorum, "head");
+    let status = quorum.status();
+    let seq = status.seq;
+    let head = status.head.expect("the restarted Quorum has no head");
     eprintln!(
-        "killed after {} acceptances (highest seq {max_seq}); head after restart {head}",
-        accepted.len()
+        "killed after {} acceptances (highest seq {max_seq}); seq after restart {seq}, \
+         head seq {} time {}; {} heads seen before the kill",
+        accepted.len(),
+        head.seq,
+        head.time,
+        seen.len()
     );
     assert!(
-        head >= max_seq,
-        "head {head} after restart is below the accepted seq {max_seq}"
+        seq >= max_seq,
+        "seq {seq} after restart is below the accepted seq {max_seq}"
     );
-    // Every name is distinct and unexpired, so every seq up to the head is
+    // Every name is distinct and unexpired, so every seq up to the last is
     // a live record: no gap, no reuse.
     assert_eq!(
-        stat(&quorum, "records"),
-        head,
-        "live records after restart do not match the head"
+        status.records, seq,
+        "live records after restart do not match the seq"
     );
+    // It signed a head over its replayed log before answering, and heads
+    // go on from where they were.
+    assert_signed(&head, &key, "restarted Quorum");
+    assert_eq!(
+        (head.seq, head.size),
+        (seq, seq),
+        "the restarted Quorum's head does not cover its log"
+    );
+    for before in &seen {
+        assert_continues(&head, before, "restarted Quorum");
+    }
     let mut client = quorum.client();
     for a in &accepted {
-        assert_found(&mut client, &a.record, a.seq, &key, "restarted Quorum");
+        let answered = assert_found(&mut client, &a.record, a.seq, &key, "restarted Quorum");
+        assert_continues(&answered, &head, "restarted Quorum's answers");
     }
 
     // The sequence continues after the crash.
     let after = claim(9, 0, "after-crash.tor");
     let reply = client.put(&after);
-    assert_eq!(reply["type"], "accepted", "{reply}");
-    assert_eq!(attested_seq(&reply, &after, &key), head + 1);
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    assert_eq!(attested_seq(&reply, &after, &key), seq + 1);
 
-    // The mirror chain reconnects and converges on the restarted Quorum.
-    wait_converged(&mirror, &quorum, "the mirror to converge");
-    wait_converged(&sub_mirror, &quorum, "the mirror's mirror to converge");
+    // The mirror chain reconnects and converges on the restarted Quorum,
+    // down to the root of the head each answers with.
+    let near = wait_converged(&mirror, &quorum, "the mirror to converge");
+    let far_head = wait_converged(&sub_mirror, &quorum, "the mirror's mirror to converge");
+    assert_eq!(
+        (near.root, near.size),
+        (far_head.root, far_head.size),
+        "the two mirrors disagree at seq {}",
+        seq + 1
+    );
+    for server in [&mirror, &sub_mirror] {
+        for before in &seen {
+            assert_continues(&server.current_head().unwrap(), before, "a mirror");
+        }
+    }
     assert!(
         log_lines_with(&mirror, &["upstream", "subscribed from seq"]).len() >= 2,
         "the mirror never resubscribed:\n{}",
         mirror.log()
     );
-    let mut far = sub_mirror.client();
-    assert_found(&mut far, &after, head + 1, &key, "mirror of mirror");
-    for a in accepted.iter().step_by(7) {
-        assert_found(&mut far, &a.record, a.seq, &key, "mirror of mirror");
+    for (server, at) in [(&mirror, "mirror"), (&sub_mirror, "mirror of mirror")] {
+        let mut client = server.client();
+        assert_found(&mut client, &after, seq + 1, &key, at);
+        for a in &accepted {
+            assert_found(&mut client, &a.record, a.seq, &key, at);
+        }
     }
 }
 
@@ -298,11 +466,28 @@ fn mirror_killed_while_replicating_keeps_what_it_applied_and_catches_up() {
         })
         .collect();
 
-    // Kill -9 the mirror once it has applied some of the stream.
-    wait_until("the mirror to apply 30 records", CONVERGE_LIMIT, || {
-        stat(&mirror, "head") >= 30
-    });
-    let applied = stat(&mirror, "head");
+    // Kill -9 the mirror once it has applied some of the stream and
+    // answers with a head; note both as it reports them.
+    let mut last_status = None;
+    wait_until(
+        "the mirror to apply 30 records under a head",
+        CONVERGE_LIMIT,
+        || {
+            let status = mirror.status();
+            let ready = status.seq >= 30
+                && status
+                    .audit
+                    .as_ref()
+                    .and_then(|a| a.matched.as_ref())
+                    .is_some_and(|h| h.seq >= 1);
+            last_status = Some(status);
+            ready
+        },
+    );
+    let status = last_status.unwrap();
+    let applied = status.seq;
+    let before = status.audit.and_then(|a| a.matched).unwrap();
+    assert_signed(&before, &key, "the mirror's head before the kill");
     mirror.kill9();
 
     // More claims while it is down.
@@ -311,7 +496,7 @@ fn mirror_killed_while_replicating_keeps_what_it_applied_and_catches_up() {
     for i in 0..20 {
         let record = claim(29, i, &format!("while-down-{i}.tor"));
         let reply = client.put(&record);
-        assert_eq!(reply["type"], "accepted", "{reply}");
+        assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
         let seq = attested_seq(&reply, &record, &key);
         while_down.push(Accepted { record, seq });
     }
@@ -324,19 +509,41 @@ fn mirror_killed_while_replicating_keeps_what_it_applied_and_catches_up() {
     let accepted = accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 600);
 
-    // Right after the restart: everything it had reported applied is there.
+    // Right after the restart: everything it had reported applied is
+    // there, and it answers at once with a head that continues the one it
+    // answered with before (its last matched head, taken again from its
+    // log), so everything that head covers is found and proven.
     mirror.restart();
-    let head = stat(&mirror, "head");
-    assert!(head >= applied, "mirror head {head} fell below {applied}");
+    let status = mirror.status();
+    assert!(
+        status.seq >= applied,
+        "mirror seq {} fell below {applied}",
+        status.seq
+    );
+    let restored = status
+        .audit
+        .and_then(|a| a.matched)
+        .unwrap_or_else(|| panic!("the restarted mirror has no head:\n{}", mirror.log()));
+    assert_signed(&restored, &key, "the restarted mirror's head");
+    assert_continues(&restored, &before, "restarted mirror");
     let mut at_mirror = mirror.client();
+    for a in accepted.iter().filter(|a| a.seq <= restored.seq) {
+        let head = assert_found(&mut at_mirror, &a.record, a.seq, &key, "restarted mirror");
+        assert_continues(&head, &before, "restarted mirror's answers");
+    }
+    // What it applied above that head is answered once a head covers it.
+    mirror.wait_head(applied, CONVERGE_LIMIT);
     for a in accepted.iter().filter(|a| a.seq <= applied) {
         assert_found(&mut at_mirror, &a.record, a.seq, &key, "restarted mirror");
     }
 
-    // Then it catches up with the Quorum, including what came meanwhile.
-    wait_converged(&mirror, &quorum, "the restarted mirror to catch up");
-    assert_eq!(stat(&mirror, "records"), stat(&mirror, "head"));
-    for a in while_down.iter().chain(accepted.iter().step_by(5)) {
+    // Then it catches up with the Quorum, including what came meanwhile,
+    // and its head agrees with the Quorum's.
+    let head = wait_converged(&mirror, &quorum, "the restarted mirror to catch up");
+    assert_continues(&head, &before, "caught-up mirror");
+    let status = mirror.status();
+    assert_eq!(status.records, status.seq);
+    for a in while_down.iter().chain(&accepted) {
         assert_found(&mut at_mirror, &a.record, a.seq, &key, "caught-up mirror");
     }
 }
@@ -361,7 +568,7 @@ fn mirror_returning_after_a_long_absence_catches_up_past_one_feed_batch() {
     for stream in streams {
         assert!(!stream.join().expect("a streaming client failed").cut);
     }
-    assert_eq!(stat(&quorum, "head"), 1000);
+    assert_eq!(quorum.status().seq, 1000);
 
     let mirror = Server::mirror(MIRROR_IP, &state_dir(&tmp, "m1"), quorum.addr, &key, QUICK);
     wait_converged(&mirror, &quorum, "a new mirror to copy 1,000 records");
@@ -379,6 +586,11 @@ struct Frame {
     kind: u8,
     body_len: u64,
 }
+
+/// Kind byte of a record entry (src/store/format.rs).
+const KIND_RECORD: u8 = 1;
+/// Kind byte of a signed head.
+const KIND_SIGNED_HEAD: u8 = 3;
 
 /// Walks the frames of a log that is known to be sound.
 fn frames(log: &Path) -> Vec<Frame> {
@@ -405,9 +617,13 @@ fn frames(log: &Path) -> Vec<Frame> {
 }
 
 /// Puts `n` records at a fresh Quorum, stops it cleanly, damages the last
-/// log entry with `damage`, restarts it, and checks that exactly that entry
-/// is cut (with a warning), the ones before it are served, and its seq is
-/// handed out again.
+/// record entry of the log with `damage`, restarts it, and checks that the
+/// log is cut right before that entry (with a warning), the records before
+/// it are served, it is proven absent, and its seq is handed out again.
+///
+/// The Quorum writes each batch's records and their head with one write
+/// (§10.4), so the last record entry is followed by its head; a torn or
+/// corrupt record takes the head after it along, as a torn write would.
 fn damaged_tail_is_cut(label: &str, damage: impl FnOnce(&Path, &Frame)) {
     const N: u32 = 6;
     let tmp = TempDir::new(label);
@@ -422,6 +638,8 @@ fn damaged_tail_is_cut(label: &str, damage: impl FnOnce(&Path, &Frame)) {
         let reply = client.put(record);
         assert_eq!(attested_seq(&reply, record, &key), i as u64 + 1, "{reply}");
     }
+    let head_before = quorum.current_head().unwrap();
+    assert_eq!(head_before.seq, u64::from(N));
     drop(client);
     assert!(
         quorum.terminate().success(),
@@ -431,10 +649,21 @@ fn damaged_tail_is_cut(label: &str, damage: impl FnOnce(&Path, &Frame)) {
 
     let log = state.join("records.log");
     let all = frames(&log);
-    let last = all.last().expect("the log has entries");
-    assert_eq!(last.kind, 1, "the last entry should be the last record");
+    let (at, last) = all
+        .iter()
+        .enumerate()
+        .rfind(|(_, f)| f.kind == KIND_RECORD)
+        .expect("the log has record entries");
+    assert!(
+        all[at + 1..].iter().all(|f| f.kind == KIND_SIGNED_HEAD),
+        "only heads follow the last record entry"
+    );
+    assert!(
+        at + 1 < all.len(),
+        "the last record entry is followed by its head"
+    );
     assert_eq!(
-        all.iter().filter(|f| f.kind == 1).count(),
+        all.iter().filter(|f| f.kind == KIND_RECORD).count(),
         N as usize,
         "one record entry per put"
     );
@@ -454,27 +683,44 @@ fn damaged_tail_is_cut(label: &str, damage: impl FnOnce(&Path, &Frame)) {
         "the warning names the file: {}",
         warnings[0]
     );
+    // The restarted Quorum signs its head right after opening the log, so
+    // the log is the cut one plus that head.
+    let after_cut = frames(&log);
     assert_eq!(
-        std::fs::metadata(&log).unwrap().len(),
-        cut_at,
+        after_cut.iter().filter(|f| f.offset < cut_at).count(),
+        at,
+        "entries before the damaged one were lost"
+    );
+    assert!(
+        after_cut
+            .iter()
+            .filter(|f| f.offset >= cut_at)
+            .all(|f| f.kind == KIND_SIGNED_HEAD),
         "the log is cut right before the damaged entry"
     );
-    assert_eq!(stat(&quorum, "head"), u64::from(N) - 1);
-    assert_eq!(stat(&quorum, "records"), u64::from(N) - 1);
+    let status = quorum.status();
+    assert_eq!(status.seq, u64::from(N) - 1);
+    assert_eq!(status.records, u64::from(N) - 1);
+    let head = status.head.expect("the restarted Quorum has no head");
+    assert_signed(&head, &key, "after the cut");
+    assert_eq!((head.seq, head.size), (u64::from(N) - 1, u64::from(N) - 1));
     let mut client = quorum.client();
     let (kept, lost) = records.split_at(N as usize - 1);
     for (i, record) in kept.iter().enumerate() {
         assert_found(&mut client, record, i as u64 + 1, &key, "after the cut");
     }
     let reply = client.lookup(lost[0].name.as_str());
-    assert_eq!(
-        reply["code"], "not_found",
-        "the cut record is gone: {reply}"
-    );
+    let Reply::NotFound { head, proof, .. } = &reply else {
+        panic!("the cut record is gone: {reply}");
+    };
+    assert_signed(head, &key, "after the cut");
+    proof
+        .verify_absence(&LeafKey::of(&lost[0].name), &head.root)
+        .unwrap_or_else(|e| panic!("the absence proof of the cut record does not hold: {e:?}"));
 
     // The lost seq is handed out again, to the same claim made anew.
     let reply = client.put(&lost[0]);
-    assert_eq!(reply["type"], "accepted", "{reply}");
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
     assert_eq!(attested_seq(&reply, &lost[0], &key), u64::from(N));
     drop(client);
 
@@ -487,7 +733,7 @@ fn damaged_tail_is_cut(label: &str, damage: impl FnOnce(&Path, &Frame)) {
         "a clean log was cut again:\n{}",
         quorum.log()
     );
-    assert_eq!(stat(&quorum, "head"), u64::from(N));
+    assert_eq!(quorum.status().seq, u64::from(N));
     assert_found(
         &mut quorum.client(),
         &lost[0],
@@ -499,10 +745,11 @@ fn damaged_tail_is_cut(label: &str, damage: impl FnOnce(&Path, &Frame)) {
 
 #[test]
 fn torn_last_entry_is_cut_and_its_seq_reused() {
-    damaged_tail_is_cut("torn", |log, _| {
-        let len = std::fs::metadata(log).unwrap().len();
+    damaged_tail_is_cut("torn", |log, last| {
+        // The write stopped 10 bytes before the record's end.
         let file = std::fs::OpenOptions::new().write(true).open(log).unwrap();
-        file.set_len(len - 10).unwrap();
+        file.set_len(last.offset + 5 + last.body_len + 16 - 10)
+            .unwrap();
     });
 }
 
@@ -543,19 +790,19 @@ fn mirror_with_upstream_down_retries_serves_its_log_and_replicates_later() {
         known.push(Accepted { record, seq });
     }
     drop(client);
-    mirror.wait_head(3, CONVERGE_LIMIT);
+    let before = mirror.wait_head(3, CONVERGE_LIMIT);
 
     // Both stop; the mirror comes back first, to an upstream that is down.
     assert!(mirror.terminate().success());
     assert!(quorum.terminate().success());
-    let before = reconnect_waits(&mirror).len();
+    let retries_before = reconnect_waits(&mirror).len();
     mirror.restart();
     wait_until(
         "the mirror to retry its upstream 3 times",
         Duration::from_secs(30),
-        || reconnect_waits(&mirror).len() >= before + 3,
+        || reconnect_waits(&mirror).len() >= retries_before + 3,
     );
-    let waits = reconnect_waits(&mirror)[before..].to_vec();
+    let waits = reconnect_waits(&mirror)[retries_before..].to_vec();
     // Jitter scales each wait by [0.5, 1.5), but the third base wait is
     // four times the first, so it is always longer.
     assert!(
@@ -569,10 +816,18 @@ fn mirror_with_upstream_down_retries_serves_its_log_and_replicates_later() {
         mirror.log()
     );
 
-    // Meanwhile it answers from its own log and says it is cut off.
+    // Meanwhile it answers from its own log, against the head it matched
+    // before the stop, and says it is cut off.
     let status = mirror.status();
-    assert_eq!(status["upstream"]["connected"], json!(false), "{status}");
-    assert_eq!(status["head"], 3, "{status}");
+    assert_eq!(
+        status.upstream.as_ref().map(|u| u.connected),
+        Some(false),
+        "{status}"
+    );
+    assert_eq!(status.seq, 3, "{status}");
+    let restored = status.audit.as_ref().and_then(|a| a.matched.clone());
+    let restored = restored.unwrap_or_else(|| panic!("no head after the restart: {status}"));
+    assert_continues(&restored, &before, "restarted mirror");
     let mut at_mirror = mirror.client();
     for a in &known {
         assert_found(&mut at_mirror, &a.record, a.seq, &key, "cut-off mirror");
@@ -586,6 +841,11 @@ fn mirror_with_upstream_down_retries_serves_its_log_and_replicates_later() {
     mirror.wait_head(4, CONVERGE_LIMIT);
     wait_upstream_up(&mirror);
     assert_found(&mut at_mirror, &record, 4, &key, "reconnected mirror");
-    let reply: Value = at_mirror.lookup(known[0].record.name.as_str());
-    assert_eq!(reply["type"], "found");
+    assert_found(
+        &mut at_mirror,
+        &known[0].record,
+        known[0].seq,
+        &key,
+        "reconnected mirror",
+    );
 }

@@ -6,9 +6,11 @@
 //! 1. The network starts; a Quorum (127.0.0.1, `--min-work 4`) and a mirror
 //!    (127.0.0.2) run behind onion services of their own, and a lying
 //!    mirror (127.0.0.3) behind a third. The servers start first, so that
-//!    their ports can be handed to the network; the liar replays a genuine
-//!    answer for another name, `other.tor`, claimed directly with a key of
-//!    the test's own.
+//!    their ports can be handed to the network; the liar (a process of its
+//!    own) denies registered names with forged proofs of absence, and
+//!    otherwise replays a genuine answer for another name, `other.tor`,
+//!    claimed directly with a key of the test's own, or answers with
+//!    records of its own keys.
 //! 2. The test page's operator claims `example.tor` (with `www` pointing at
 //!    the second service) with the key Tor made for the service, sending the
 //!    claim to the Quorum's onion through Tor; the mirror replicates it.
@@ -34,8 +36,8 @@
 
 mod common;
 
-use common::lying_mirror::LyingMirror;
-use common::servers::{free_port_on, owner, print_key, Server};
+use common::liar::{Forgery, Liar};
+use common::servers::{owner, print_key, Server};
 use common::tor::{release, Daemon, SocksReply, SocksRequest};
 use common::tornet::{
     curl, describe_event, free_base_port, require_program, run, spawn, spawn_curl, statuses, Ports,
@@ -46,7 +48,6 @@ use onions::tor::control::{StreamId, StreamStatus, GUARD_TO};
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Proof of work of both claims, and the Quorum's minimum.
@@ -64,7 +65,7 @@ const WWW_COLOR: &str = "2a5db0";
 /// Seed of the key that owns other.tor (the liar's genuine answer).
 const OTHER: u8 = 3;
 
-/// Seed of the lying mirror's attacker key (see common/lying_mirror.rs).
+/// Seed of the lying mirror's attacker key (see common/liar.rs).
 const ATTACKER: u8 = 0xa7;
 
 /// How long a fetch that should work may take (the first one through a new
@@ -137,7 +138,7 @@ impl Clock {
 struct Story {
     // Dropped in this order: the liar, the servers, the event log, the
     // network (stopped by PID), and the files last.
-    liar: LyingMirror,
+    liar: Liar,
     quorum: Server,
     mirror: Server,
     log: StreamLog,
@@ -699,9 +700,14 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         &scratch.join("other.json").to_string_lossy(),
     ]);
     mirror.wait_head(1, REPLICATE_LIMIT);
-    let genuine = mirror.client().lookup("other.tor");
-    assert_eq!(genuine["type"], "found", "{genuine}");
-    let liar = LyingMirror::start("127.0.0.3", free_port_on("127.0.0.3"), genuine);
+    let liar = Liar::mirror(
+        "127.0.0.3",
+        &scratch.join("liar.log"),
+        mirror.addr,
+        "other.tor",
+        &[],
+        &[Forgery::Deny, Forgery::OtherName, Forgery::Foreign],
+    );
     let (base, http) = free_base_port();
     let ports = Ports {
         base,
@@ -786,9 +792,9 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         "--min-work",
         WORK,
     ]);
-    assert_eq!(story.quorum.status()["head"], 2);
+    assert_eq!(story.quorum.status().seq, 2);
     story.mirror.wait_head(2, REPLICATE_LIMIT);
-    assert_eq!(story.mirror.status()["head"], 2);
+    assert_eq!(story.mirror.status().seq, 2);
     let mirror_onion = format!("{}:{SERVICE_PORT}", story.net.get("TORNET_MIRROR_ONION"));
     let (found, _) = hs_ok(&[
         "lookup",
@@ -815,7 +821,7 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         &["--upstream-socks", &socks],
     );
     onion_mirror.wait_head(2, REPLICATE_LIMIT);
-    assert_eq!(onion_mirror.status()["upstream"]["connected"], true);
+    assert!(onion_mirror.status().upstream.is_some_and(|u| u.connected));
     eprintln!("  a mirror following the Quorum's onion address through Tor has head 2");
 
     // ---------------------------------------------------------------- 3
@@ -827,7 +833,7 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         .conn
         .tor_names_guarded()
         .expect("address-mappings"));
-    let lies_before = story.liar.lies.load(Ordering::SeqCst);
+    let lies_before = story.liar.lies();
 
     // ---------------------------------------------------------------- 4
     clock.phase("4: curl loads example.tor and www.example.tor; unknown.tor fails");
@@ -848,7 +854,7 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
     assert!(events.iter().all(|e| !e.on_circuit()), "{events:#?}");
     daemon.wait_log(
         &[&format!(
-            "stream {id}: unknown.tor not resolved: not registered"
+            "stream {id}: unknown.tor not resolved: not registered (proven absent)"
         )],
         1,
     );
@@ -857,7 +863,7 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         unknown.code(),
         unknown.stderr.trim()
     );
-    let lies = story.liar.lies.load(Ordering::SeqCst) - lies_before;
+    let lies = story.liar.lies() - lies_before;
     assert!(
         lies > 0,
         "the lying mirror was never asked:\n{}",
@@ -1034,3 +1040,5 @@ fn the_network_env_file_is_unquoted() {
     assert!(common::tornet::parse_env("KEY=bare\n").is_err());
     assert!(common::tornet::parse_env("KEY='open\n").is_err());
 }
+
+liar_entry!();

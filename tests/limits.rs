@@ -31,11 +31,13 @@ use common::servers::{
     attested_seq, log_lines_with, owner, print_key, record, wait_until, Client, Server,
 };
 use common::TempDir;
+use onions::head::SignedHead;
 use onions::keys::SigningKey;
-use onions::name::{RegisteredName, SubdomainKey};
+use onions::merkle::{leaf_hash, LeafKey};
+use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::record::{Claim, Record};
-use serde_json::{json, Value};
+use onions::wire::{Code, Id, Push, Reply, Request, ServerRole, WireError};
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -101,8 +103,8 @@ fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Vec<u8> {
     }
 }
 
-/// The complete JSON lines in `bytes` (a cut-off last line is ignored).
-fn lines(bytes: &[u8]) -> Vec<Value> {
+/// The complete lines in `bytes` (a cut-off last line is ignored).
+fn lines(bytes: &[u8]) -> Vec<&[u8]> {
     let complete = bytes
         .iter()
         .rposition(|&b| b == b'\n')
@@ -110,22 +112,112 @@ fn lines(bytes: &[u8]) -> Vec<Value> {
     complete
         .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).expect("the server sent a line that is not JSON"))
         .collect()
+}
+
+/// `line` decoded as a reply; anything else fails the test.
+fn reply_of(line: &[u8]) -> Reply {
+    Reply::parse(line).unwrap_or_else(|e| {
+        panic!(
+            "the server sent a bad reply {:?}: {e}",
+            String::from_utf8_lossy(line)
+        )
+    })
+}
+
+/// `line` decoded as a subscription push; anything else (an error
+/// included) fails the test.
+fn push_of(line: &[u8]) -> Push {
+    match Push::parse(line) {
+        Ok(Ok(push)) => push,
+        other => panic!(
+            "the server pushed {:?}: {other:?}",
+            String::from_utf8_lossy(line)
+        ),
+    }
+}
+
+/// The next push on a subscription; fails if the server closed it.
+fn next_push(subscriber: &mut Client) -> Push {
+    push_of(&subscriber.read_line().expect("the subscriber was closed"))
+}
+
+/// The error in `reply`; anything else fails the test.
+fn error_of(reply: &Reply) -> &WireError {
+    match reply {
+        Reply::Error(error) => error,
+        other => panic!("expected an error, got {other}"),
+    }
+}
+
+/// Checks that `head` is signed, and by the Quorum key `key`.
+fn assert_signed(head: &SignedHead, key: &str) {
+    assert_eq!(head.quorum.to_base64(), key, "head signed by another key");
+    assert!(head.signature_holds(), "head signature does not hold");
+}
+
+/// Checks that `reply` answers a lookup of the unregistered `name` with
+/// `not_found` and an absence proof that holds against the root of its
+/// head, signed by `key` (protocol.md §10.6).
+fn assert_absent(reply: &Reply, name: &str, key: &str) {
+    let Reply::NotFound { head, proof, .. } = reply else {
+        panic!("lookup {name}: {reply}");
+    };
+    assert_signed(head, key);
+    let leaf = LeafKey::of(&RegisteredName::parse(name).unwrap());
+    proof
+        .verify_absence(&leaf, &head.root)
+        .unwrap_or_else(|e| panic!("the absence proof of {name} does not hold: {e:?}"));
+}
+
+/// Checks that `reply` answers a lookup with `record`, attested by `key`,
+/// and a presence proof that holds against the root of its head, also
+/// signed by `key`.
+fn assert_found(reply: &Reply, record: &Record, key: &str) {
+    let Reply::Found {
+        record: got,
+        head,
+        proof,
+        ..
+    } = reply
+    else {
+        panic!("lookup {}: {reply}", record.name);
+    };
+    assert_eq!(got, record);
+    let seq = attested_seq(reply, record, key);
+    assert_signed(head, key);
+    assert!(seq <= head.seq, "seq {seq} answered against head {head:?}");
+    proof
+        .verify_presence(&LeafKey::of(&record.name), &record.id(), seq, &head.root)
+        .unwrap_or_else(|e| panic!("the proof of {} does not hold: {e:?}", record.name));
+}
+
+/// A `status` request.
+fn status_request(id: &str) -> Request {
+    Request::Status {
+        id: Id::Text(id.into()),
+    }
+}
+
+/// A `subscribe` request from `from`.
+fn subscribe_request(id: &str, from: u64) -> Request {
+    Request::Subscribe {
+        id: Id::Text(id.into()),
+        from,
+    }
 }
 
 #[test]
 fn max_message_refuses_longer_lines_and_keeps_serving() {
     const MAX: usize = 1024;
     let tmp = TempDir::new("max-message");
-    let quorum = Server::quorum(
-        QUORUM_IP,
-        &state_dir(&tmp, "quorum"),
-        &["--max-message", "1024"],
-    );
+    let state = state_dir(&tmp, "quorum");
+    let key = print_key(&state);
+    let quorum = Server::quorum(QUORUM_IP, &state, &["--max-message", "1024"]);
     // A status request padded with JSON whitespace to `len` bytes, then \n.
     let padded = |len: usize| {
-        let mut line = br#"{"type":"status","id":"pad"}"#.to_vec();
+        let mut line = status_request("pad").to_line();
+        assert_eq!(line.pop(), Some(b'\n'));
         line.resize(len, b' ');
         line.push(b'\n');
         line
@@ -135,37 +227,37 @@ fn max_message_refuses_longer_lines_and_keeps_serving() {
     let mut client = quorum.client();
     client.send_raw(&padded(MAX));
     let reply = client.read().expect("a reply to a line at the limit");
-    assert_eq!(reply["type"], "status", "{reply}");
-    assert_eq!(client.lookup("nobody.tor")["code"], "not_found");
+    assert!(
+        matches!(&reply, Reply::Status { id, .. } if *id == Id::Text("pad".into())),
+        "{reply}"
+    );
+    assert_absent(&client.lookup("nobody.tor"), "nobody.tor", &key);
 
     // One byte over, with its newline: too_large, then closed.
     let mut client = quorum.client();
     client.send_raw(&padded(MAX + 1));
     let reply = client.read().expect("an error before the close");
-    assert_eq!(reply["type"], "error", "{reply}");
-    assert_eq!(reply["code"], "too_large", "{reply}");
+    assert_eq!(error_of(&reply).code, Code::TooLarge, "{reply}");
     assert!(client.read().is_none(), "the connection was not closed");
 
     // Far over and no newline at all: refused without waiting for one.
     let mut client = quorum.client();
     client.send_raw(&[b'x'; 3 * MAX]);
     let reply = client.read().expect("an error before the close");
-    assert_eq!(reply["code"], "too_large", "{reply}");
+    assert_eq!(error_of(&reply).code, Code::TooLarge, "{reply}");
     assert!(client.read().is_none(), "the connection was not closed");
 
     assert_logged(&quorum, "--max-message");
-    assert_eq!(quorum.status()["type"], "status");
+    assert_eq!(quorum.status().role, ServerRole::Quorum);
 }
 
 #[test]
 fn max_connections_refuses_one_too_many_and_recovers() {
     const MAX: usize = 20;
     let tmp = TempDir::new("max-connections");
-    let quorum = Server::quorum(
-        QUORUM_IP,
-        &state_dir(&tmp, "quorum"),
-        &["--max-connections", "20"],
-    );
+    let state = state_dir(&tmp, "quorum");
+    let key = print_key(&state);
+    let quorum = Server::quorum(QUORUM_IP, &state, &["--max-connections", "20"]);
     // Opens a connection that the server answers; the harness's own
     // short-lived connections may still be counted for a moment, so a
     // refusal is retried (bounded).
@@ -173,8 +265,8 @@ fn max_connections_refuses_one_too_many_and_recovers() {
         let deadline = Instant::now() + LIMIT;
         loop {
             let mut client = quorum.client();
-            match client.try_request(&json!({"type": "status", "id": "c"})) {
-                Some(reply) if reply["type"] == "status" => return client,
+            match client.try_request(&status_request("c")) {
+                Some(Reply::Status { .. }) => return client,
                 other => assert!(
                     Instant::now() < deadline,
                     "no connection admitted within {LIMIT:?}; last answer {other:?}"
@@ -188,22 +280,19 @@ fn max_connections_refuses_one_too_many_and_recovers() {
     // The 21st is told busy and closed.
     let mut extra = TcpStream::connect(quorum.addr).unwrap();
     let said = read_until_closed(&mut extra, LIMIT);
-    let said = lines(&said);
+    let said: Vec<Reply> = lines(&said).into_iter().map(reply_of).collect();
     assert_eq!(said.len(), 1, "expected one refusal line: {said:?}");
-    assert_eq!(said[0]["type"], "error");
-    assert_eq!(said[0]["code"], "busy", "{}", said[0]);
+    assert_eq!(error_of(&said[0]).code, Code::Busy, "{}", said[0]);
     assert_logged(&quorum, "--max-connections");
 
     // The admitted ones still work; closing some lets new ones in.
     for client in &mut open {
-        assert_eq!(
-            client.request(&json!({"type": "status", "id": 1}))["type"],
-            "status"
-        );
+        let reply = client.request(&status_request("1"));
+        assert!(matches!(reply, Reply::Status { .. }), "{reply}");
     }
     open.truncate(MAX - 5);
     let mut newcomers: Vec<Client> = (0..5).map(|_| admitted()).collect();
-    assert_eq!(newcomers[4].lookup("nobody.tor")["code"], "not_found");
+    assert_absent(&newcomers[4].lookup("nobody.tor"), "nobody.tor", &key);
 }
 
 #[test]
@@ -214,9 +303,16 @@ fn idle_timeout_closes_silent_clients_but_not_silent_subscribers() {
         &state_dir(&tmp, "quorum"),
         &["--idle-timeout", "1", "--heartbeat", "1"],
     );
+    let key = print_key(&quorum.state);
     let mut subscriber = quorum.client();
-    let reply = subscriber.request(&json!({"type": "subscribe", "id": "sub", "from": 1}));
-    assert_eq!(reply["type"], "subscribed", "{reply}");
+    let reply = subscriber.request(&subscribe_request("sub", 1));
+    assert!(matches!(reply, Reply::Subscribed { seq: 0, .. }), "{reply}");
+    // Catch-up of an empty Quorum: no records, then its head (§10.6).
+    let Push::Head(first) = next_push(&mut subscriber) else {
+        panic!("the catch-up did not end with the head");
+    };
+    assert_signed(&first, &key);
+    assert_eq!((first.seq, first.size), (0, 0), "{first:?}");
     let mut idle = TcpStream::connect(quorum.addr).unwrap();
 
     // The silent client is closed without a word.
@@ -232,23 +328,39 @@ fn idle_timeout_closes_silent_clients_but_not_silent_subscribers() {
     // The subscriber, just as silent, outlives the timeout several times
     // over, fed by heartbeats, and still gets new records.
     for _ in 0..3 {
-        let beat = subscriber.read().expect("the subscriber was closed");
-        assert_eq!(beat["type"], "heartbeat", "{beat}");
-        assert_eq!(beat["head"], 0, "{beat}");
+        let beat = next_push(&mut subscriber);
+        assert_eq!(beat, Push::Heartbeat { seq: 0 });
     }
-    assert_eq!(quorum.status()["subscribers"], 1);
-    let key = print_key(&quorum.state);
+    assert_eq!(quorum.status().subscribers, 1);
     let record = record(&owner(1), "still-here.tor", 1, 0, &[]);
     assert_eq!(
         attested_seq(&quorum.client().put(&record), &record, &key),
         1
     );
-    let push = (0..10)
-        .map(|_| subscriber.read().expect("the subscriber was closed"))
-        .find(|line| line["type"] != "heartbeat")
-        .expect("only heartbeats after a put");
-    assert_eq!(push["type"], "record", "{push}");
-    assert_eq!(push["seq"], 1, "{push}");
+    let mut pushes = (0..20)
+        .map(|_| next_push(&mut subscriber))
+        .filter(|push| !matches!(push, Push::Heartbeat { .. }));
+    let push = pushes.next().expect("only heartbeats after a put");
+    let Push::Record {
+        seq, record: got, ..
+    } = &push
+    else {
+        panic!("expected the record, got {push:?}");
+    };
+    assert_eq!((*seq, got), (1, &record));
+    // Then the head that covers it: a set of one entry has that entry's
+    // leaf hash as its root (§10.2).
+    let push = pushes.next().expect("no head after the record");
+    let Push::Head(head) = &push else {
+        panic!("expected the head of seq 1, got {push:?}");
+    };
+    assert_signed(head, &key);
+    assert_eq!((head.seq, head.size), (1, 1), "{head:?}");
+    assert_eq!(
+        head.root,
+        leaf_hash(&LeafKey::of(&record.name), &record.id(), 1)
+    );
+    assert!(head.time >= first.time, "{head:?} after {first:?}");
 }
 
 /// A work-`work` record for `name`, by a key of its own.
@@ -307,11 +419,11 @@ fn worker_queue_answers_busy_under_a_burst_and_loses_nothing() {
         for thread in burst {
             let (record, reply) = thread.join().unwrap();
             let reply = reply.unwrap_or_else(|| panic!("no answer to {}", record.name));
-            match reply["type"].as_str() {
-                Some("accepted") => {
+            match &reply {
+                Reply::Accepted { .. } => {
                     attested_seq(&reply, &record, &key);
                 }
-                Some("error") if reply["code"] == "busy" => busy += 1,
+                Reply::Error(e) if e.code == Code::Busy => busy += 1,
                 _ => panic!("put {}: neither accepted nor busy: {reply}", record.name),
             }
         }
@@ -329,11 +441,20 @@ fn worker_queue_answers_busy_under_a_burst_and_loses_nothing() {
     let mut client = quorum.client();
     for record in &records {
         let reply = client.put(record);
-        assert_eq!(reply["type"], "accepted", "{reply}");
+        assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
     }
     let status = quorum.status();
-    assert_eq!(status["records"], CLIENTS, "{status}");
-    assert_eq!(status["head"], CLIENTS, "{status}");
+    assert_eq!(status.records, CLIENTS as u64, "{status}");
+    assert_eq!(status.seq, CLIENTS as u64, "{status}");
+    let head = status.head.as_ref().expect("no head");
+    assert_eq!(
+        (head.seq, head.size),
+        (CLIENTS as u64, CLIENTS as u64),
+        "{status}"
+    );
+    for record in &records {
+        assert_found(&client.lookup(record.name.as_str()), record, &key);
+    }
 }
 
 /// A TCP connection to `addr` whose receive buffer is as small as the
@@ -431,15 +552,15 @@ fn slow_subscriber_is_dropped_without_holding_back_others_and_catches_up() {
         &["--upstream-silence", "3"],
     );
     wait_until("the mirror to subscribe", LIMIT, || {
-        mirror.status()["upstream"]["connected"] == json!(true)
+        mirror.status().upstream.is_some_and(|u| u.connected)
     });
 
     // The slow subscriber asks for everything, then never reads.
     let mut slow = connect_with_small_window(quorum.addr);
-    slow.write_all(b"{\"type\":\"subscribe\",\"id\":\"slow\",\"from\":1}\n")
+    slow.write_all(&subscribe_request("slow", 1).to_line())
         .unwrap();
     wait_until("both subscribers to be counted", LIMIT, || {
-        quorum.status()["subscribers"] == 2
+        quorum.status().subscribers == 2
     });
     let subscribed = log_lines_with(&quorum, &["subscribed from seq 1"]);
     assert_eq!(subscribed.len(), 2, "{subscribed:?}");
@@ -487,7 +608,7 @@ fn slow_subscriber_is_dropped_without_holding_back_others_and_catches_up() {
                     }
                     let record = big_record(c * 10_000 + i, &subs, &contact);
                     let reply = client.put(&record);
-                    assert_eq!(reply["type"], "accepted", "{reply}");
+                    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
                     attested_seq(&reply, &record, &key);
                     accepted += 1;
                 }
@@ -510,8 +631,10 @@ fn slow_subscriber_is_dropped_without_holding_back_others_and_catches_up() {
         "the slow subscriber (session {slow_session}) was not dropped after {accepted} claims:\n{}",
         log_lines_with(&quorum, &["subscriber"]).join("\n")
     );
-    let head = quorum.status()["head"].as_u64().unwrap();
+    let head = quorum.status().seq;
     assert_eq!(head, u64::from(accepted));
+    let quorum_head = quorum.wait_head(head, LIMIT);
+    assert_eq!((quorum_head.seq, quorum_head.size), (head, head));
 
     // Nobody else was dropped, and the mirror has everything.
     assert!(
@@ -519,48 +642,87 @@ fn slow_subscriber_is_dropped_without_holding_back_others_and_catches_up() {
         "the healthy mirror was dropped too:\n{}",
         log_lines_with(&quorum, &["subscriber"]).join("\n")
     );
-    mirror.wait_head(head, LIMIT);
-    assert_eq!(mirror.status()["records"], head);
-    assert_eq!(quorum.status()["subscribers"], 1);
+    mirror.wait_seq(head, LIMIT);
+    let mirror_head = mirror.wait_head(head, LIMIT);
+    assert_eq!(mirror.status().records, head);
+    assert_eq!(
+        (mirror_head.seq, mirror_head.root, mirror_head.size),
+        (head, quorum_head.root, quorum_head.size),
+        "the mirror's head disagrees with the Quorum's"
+    );
+    assert_eq!(quorum.status().subscribers, 1);
 
-    // What the slow subscriber did get is in order from seq 1.
-    let got = lines(&read_until_closed(&mut slow, LIMIT));
-    assert_eq!(got.first().map(|l| &l["type"]), Some(&json!("subscribed")));
-    let mut seqs: Vec<u64> = got[1..]
-        .iter()
-        .map(|l| {
-            assert_eq!(l["type"], "record", "{l}");
-            l["seq"].as_u64().unwrap()
-        })
-        .collect();
+    // What the slow subscriber did get is in order from seq 1, each head
+    // in its place: right after the records it covers.
+    let got = read_until_closed(&mut slow, LIMIT);
+    let got = lines(&got);
+    let first = got.first().map(|l| reply_of(l));
+    assert!(
+        matches!(first, Some(Reply::Subscribed { seq: 0, .. })),
+        "{first:?}"
+    );
+    let mut seqs = Vec::new();
+    let mut heads = 0;
+    for line in &got[1..] {
+        match push_of(line) {
+            Push::Record { seq, .. } => seqs.push(seq),
+            Push::Head(h) => {
+                assert_head_in_place(&h, &seqs, &key);
+                heads += 1;
+            }
+            other => panic!("unexpected push {other:?}"),
+        }
+    }
+    assert!(heads > 0, "the slow subscriber got no head");
     assert!(seqs.iter().enumerate().all(|(i, &s)| s == i as u64 + 1));
     let last = seqs.last().copied().unwrap_or(0);
     assert!(last < head, "the slow subscriber got everything anyway");
 
-    // It comes back from its last seq and catches up completely.
+    // It comes back from its last seq and catches up completely, ending
+    // with the Quorum's current head.
     let mut back = Client::connect(quorum.addr);
-    let reply = back.request(&json!({"type": "subscribe", "id": "back", "from": last + 1}));
-    assert_eq!(reply["type"], "subscribed", "{reply}");
-    assert_eq!(reply["head"], head, "{reply}");
+    let reply = back.request(&subscribe_request("back", last + 1));
+    assert!(
+        matches!(reply, Reply::Subscribed { seq, .. } if seq == head),
+        "{reply}"
+    );
     let deadline = Instant::now() + LIMIT;
     while seqs.len() < head as usize {
-        let line = back.read().expect("the server closed the catch-up");
-        match line["type"].as_str() {
-            Some("record") => seqs.push(line["seq"].as_u64().unwrap()),
-            Some("heartbeat") => panic!(
-                "the server went quiet (heartbeat, head {}) after sending up to seq {}; \
+        match next_push(&mut back) {
+            Push::Record { seq, .. } => seqs.push(seq),
+            Push::Head(h) => assert_head_in_place(&h, &seqs, &key),
+            Push::Heartbeat { seq } => panic!(
+                "the server went quiet (heartbeat, seq {seq}) after sending up to seq {}; \
                  seqs {}..={head} never came",
-                line["head"],
                 seqs.last().unwrap(),
                 seqs.last().unwrap() + 1
             ),
-            _ => panic!("unexpected push {line}"),
         }
         assert!(Instant::now() < deadline, "catch-up too slow");
     }
     assert!(
         seqs.iter().enumerate().all(|(i, &s)| s == i as u64 + 1),
         "seqs out of order or missing"
+    );
+    match next_push(&mut back) {
+        Push::Head(h) => {
+            assert_head_in_place(&h, &seqs, &key);
+            assert_eq!((h.root, h.size), (quorum_head.root, quorum_head.size));
+        }
+        other => panic!("the catch-up did not end with the head: {other:?}"),
+    }
+}
+
+/// Checks that `head`, pushed after the records of `seqs` (in order from
+/// 1), is signed by `key` and stands where §10.6 puts it: after every
+/// record with seq at most its own and before any above it, so its seq is
+/// the last seq pushed.
+fn assert_head_in_place(head: &SignedHead, seqs: &[u64], key: &str) {
+    assert_signed(head, key);
+    assert_eq!(
+        head.seq,
+        seqs.last().copied().unwrap_or(0),
+        "head {head:?} out of place"
     );
 }
 
@@ -647,7 +809,8 @@ fn mirror_survives_a_thousand_idle_connections_and_abrupt_disconnects() {
         .collect();
     let mut client = quorum.client();
     for record in &records {
-        assert_eq!(client.put(record)["type"], "accepted");
+        let reply = client.put(record);
+        assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
     }
     mirror.wait_head(3, LIMIT);
 
@@ -657,11 +820,16 @@ fn mirror_survives_a_thousand_idle_connections_and_abrupt_disconnects() {
                 .unwrap_or_else(|e| panic!("idle connection {i} of {idle_count}: {e}"))
         })
         .collect();
-    assert_eq!(mirror.status()["head"], 3);
+    assert_eq!(mirror.status().seq, 3);
     assert_all_open(&idle, "after connecting");
 
     // 200 clients that vanish mid-message, four ways.
-    let half = br#"{"type":"lookup","id":7,"name":"busy-da"#;
+    let lookup = Request::Lookup {
+        id: Id::Number(7),
+        name: LookupName::from_user("busy-day-0.tor").unwrap(),
+    }
+    .to_line();
+    let half = &lookup[..lookup.len() - 8];
     for i in 0..200 {
         let mut stream = TcpStream::connect(mirror.addr).unwrap();
         match i % 4 {
@@ -671,17 +839,16 @@ fn mirror_survives_a_thousand_idle_connections_and_abrupt_disconnects() {
             1 => {
                 stream.write_all(half).unwrap();
                 stream.shutdown(Shutdown::Write).unwrap();
-                let said = lines(&read_until_closed(&mut stream, LIMIT));
+                let said = read_until_closed(&mut stream, LIMIT);
+                let said: Vec<Reply> = lines(&said).into_iter().map(reply_of).collect();
                 assert!(
-                    said.iter().all(|l| l["type"] == "error"),
+                    said.iter().all(|r| matches!(r, Reply::Error(_))),
                     "half a line was answered {said:?}"
                 );
             }
             // A whole request and half of another, never reading the answer.
             2 => {
-                stream
-                    .write_all(b"{\"type\":\"status\",\"id\":1}\n")
-                    .unwrap();
+                stream.write_all(&status_request("1").to_line()).unwrap();
                 stream.write_all(half).unwrap();
             }
             // Half a line, then a reset instead of a close.
@@ -694,13 +861,15 @@ fn mirror_survives_a_thousand_idle_connections_and_abrupt_disconnects() {
 
     // Still up, still answering, still holding every idle connection.
     let status = mirror.status();
-    assert_eq!(status["head"], 3, "{status}");
-    assert_eq!(status["upstream"]["connected"], true, "{status}");
+    assert_eq!(status.seq, 3, "{status}");
+    assert_eq!(
+        status.upstream.as_ref().map(|u| u.connected),
+        Some(true),
+        "{status}"
+    );
     let mut asker = mirror.client();
     for record in &records {
-        let reply = asker.lookup(record.name.as_str());
-        assert_eq!(reply["type"], "found", "{reply}");
-        attested_seq(&reply, record, &key);
+        assert_found(&asker.lookup(record.name.as_str()), record, &key);
     }
     assert_all_open(&idle, "after the disconnects");
     assert!(mirror.is_running());

@@ -8,22 +8,29 @@
 //! the idle client sees its connection end. The mirror keeps answering
 //! lookups from its replica meanwhile. The Quorum is started again on the
 //! same state directory: every record is still there with its attestation,
-//! the head carries on where it was (the next put gets head + 1), and the
-//! mirror reconnects and catches up. Finally the mirror is told to stop and
-//! exits 0 as well. The same again with SIGINT.
+//! proven against a head no older than the last one, the seq carries on
+//! where it was (the next put gets seq + 1), and the mirror reconnects and
+//! catches up. Finally the mirror is told to stop and exits 0 as well. The
+//! same again with SIGINT.
 //!
-//! Then the corners: a stopped mirror restarts from its own head and fetches
-//! only what it missed; a mirror whose upstream never answers still stops
+//! Then the corners: a stopped mirror restarts from its own seq, answers
+//! at once with the head it had, and fetches only what it missed; a mirror
+//! whose upstream never answers has no head to answer with and still stops
 //! cleanly; and a Quorum stopped while four operators are busy putting
 //! answers every put it took in hand, keeps every record it answered, and
 //! nothing else.
 
 mod common;
 
-use common::servers::{attested_seq, owner, print_key, record, wait_until, Server};
+use common::servers::{attested_seq, owner, print_key, put_request, record, wait_until, Server};
 use common::TempDir;
+use onions::attest::Attestation;
+use onions::keys::PublicKey;
+use onions::lookup::{check_reply, Policy, Resolution, DEFAULT_MAX_HEAD_AGE};
+use onions::name::LookupName;
 use onions::record::Record;
-use serde_json::{json, Value};
+use onions::verify::Verifier;
+use onions::wire::{AuditState, Code, Id, Reply, Request};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +42,61 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Lines of `log` that report a finished stop.
 fn stops_logged(log: &str) -> usize {
     log.lines().filter(|l| l.ends_with(" stopped")).count()
+}
+
+/// The attestation of an `accepted` reply.
+fn accepted(reply: &Reply) -> Attestation {
+    match reply {
+        Reply::Accepted { attestation, .. } => attestation.clone(),
+        other => panic!("expected accepted, got {other}"),
+    }
+}
+
+/// A client's policy trusting only `key` (Base64), with no work minimum.
+fn policy(key: &str) -> Policy {
+    Policy {
+        verifier: Verifier {
+            min_work: 0,
+            trusted: vec![PublicKey::from_base64(key).expect("a Base64 Quorum key")],
+            max_skew: None,
+        },
+        max_head_age: DEFAULT_MAX_HEAD_AGE,
+    }
+}
+
+/// Looks `name` up on `server` and checks that the answer is `found` with
+/// `attestation` and verifies, head and proof included, for a client
+/// trusting `key`; returns the record.
+fn assert_found(server: &Server, name: &str, attestation: &Attestation, key: &str) -> Record {
+    let reply = server.client().lookup(name);
+    let Reply::Found {
+        record,
+        attestation: got,
+        ..
+    } = &reply
+    else {
+        panic!("lookup {name} on {}: {reply}", server.addr);
+    };
+    assert_eq!(got, attestation, "lookup {name} on {}", server.addr);
+    let record = record.clone();
+    let resolution = check_reply(
+        reply,
+        &LookupName::parse(name).unwrap(),
+        &policy(key),
+        onions::clock::now(),
+    )
+    .unwrap_or_else(|e| panic!("lookup {name} on {} does not verify: {e}", server.addr));
+    assert!(
+        matches!(resolution, Resolution::Found(_)),
+        "lookup {name} on {}: {resolution:?}",
+        server.addr
+    );
+    record
+}
+
+/// Whether `server`'s upstream session is up.
+fn connected(server: &Server) -> bool {
+    server.status().upstream.is_some_and(|u| u.connected)
 }
 
 /// Runs the whole story, stopping both servers with `signal`.
@@ -50,19 +112,25 @@ fn stop_and_restart(signal: libc::c_int, label: &str) {
     for (i, rec) in records.iter().enumerate() {
         let reply = quorum.client().put(rec);
         assert_eq!(attested_seq(&reply, rec, &key), i as u64 + 1);
-        attestations.push(reply["attestation"].clone());
+        attestations.push(accepted(&reply));
     }
     let mut mirror = Server::mirror("127.0.0.2", &tmp.join("mirror"), quorum.addr, &key, &[]);
     mirror.wait_head(2, LIMIT);
     wait_until("the mirror to subscribe", LIMIT, || {
-        quorum.status()["subscribers"] == 1
+        quorum.status().subscribers == 1
     });
     // A client that asked once and now sits idle.
     let mut idle = quorum.client();
-    assert_eq!(
-        idle.request(&json!({"type": "status", "id": "idle"}))["head"],
-        2
-    );
+    let reply = idle.request(&Request::Status {
+        id: Id::Text("idle".into()),
+    });
+    let Reply::Status { id, status } = reply else {
+        panic!("status answered with {reply}");
+    };
+    assert_eq!(id, Id::Text("idle".into()));
+    assert_eq!(status.seq, 2, "{status}");
+    let before = status.head.expect("the Quorum holds a head");
+    assert_eq!(before.seq, 2);
 
     let status = quorum.stop_with(signal);
     assert_eq!(
@@ -75,40 +143,42 @@ fn stop_and_restart(signal: libc::c_int, label: &str) {
     assert!(idle.read().is_none(), "the idle client's connection ends");
 
     // The mirror serves from its replica while the Quorum is away.
-    let reply = mirror.client().lookup("www.first.tor");
-    assert_eq!(reply["type"], "found", "{reply}");
-    assert_eq!(reply["attestation"], attestations[0]);
+    assert_found(&mirror, "www.first.tor", &attestations[0], &key);
     wait_until("the mirror to notice its upstream is gone", LIMIT, || {
-        mirror.status()["upstream"]["connected"] == false
+        !connected(&mirror)
     });
 
-    // Started again on the same state: the records and the head are back.
+    // Started again on the same state: the records and the head are back;
+    // the head it signs at start is no lower in seq or time than the last
+    // one, over the same live set.
     quorum.restart();
     let status = quorum.status();
-    assert_eq!(status["head"], 2, "{status}");
-    assert_eq!(status["records"], 2, "{status}");
+    assert_eq!(status.seq, 2, "{status}");
+    assert_eq!(status.records, 2, "{status}");
+    let after = status.head.expect("the Quorum signs a head at start");
+    assert_eq!(after.seq, 2, "{after:?}");
+    assert!(after.time >= before.time, "{after:?} after {before:?}");
+    assert_eq!((after.root, after.size), (before.root, before.size));
+    assert!(!after.conflicts(&before), "{after:?} and {before:?}");
     for (rec, attestation) in records.iter().zip(&attestations) {
-        let reply = quorum.client().lookup(rec.name.as_str());
-        assert_eq!(reply["type"], "found", "{reply}");
-        assert_eq!(reply["record"], rec.to_value());
-        assert_eq!(&reply["attestation"], attestation);
+        let found = assert_found(&quorum, rec.name.as_str(), attestation, &key);
+        assert_eq!(found, *rec);
     }
     let third = record(&owner(4), "third.tor", 1, 0, &[]);
     let reply = quorum.client().put(&third);
     assert_eq!(
         attested_seq(&reply, &third, &key),
         3,
-        "head + 1 after restart"
+        "seq + 1 after restart"
     );
     // The Quorum signs with the same key as before.
     assert_eq!(print_key(&quorum.state), key);
 
     // The mirror reconnects by itself and catches up.
     mirror.wait_head(3, LIMIT);
-    let found = mirror.client().lookup("third.tor");
-    assert_eq!(found["attestation"], reply["attestation"]);
+    assert_found(&mirror, "third.tor", &accepted(&reply), &key);
     wait_until("the mirror to resubscribe", LIMIT, || {
-        quorum.status()["subscribers"] == 1
+        quorum.status().subscribers == 1
     });
 
     let status = mirror.stop_with(signal);
@@ -121,10 +191,10 @@ fn stop_and_restart(signal: libc::c_int, label: &str) {
     assert_eq!(stops_logged(&mirror.log()), 1, "{}", mirror.log());
     // The Quorum notices its subscriber left and carries on.
     wait_until("the Quorum to drop the mirror", LIMIT, || {
-        quorum.status()["subscribers"] == 0
+        quorum.status().subscribers == 0
     });
-    let status: Value = quorum.status();
-    assert_eq!(status["head"], 3, "{status}");
+    let status = quorum.status();
+    assert_eq!(status.seq, 3, "{status}");
 }
 
 #[test]
@@ -144,25 +214,36 @@ fn a_stopped_mirror_restarts_from_its_own_head() {
     let key = print_key(&quorum.state);
     let mut mirror = Server::mirror("127.0.0.2", &tmp.join("mirror"), quorum.addr, &key, &[]);
     let first = record(&owner(5), "kept.tor", 1, 0, &[]);
-    assert_eq!(attested_seq(&quorum.client().put(&first), &first, &key), 1);
+    let reply = quorum.client().put(&first);
+    assert_eq!(attested_seq(&reply, &first, &key), 1);
+    let kept = accepted(&reply);
     mirror.wait_head(1, LIMIT);
 
     let status = mirror.terminate();
     assert_eq!(status.code(), Some(0), "{status}:\n{}", mirror.log());
     // Accepted while the mirror is down.
     let second = record(&owner(6), "missed.tor", 1, 0, &[]);
-    assert_eq!(
-        attested_seq(&quorum.client().put(&second), &second, &key),
-        2
-    );
+    let reply = quorum.client().put(&second);
+    assert_eq!(attested_seq(&reply, &second, &key), 2);
+    let missed = accepted(&reply);
 
     mirror.restart();
-    // What it had is there at once; what it missed arrives.
+    // What it had is there at once (with the head it had matched, taken
+    // again at start); what it missed arrives.
     let status = mirror.status();
-    assert!(status["head"].as_u64() >= Some(1), "{status}");
-    assert_eq!(mirror.client().lookup("kept.tor")["type"], "found");
+    assert!(status.seq >= 1, "{status}");
+    assert!(
+        status
+            .audit
+            .as_ref()
+            .and_then(|a| a.matched.as_ref())
+            .is_some_and(|h| h.seq >= 1),
+        "{status}"
+    );
+    assert_found(&mirror, "kept.tor", &kept, &key);
     mirror.wait_head(2, LIMIT);
-    assert_eq!(mirror.status()["records"], 2);
+    assert_found(&mirror, "missed.tor", &missed, &key);
+    assert_eq!(mirror.status().records, 2);
     assert!(
         mirror.log().contains("from seq 2"),
         "the mirror resubscribes from its own head + 1:\n{}",
@@ -185,8 +266,23 @@ fn a_mirror_without_its_upstream_still_stops_cleanly() {
         mirror.log().matches("reconnecting in").count() >= 2
     });
     let status = mirror.status();
-    assert_eq!(status["upstream"]["connected"], false, "{status}");
-    assert_eq!(status["head"], 0, "{status}");
+    assert!(
+        status.upstream.as_ref().is_some_and(|u| !u.connected),
+        "{status}"
+    );
+    assert_eq!(status.seq, 0, "{status}");
+    // It never had a head, so it answers no lookup.
+    assert!(status.head.is_none(), "{status}");
+    assert_eq!(
+        status.audit.as_ref().map(|a| a.state),
+        Some(AuditState::None),
+        "{status}"
+    );
+    let lookup = mirror.client().lookup("any.tor");
+    assert!(
+        matches!(&lookup, Reply::Error(e) if e.code == Code::NoHead),
+        "{lookup}"
+    );
 
     let status = mirror.stop_with(libc::SIGTERM);
     assert_eq!(status.code(), Some(0), "{status}:\n{}", mirror.log());
@@ -199,7 +295,7 @@ fn put_until_closed(
     addr: SocketAddr,
     records: &[Record],
     answered: &AtomicUsize,
-) -> Vec<(Record, Value)> {
+) -> Vec<(Record, Reply)> {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
         .set_read_timeout(Some(common::servers::REPLY_LIMIT))
@@ -207,18 +303,19 @@ fn put_until_closed(
     let mut reader = BufReader::new(stream);
     let mut replies = Vec::new();
     for rec in records {
-        let mut line =
-            serde_json::to_vec(&json!({"type": "put", "id": 1, "record": rec.to_value()})).unwrap();
-        line.push(b'\n');
-        if reader.get_mut().write_all(&line).is_err() {
+        if reader
+            .get_mut()
+            .write_all(&put_request(rec).to_line())
+            .is_err()
+        {
             break;
         }
         let mut reply = String::new();
         match reader.read_line(&mut reply) {
             Ok(n) if n > 0 && reply.ends_with('\n') => {
-                let value: Value = serde_json::from_str(&reply)
+                let reply = Reply::parse(reply.as_bytes())
                     .unwrap_or_else(|e| panic!("a torn reply {reply:?}: {e}"));
-                replies.push((rec.clone(), value));
+                replies.push((rec.clone(), reply));
                 answered.fetch_add(1, Ordering::SeqCst);
             }
             Ok(0) => break,
@@ -266,12 +363,12 @@ fn puts_in_flight_at_sigterm_are_answered_and_kept() {
     // every other reply is an acceptance.
     let (replies, refused): (Vec<_>, Vec<_>) = replies
         .into_iter()
-        .partition(|(_, reply)| reply["type"] == "accepted");
+        .partition(|(_, reply)| matches!(reply, Reply::Accepted { .. }));
     for (rec, reply) in &refused {
-        assert_eq!(reply["code"], "busy", "{}: {reply}", rec.name);
         assert!(
-            reply["message"].as_str().unwrap().contains("stopping"),
-            "{reply}"
+            matches!(reply, Reply::Error(e) if e.code == Code::Busy && e.message.contains("stopping")),
+            "{}: {reply}",
+            rec.name
         );
     }
     let mut seqs: Vec<u64> = replies
@@ -285,14 +382,20 @@ fn puts_in_flight_at_sigterm_are_answered_and_kept() {
     // Every accepted record survived, and nothing that was not answered.
     quorum.restart();
     let status = quorum.status();
+    let count = replies.len() as u64;
     assert_eq!(
-        status["head"],
-        replies.len(),
+        status.seq, count,
         "every record made durable was answered before the exit: {status}"
     );
+    // The head it signs at start covers exactly those records.
+    let head = status
+        .head
+        .as_ref()
+        .expect("the Quorum signs a head at start");
+    assert_eq!((head.seq, head.size), (count, count), "{status}");
     for (rec, reply) in &replies {
-        let found = quorum.client().lookup(rec.name.as_str());
-        assert_eq!(found["attestation"], reply["attestation"], "{}", rec.name);
+        let found = assert_found(&quorum, rec.name.as_str(), &accepted(reply), &key);
+        assert_eq!(found, *rec);
     }
     let next = record(&owner(70), "after-stop.tor", 1, 0, &[]);
     let reply = quorum.client().put(&next);

@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::lying_mirror::LyingMirror;
+use common::liar::{Forgery, Liar};
 use common::servers::{owner, print_key, record, Server};
 use common::tor::{
     release, Daemon, SocksReply, SocksRequest, TestTor, Watcher, EVENT_LIMIT, TOR_PASSWORD,
@@ -28,9 +28,9 @@ use common::tor::{
 use common::TempDir;
 use onions::onion::OnionAddress;
 use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus, GUARD_TO};
+use onions::wire::Reply;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// How long a mirror may take to replicate the test's records.
@@ -42,6 +42,7 @@ const EXAMPLE: u8 = 1;
 const WWW: u8 = 2;
 const OTHER: u8 = 3;
 const THIRD: u8 = 4;
+const MOVED: u8 = 5;
 const ATTACKER: u8 = 0xa7;
 
 /// A valid v3 onion address that is not a `.tor` name.
@@ -57,14 +58,14 @@ fn onion_of(seed: u8) -> String {
 /// A Quorum and a mirror that serves example.tor (with `www`), other.tor
 /// and third.tor.
 struct Registry {
-    _quorum: Server,
+    quorum: Server,
     mirror: Server,
     key: String,
 }
 
 impl Registry {
     fn start(tmp: &TempDir) -> Registry {
-        let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &[]);
+        let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &["--head-interval", "1"]);
         let key = print_key(&quorum.state);
         let mirror = Server::mirror("127.0.0.2", &tmp.join("mirror"), quorum.addr, &key, &[]);
         let records = [
@@ -81,11 +82,11 @@ impl Registry {
         let mut client = quorum.client();
         for record in &records {
             let reply = client.put(record);
-            assert_eq!(reply["type"], "accepted", "{reply}");
+            assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
         }
         mirror.wait_head(records.len() as u64, REPLICATE_LIMIT);
         Registry {
-            _quorum: quorum,
+            quorum,
             mirror,
             key,
         }
@@ -520,7 +521,7 @@ fn unknown_and_invalid_names_are_closed_with_resolvefailed() {
     let id = refused_by_daemon(&mut s.watch, proxy, "unknown.tor");
     s.daemon.wait_log(
         &[&format!(
-            "stream {id}: unknown.tor not resolved: not registered; closed"
+            "stream {id}: unknown.tor not resolved: not registered (proven absent); closed"
         )],
         1,
     );
@@ -630,21 +631,37 @@ fn survives_a_tor_restart() {
         .wait_log(&[&format!("stream {id}: unknown.tor not resolved")], 1);
 }
 
+/// Every way a lying mirror answers, in the order it uses them.
+const FORGERIES: [Forgery; 6] = [
+    Forgery::Deny,
+    Forgery::Foreign,
+    Forgery::SwapOnion,
+    Forgery::OtherName,
+    Forgery::DenyOtherRoot,
+    Forgery::StripProof,
+];
+
 #[test]
 fn lying_mirrors_are_never_followed_and_are_set_aside() {
     let tmp = TempDir::new("client-lying");
     let registry = Registry::start(&tmp);
-    let genuine = registry.mirror.client().lookup("third.tor");
-    assert_eq!(genuine["type"], "found", "{genuine}");
-    let liar = LyingMirror::start("127.0.0.3", 0, genuine);
+    let liar = Liar::mirror(
+        "127.0.0.3",
+        &tmp.join("liar.log"),
+        registry.mirror.addr,
+        "third.tor",
+        &[],
+        &FORGERIES,
+    );
     let tor = TestTor::start();
     let mut watch = Watcher::new(&tor);
     let honest = [(EXAMPLE, "example.tor"), (OTHER, "other.tor")];
     let mirrors = [liar.addr, registry.mirror.addr];
-    let lied = format!("mirror {} lied about example.tor", liar.addr);
+    let lied = format!("mirror {} lied about", liar.addr);
 
-    // The liar is asked first; once it lied it is not asked again. With
-    // one name cached, alternating names always go to a mirror.
+    // The liar is asked first and denies the name; once it lied it is not
+    // asked again. With one name cached, alternating names always go to a
+    // mirror.
     let resolver = resolving(&mirrors, &registry.key, &["--cache-size", "1"]);
     let access = cookie_access(&tor);
     let mut daemon = start_daemon(tmp.path(), "set-aside.log", &tor, &access, &resolver, &[]);
@@ -654,40 +671,107 @@ fn lying_mirrors_are_never_followed_and_are_set_aside() {
         assert_eq!(onion, onion_of(seed), "round {round}: {name}");
         assert_ne!(onion, onion_of(ATTACKER));
     }
-    assert_eq!(
-        liar.lies.load(Ordering::SeqCst),
-        1,
-        "asked once, then set aside"
-    );
+    assert_eq!(liar.lies(), 1, "asked once, then set aside");
     let lines = daemon.wait_log(&[&lied, "not asking it for 600 s"], 1);
     assert_eq!(lines.len(), 1, "{}", daemon.log());
+    assert!(
+        lines[0].contains("absence proof"),
+        "a denial is caught by its proof: {lines:#?}"
+    );
     assert!(!daemon.log().contains("(cache)"), "{}", daemon.log());
     assert_eq!(daemon.terminate().code(), Some(0));
 
     // Without quarantine the liar is asked every other time and tries each
-    // of its three forgeries; none is followed.
+    // of its other forgeries; none is followed.
     let resolver = resolving(
         &mirrors,
         &registry.key,
         &["--cache-size", "1", "--quarantine", "0"],
     );
     let mut daemon = start_daemon(tmp.path(), "every-time.log", &tor, &access, &resolver, &[]);
-    for round in 0..6 {
+    for round in 0..10 {
         let (seed, name) = honest[round % 2];
         let onion = redirected(&mut watch, &mut daemon, tor.socks, name);
         assert_eq!(onion, onion_of(seed), "round {round}: {name}");
         assert_ne!(onion, onion_of(ATTACKER));
     }
-    assert_eq!(liar.lies.load(Ordering::SeqCst), 4, "three more forgeries");
-    let lines = daemon.wait_log(&[&lied], 3);
-    assert_eq!(lines.len(), 3, "{}", daemon.log());
-    assert!(
-        lines.iter().any(|l| l.contains("record for third.tor")),
-        "the replayed record of another name is caught: {lines:#?}"
+    assert_eq!(
+        liar.lies(),
+        1 + FORGERIES.len() - 1,
+        "every other forgery once"
     );
+    let lines = daemon.wait_log(&[&lied], FORGERIES.len() - 1);
+    assert_eq!(lines.len(), FORGERIES.len() - 1, "{}", daemon.log());
+    for caught in [
+        "not a trusted Quorum key",
+        "record for third.tor",
+        "absence proof",
+        "no \"proof\"",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(caught)),
+            "a lie caught as {caught:?}: {lines:#?}"
+        );
+    }
     assert!(
         lines.iter().all(|l| l.contains("not asking it for")),
         "{lines:#?}"
+    );
+    assert_eq!(daemon.terminate().code(), Some(0));
+}
+
+#[test]
+fn a_superseded_record_under_an_old_head_is_not_followed() {
+    let tmp = TempDir::new("client-stale");
+    let registry = Registry::start(&tmp);
+    let liar = Liar::mirror(
+        "127.0.0.3",
+        &tmp.join("liar.log"),
+        registry.mirror.addr,
+        "third.tor",
+        &["www.example.tor"],
+        &[Forgery::Replay],
+    );
+    // The owner points www elsewhere; the liar keeps the old record and
+    // the head it came with.
+    let moved = record(
+        &owner(EXAMPLE),
+        "example.tor",
+        2,
+        0,
+        &[("www", &owner(MOVED))],
+    );
+    let reply = registry.quorum.client().put(&moved);
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    let seq = registry.quorum.status().seq;
+    registry.mirror.wait_head(seq, REPLICATE_LIMIT);
+    std::thread::sleep(Duration::from_secs(4));
+
+    let tor = TestTor::start();
+    let mut watch = Watcher::new(&tor);
+    let resolver = resolving(
+        &[liar.addr, registry.mirror.addr],
+        &registry.key,
+        &["--max-head-age", "3"],
+    );
+    let access = cookie_access(&tor);
+    let mut daemon = start_daemon(tmp.path(), "stale.log", &tor, &access, &resolver, &[]);
+    let onion = redirected(&mut watch, &mut daemon, tor.socks, "www.example.tor");
+    assert_eq!(
+        onion,
+        onion_of(MOVED),
+        "the new record, from the honest mirror"
+    );
+    assert_eq!(liar.lies(), 1);
+    let behind = daemon.wait_log(
+        &[&format!("mirror {} did not answer", liar.addr), "behind"],
+        1,
+    );
+    assert_eq!(behind.len(), 1, "{}", daemon.log());
+    assert!(
+        !daemon.log().contains(&format!("mirror {} lied", liar.addr)),
+        "a mirror that is behind is not a liar: {}",
+        daemon.log()
     );
     assert_eq!(daemon.terminate().code(), Some(0));
 }
@@ -827,3 +911,5 @@ fn after_kill_9_a_restarted_daemon_takes_over_waiting_streams() {
     assert_eq!(s.tor.leave_streams_unattached(), "1");
     drop(web);
 }
+
+liar_entry!();

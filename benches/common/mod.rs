@@ -1,6 +1,7 @@
 //! What the benchmarks that start processes share: a child process stopped
 //! and reaped by its PID (also when the benchmark panics or dies), its log,
-//! its CPU time and memory from /proc, and free ports on 127.0.0.x.
+//! its CPU time and memory from /proc, the benchmark's own CPU time and the
+//! machine's load, and free ports on 127.0.0.x.
 //!
 //! Not a test harness: the benchmarks print figures, and a process that
 //! misbehaves ends the run with its log.
@@ -52,6 +53,8 @@ pub struct Proc {
     pub what: String,
     log: PathBuf,
     reaped: bool,
+    /// How it ended, once reaped.
+    status: Option<ExitStatus>,
 }
 
 impl Proc {
@@ -87,6 +90,7 @@ impl Proc {
             what: what.to_owned(),
             log: log.to_owned(),
             reaped: false,
+            status: None,
         }
     }
 
@@ -102,6 +106,7 @@ impl Proc {
         }
         match self.child.try_wait() {
             Ok(Some(status)) => {
+                self.status = Some(status);
                 self.forget();
                 Some(status)
             }
@@ -117,17 +122,18 @@ impl Proc {
         children.retain(|&p| p != pid);
     }
 
-    /// SIGTERM, a bounded wait, then SIGKILL.
-    pub fn stop(&mut self) {
+    /// SIGTERM, a bounded wait, then SIGKILL. Returns how the process
+    /// ended (`None` if it was reaped before without a status).
+    pub fn stop(&mut self) -> Option<ExitStatus> {
         if self.reaped || self.exited().is_some() {
-            return;
+            return self.status;
         }
         // SAFETY: our own child, not yet reaped, so the PID is still ours.
         unsafe { libc::kill(self.pid() as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + STOP_LIMIT;
         while Instant::now() < deadline {
             if self.reaped || self.exited().is_some() {
-                return;
+                return self.status;
             }
             std::thread::sleep(POLL);
         }
@@ -138,8 +144,9 @@ impl Proc {
             self.pid()
         );
         let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.status = self.child.wait().ok();
         self.forget();
+        self.status
     }
 
     /// Waits (bounded) for the process to exit; panics with its log if it
@@ -223,6 +230,45 @@ impl Proc {
         (ticks(11) + ticks(12)) as f64 / clock_ticks()
     }
 
+    /// User plus system CPU seconds of each of the process's threads so
+    /// far, summed by thread name, largest first (threads that ended are
+    /// not counted).
+    pub fn thread_cpu_secs(&self) -> Vec<(String, f64)> {
+        let dir = format!("/proc/{}/task", self.pid());
+        let mut by_name: Vec<(String, f64)> = Vec::new();
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else {
+                continue;
+            };
+            let name = text[open + 1..close].to_owned();
+            let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+            let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+            let (Some(user), Some(system)) = (ticks(11), ticks(12)) else {
+                continue;
+            };
+            let secs = (user + system) as f64 / clock_ticks();
+            match by_name.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, total)) => *total += secs,
+                None => by_name.push((name, secs)),
+            }
+        }
+        by_name.sort_by(|a, b| b.1.total_cmp(&a.1));
+        by_name
+    }
+
+    /// The same as text: `name 1.2 s, ...`, threads under 0.05 s left out.
+    pub fn thread_cpu_text(&self) -> String {
+        self.thread_cpu_secs()
+            .into_iter()
+            .filter(|(_, secs)| *secs >= 0.05)
+            .map(|(name, secs)| format!("{name} {secs:.1} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// A `kB` field of /proc/PID/status (such as `VmRSS` or `VmHWM`), in KiB.
     pub fn status_kib(&self, field: &str) -> u64 {
         let path = format!("/proc/{}/status", self.pid());
@@ -236,8 +282,39 @@ impl Proc {
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
+}
+
+/// User plus system CPU seconds of `who` (`RUSAGE_SELF`: this process,
+/// every thread; `RUSAGE_CHILDREN`: its reaped children).
+fn rusage_secs(who: libc::c_int) -> f64 {
+    // SAFETY: an all-zero rusage is a valid value, and getrusage only
+    // writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    let rc = unsafe { libc::getrusage(who, &mut usage) };
+    assert_eq!(rc, 0, "getrusage failed");
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// User plus system CPU seconds this benchmark process has used so far.
+pub fn own_cpu_secs() -> f64 {
+    rusage_secs(libc::RUSAGE_SELF)
+}
+
+/// User plus system CPU seconds of this process's children reaped so far.
+pub fn children_cpu_secs() -> f64 {
+    rusage_secs(libc::RUSAGE_CHILDREN)
+}
+
+/// The machine's load averages (1, 5 and 15 minutes) from /proc/loadavg,
+/// as text: other work on the machine skews every figure.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|t| t.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Clock ticks per second, as /proc/PID/stat counts CPU time.

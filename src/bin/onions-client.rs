@@ -4,6 +4,7 @@ use argh::FromArgs;
 use onions::cli::{self, ConfigScope, Flag};
 use onions::client::daemon::{self, DaemonConfig, TorAccess};
 use onions::client::resolve::{Resolver, ResolverConfig};
+use onions::lookup::Policy;
 use onions::tor::control::{Auth, ControlAddr, DEFAULT_CONTROL};
 use onions::transport::Endpoint;
 use onions::verify::Verifier;
@@ -45,6 +46,9 @@ struct Args {
     /// least proof of work accepted, in bits (default 0)
     #[argh(option, default = "0")]
     min_work: u64,
+    /// oldest head accepted with an answer, in seconds (default 600)
+    #[argh(option, default = "onions::lookup::DEFAULT_MAX_HEAD_AGE")]
+    max_head_age: u64,
     /// seconds to wait for one mirror (default 30)
     #[argh(option, default = "30")]
     timeout: u64,
@@ -78,6 +82,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("socks"),
     Flag::switch("direct"),
     Flag::single("min-work"),
+    Flag::single("max-head-age"),
     Flag::single("timeout"),
     Flag::single("quarantine"),
     Flag::single("cache-size"),
@@ -197,10 +202,13 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
     Ok(ResolverConfig {
         mirrors,
         route: cli::route(socks.as_deref(), args.direct)?,
-        verifier: Verifier {
-            min_work: args.min_work,
-            trusted,
-            max_skew: None,
+        policy: Policy {
+            verifier: Verifier {
+                min_work: args.min_work,
+                trusted,
+                max_skew: None,
+            },
+            max_head_age: args.max_head_age,
         },
         timeout: Duration::from_secs(args.timeout.max(1)),
         quarantine: Duration::from_secs(args.quarantine),

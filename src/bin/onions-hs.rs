@@ -6,7 +6,7 @@ use onions::attest::Attestation;
 use onions::cli::{self, ConfigScope, Flag};
 use onions::clock;
 use onions::keys::SigningKey;
-use onions::lookup;
+use onions::lookup::{self, Policy, Resolution};
 use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::operator::{self, OutputFile, SerialBook};
@@ -129,6 +129,9 @@ struct LookupArgs {
     /// least proof-of-work difficulty to accept, in bits (default 0)
     #[argh(option, default = "0")]
     min_work: u64,
+    /// oldest head accepted with the answer, in seconds (default 600)
+    #[argh(option, default = "onions::lookup::DEFAULT_MAX_HEAD_AGE")]
+    max_head_age: u64,
 }
 
 /// Every flag of `claim` but `--config`, and its NAME, for config files.
@@ -385,26 +388,50 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
     if trusted.is_empty() {
         return Err("give at least one --quorum-key to check the answer against".into());
     }
-    let verifier = Verifier {
-        min_work: args.min_work,
-        trusted,
-        max_skew: None,
+    let policy = Policy {
+        verifier: Verifier {
+            min_work: args.min_work,
+            trusted,
+            max_skew: None,
+        },
+        max_head_age: args.max_head_age,
     };
-    let answer = lookup::lookup(
+    let resolution = lookup::lookup(
         &server,
         route,
         &name,
-        &verifier,
+        &policy,
         clock::now(),
         onions::transport::NETWORK_TIMEOUT,
     )
     .map_err(|e| format!("{server}: {e}"))?;
-    println!("{} -> {}", name, answer.target);
-    eprintln!(
-        "verified: serial {}, attested at seq {}, expires {}",
-        answer.record.serial, answer.attestation.seq, answer.record.expires
+    let head = resolution.head();
+    let head_line = format!(
+        "head seq {} time {} root {} size {}",
+        head.seq,
+        head.time,
+        onions::codec::b64_encode(&head.root),
+        head.size
     );
-    Ok(())
+    match resolution {
+        Resolution::Found(answer) => {
+            println!("{} -> {}", name, answer.target);
+            eprintln!(
+                "verified: serial {}, attested at seq {}, expires {}; {head_line}; proof of presence holds",
+                answer.record.serial, answer.attestation.seq, answer.record.expires
+            );
+            Ok(())
+        }
+        Resolution::Expired(answer) => Err(format!(
+            "{}: its record expired at {} (after {head_line}; proof of presence holds)",
+            name.registered(),
+            answer.record.expires
+        )),
+        Resolution::Absent(_) => Err(format!(
+            "{} is not registered ({head_line}; proof of absence holds)",
+            name.registered()
+        )),
+    }
 }
 
 #[cfg(test)]

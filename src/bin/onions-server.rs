@@ -61,6 +61,9 @@ struct Args {
     /// seconds of silence before a subscriber gets a heartbeat (default 15)
     #[argh(option, default = "Limits::default().heartbeat.as_secs()")]
     heartbeat: u64,
+    /// at the Quorum, most seconds between two signed heads (1-60, default 60)
+    #[argh(option, default = "Limits::default().head_interval.as_secs()")]
+    head_interval: u64,
     /// seconds of upstream silence before a mirror reconnects (default 45)
     #[argh(option, default = "Limits::default().upstream_silence.as_secs()")]
     upstream_silence: u64,
@@ -86,6 +89,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("subscriber-queue"),
     Flag::single("idle-timeout"),
     Flag::single("heartbeat"),
+    Flag::single("head-interval"),
     Flag::single("upstream-silence"),
     Flag::single("log-level"),
 ];
@@ -227,8 +231,20 @@ fn limits(args: &Args) -> Result<Limits, String> {
         subscriber_queue: positive("subscriber-queue", args.subscriber_queue as u64)? as usize,
         idle_timeout: Duration::from_secs(positive("idle-timeout", args.idle_timeout)?),
         heartbeat: Duration::from_secs(positive("heartbeat", args.heartbeat)?),
+        head_interval: head_interval(args.head_interval)?,
         upstream_silence: Duration::from_secs(positive("upstream-silence", args.upstream_silence)?),
     })
+}
+
+/// `--head-interval`: 1 to 60 s, since protocol.md §10.4 asks for a head
+/// at least every 60 s.
+fn head_interval(seconds: u64) -> Result<Duration, String> {
+    if !(1..=60).contains(&seconds) {
+        return Err(format!(
+            "--head-interval {seconds}: give 1 to 60 seconds (a head at least every minute)"
+        ));
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 #[cfg(test)]

@@ -3,14 +3,16 @@
 //! set aside for a while.
 //!
 //! Every answer comes from [`crate::lookup::lookup`], which returns only
-//! answers that passed protocol.md §9 for the name asked; nothing here
-//! weakens that. This module does not talk to Tor's control port.
+//! answers that passed protocol.md §9 and §10.7 for the name asked; nothing
+//! here weakens that. A cached answer is used only while its head is
+//! younger than `max_head_age`. A mirror that answered with a head too old
+//! is behind, not lying: the next one is asked. This module does not talk
+//! to Tor's control port.
 
-use crate::lookup::{self, Answer, LookupError};
+use crate::lookup::{self, Answer, LookupError, Policy, Resolution};
 use crate::name::{LookupName, RegisteredName};
 use crate::onion::OnionAddress;
 use crate::transport::{Endpoint, Route};
-use crate::verify::Verifier;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt;
@@ -20,8 +22,10 @@ use std::time::{Duration, Instant};
 /// Why a name could not be resolved.
 #[derive(Debug)]
 pub enum ResolveError {
-    /// A mirror says the name is not registered.
+    /// A mirror proved the name is not registered.
     NotFound,
+    /// The name's record expired.
+    Expired,
     /// The record is genuine but lacks the subdomain asked for.
     NoSubdomain(String),
     /// No mirror gave a usable answer; each reason is listed.
@@ -31,7 +35,8 @@ pub enum ResolveError {
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ResolveError::NotFound => write!(f, "not registered"),
+            ResolveError::NotFound => write!(f, "not registered (proven absent)"),
+            ResolveError::Expired => write!(f, "its record has expired"),
             ResolveError::NoSubdomain(sub) => write!(f, "the record has no subdomain {sub:?}"),
             ResolveError::NoMirror(reasons) if reasons.is_empty() => {
                 write!(f, "every mirror is set aside for lying; none to ask")
@@ -52,7 +57,7 @@ pub struct ResolverConfig {
     /// Through Tor or direct.
     pub route: Route,
     /// The checks every answer must pass.
-    pub verifier: Verifier,
+    pub policy: Policy,
     /// How long to wait for one mirror.
     pub timeout: Duration,
     /// How long a mirror that lied is not asked.
@@ -61,7 +66,7 @@ pub struct ResolverConfig {
     pub cache_size: usize,
 }
 
-/// A verified answer kept until its record expires.
+/// A verified answer kept until its record expires or its head grows old.
 struct Cached {
     answer: Answer,
 }
@@ -110,16 +115,17 @@ impl Resolver {
                 mirror,
                 self.config.route,
                 name,
-                &self.config.verifier,
+                &self.config.policy,
                 now,
                 self.config.timeout,
             ) {
-                Ok(answer) => {
+                Ok(Resolution::Found(answer)) => {
                     let target = answer.target;
                     self.remember(answer);
                     return Ok((target, Source::Mirror(mirror.to_string())));
                 }
-                Err(LookupError::NotFound) => return Err(ResolveError::NotFound),
+                Ok(Resolution::Absent(_)) => return Err(ResolveError::NotFound),
+                Ok(Resolution::Expired(_)) => return Err(ResolveError::Expired),
                 Err(LookupError::NoSubdomain(sub)) => return Err(ResolveError::NoSubdomain(sub)),
                 Err(e) if e.server_lied() => {
                     log::warn!(
@@ -153,14 +159,16 @@ impl Resolver {
             .collect()
     }
 
-    /// A cached, unexpired answer for `name`'s registered name.
+    /// A cached answer for `name`'s registered name whose record has not
+    /// expired and whose head is still young enough.
     fn cached(&self, name: &LookupName, now: u64) -> Result<Option<OnionAddress>, ResolveError> {
         let mut cache = self.cache.lock();
         let registered = name.registered();
         let Some(entry) = cache.get(&registered) else {
             return Ok(None);
         };
-        if entry.answer.record.expires <= now {
+        let head_age = now.saturating_sub(entry.answer.head.time);
+        if entry.answer.record.expires <= now || head_age > self.config.policy.max_head_age {
             cache.remove(&registered);
             return Ok(None);
         }
@@ -175,23 +183,18 @@ impl Resolver {
         }
     }
 
-    /// Caches an answer; when full, drops the entry that expires first.
+    /// Caches an answer; when full, drops the entry whose head is oldest.
     fn remember(&self, answer: Answer) {
         let mut cache = self.cache.lock();
         if cache.len() >= self.config.cache_size && !cache.contains_key(&answer.record.name) {
             let soonest = cache
                 .iter()
-                .min_by_key(|(_, c)| c.answer.record.expires)
+                .min_by_key(|(_, c)| c.answer.head.time.min(c.answer.record.expires))
                 .map(|(name, _)| name.clone());
             if let Some(name) = soonest {
                 cache.remove(&name);
             }
         }
         cache.insert(answer.record.name.clone(), Cached { answer });
-    }
-
-    /// Names in the cache (for status and tests).
-    pub fn cached_names(&self) -> usize {
-        self.cache.lock().len()
     }
 }

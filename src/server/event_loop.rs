@@ -8,12 +8,11 @@
 //! and a client that pipelines waits in its own socket buffer.
 
 use super::workers::Job;
-use super::{Limits, LoopEvent, Shared};
-use crate::wire::{self, Code, WireError};
+use super::{HeadMark, Limits, LoopEvent, Outgoing, Shared};
+use crate::wire::{self, Code, Id, WireError};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::sync::atomic::Ordering;
@@ -41,6 +40,8 @@ const LINGER_BYTES: usize = 1 << 20;
 struct Subscription {
     /// Highest seq sent (or skipped as not live).
     cursor: u64,
+    /// The last head sent.
+    head: Option<HeadMark>,
     /// Caught up: new records are pushed as they commit.
     live: bool,
     /// A catch-up read is with a worker.
@@ -86,7 +87,11 @@ pub struct EventLoop {
     events: Receiver<LoopEvent>,
     limits: Limits,
     shared: Arc<Shared>,
-    head: u64,
+    /// Highest seq fanned out.
+    applied: u64,
+    /// The newest head fanned out that the server answers against: a
+    /// catch-up is complete only once it sent that one.
+    current: Option<HeadMark>,
 }
 
 impl EventLoop {
@@ -102,7 +107,8 @@ impl EventLoop {
     ) -> io::Result<EventLoop> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let head = shared.store.head();
+        let applied = shared.store.seq();
+        let current = shared.store.current_head().as_ref().map(HeadMark::of);
         Ok(EventLoop {
             poll,
             listener: Some(listener),
@@ -113,7 +119,8 @@ impl EventLoop {
             events,
             limits,
             shared,
-            head,
+            applied,
+            current,
         })
     }
 
@@ -194,7 +201,7 @@ impl EventLoop {
                 self.limits.max_connections
             );
             let refusal = WireError::new(
-                &Value::Null,
+                &Id::Null,
                 Code::Busy,
                 "too many connections; try again later",
             );
@@ -331,7 +338,7 @@ impl EventLoop {
             );
             conn.inbuf.clear();
             let err = WireError::new(
-                &Value::Null,
+                &Id::Null,
                 Code::TooLarge,
                 format!("a message is at most {max} bytes"),
             );
@@ -348,7 +355,7 @@ impl EventLoop {
         let session = conn.session;
         if crate::signals::stop_requested() {
             let err = WireError::new(
-                &Value::Null,
+                &Id::Null,
                 Code::Busy,
                 "server is stopping; try again shortly",
             );
@@ -367,13 +374,12 @@ impl EventLoop {
                     "session {session}: worker queue full ({} jobs, --worker-queue); answered busy",
                     self.limits.worker_queue
                 );
-                let err =
-                    WireError::new(&Value::Null, Code::Busy, "server busy; try again shortly");
+                let err = WireError::new(&Id::Null, Code::Busy, "server busy; try again shortly");
                 conn.queue(err.to_line());
                 self.flush(token);
             }
             Err(TrySendError::Disconnected(_)) => {
-                let err = WireError::new(&Value::Null, Code::Internal, "server is stopping");
+                let err = WireError::new(&Id::Null, Code::Internal, "server is stopping");
                 conn.queue(err.to_line());
                 conn.close_after_flush = true;
                 self.flush(token);
@@ -465,8 +471,9 @@ impl EventLoop {
                     conn,
                     bytes,
                     cursor,
+                    head,
                     complete,
-                } => self.on_feed(conn, bytes, cursor, complete),
+                } => self.on_feed(conn, bytes, cursor, head, complete),
                 LoopEvent::Committed { pushes } => self.on_committed(&pushes),
             }
         }
@@ -493,6 +500,7 @@ impl EventLoop {
         conn.queue(bytes);
         conn.sub = Some(Subscription {
             cursor: from.saturating_sub(1),
+            head: None,
             live: false,
             feeding: false,
             last_sent: Instant::now(),
@@ -521,14 +529,22 @@ impl EventLoop {
             conn: token,
             session: conn.session,
             after: sub.cursor,
+            sent: sub.head.map(|h| h.id),
         };
         if self.jobs.try_send(job).is_ok() {
             sub.feeding = true;
         }
     }
 
-    fn on_feed(&mut self, token: Token, bytes: Vec<u8>, cursor: u64, complete: bool) {
-        let head = self.head;
+    fn on_feed(
+        &mut self,
+        token: Token,
+        bytes: Vec<u8>,
+        cursor: u64,
+        head: Option<HeadMark>,
+        complete: bool,
+    ) {
+        let (applied, current) = (self.applied, self.current);
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -537,10 +553,13 @@ impl EventLoop {
         };
         sub.feeding = false;
         sub.cursor = sub.cursor.max(cursor);
+        if head.is_some() {
+            sub.head = head;
+        }
         if !bytes.is_empty() {
             sub.last_sent = Instant::now();
         }
-        if complete && sub.cursor >= head {
+        if complete && sub.cursor >= applied && current.is_none_or(|c| sub.head == Some(c)) {
             sub.live = true;
             log::info!("session {}: caught up at seq {}", conn.session, sub.cursor);
         }
@@ -548,9 +567,16 @@ impl EventLoop {
         self.flush(token);
     }
 
-    fn on_committed(&mut self, pushes: &[(u64, Vec<u8>)]) {
-        if let Some((seq, _)) = pushes.last() {
-            self.head = self.head.max(*seq);
+    fn on_committed(&mut self, pushes: &[Outgoing]) {
+        for push in pushes {
+            match push {
+                Outgoing::Record { seq, .. } => self.applied = self.applied.max(*seq),
+                Outgoing::Head { mark, current, .. } => {
+                    if *current {
+                        self.current = Some(*mark);
+                    }
+                }
+            }
         }
         let depth = self.limits.subscriber_queue;
         let mut lagging = Vec::new();
@@ -563,9 +589,18 @@ impl EventLoop {
                 lagging.push(*token);
                 continue;
             }
-            let after = sub.cursor;
-            for (seq, line) in pushes.iter().filter(|(seq, _)| *seq > after) {
-                sub.cursor = *seq;
+            for push in pushes {
+                let line = match push {
+                    Outgoing::Record { seq, line } if *seq > sub.cursor => {
+                        sub.cursor = *seq;
+                        line
+                    }
+                    Outgoing::Head { mark, line, .. } if mark.follows(sub.head.as_ref()) => {
+                        sub.head = Some(*mark);
+                        line
+                    }
+                    _ => continue,
+                };
                 sub.last_sent = Instant::now();
                 conn.out_bytes += line.len();
                 conn.out.push_back(line.clone());
@@ -630,10 +665,10 @@ impl EventLoop {
             }
             self.close(token, "idle");
         }
-        let head = self.head.max(self.shared.store.head());
+        let seq = self.applied.max(self.shared.store.seq());
         for token in beat_tokens {
             if let Some(conn) = self.conns.get_mut(&token) {
-                conn.queue(wire::heartbeat_line(head));
+                conn.queue(wire::heartbeat_line(seq));
                 if let Some(sub) = conn.sub.as_mut() {
                     sub.last_sent = Instant::now();
                 }

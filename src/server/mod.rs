@@ -8,20 +8,25 @@
 //! durable tells the loop, which fans them out to subscribers. No async
 //! runtime.
 
+pub mod audit;
 pub mod event_loop;
 pub mod quorum;
 pub mod upstream;
 pub mod workers;
 
+use crate::head::SignedHead;
 use crate::keys::{PublicKey, SigningKey};
+use crate::merkle::Hash;
 use crate::signals;
 use crate::store::Store;
 use crate::transport::{Endpoint, Route};
+use crate::wire::{HeadTiming, ServerRole};
 use crossbeam_channel::Sender;
 use mio::{Token, Waker};
+use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,6 +71,8 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Silence after which a subscriber gets a heartbeat.
     pub heartbeat: Duration,
+    /// At the Quorum, the longest time between two signed heads.
+    pub head_interval: Duration,
     /// Silence from upstream after which a mirror reconnects.
     pub upstream_silence: Duration,
 }
@@ -79,6 +86,7 @@ impl Default for Limits {
             subscriber_queue: 65536,
             idle_timeout: Duration::from_secs(120),
             heartbeat: Duration::from_secs(15),
+            head_interval: quorum::HEAD_INTERVAL,
             upstream_silence: Duration::from_secs(45),
         }
     }
@@ -109,6 +117,91 @@ pub struct Stats {
     pub upstream_connected: AtomicBool,
 }
 
+/// How long heads take, for status and the benchmarks: at the Quorum from a
+/// decided batch to its head signed and durable, at a mirror the audit of a
+/// pushed head (its root recomputed and compared).
+#[derive(Debug, Default)]
+pub struct Timings {
+    /// Heads timed.
+    count: AtomicU64,
+    /// Their microseconds, summed.
+    total_us: AtomicU64,
+    /// The longest, in microseconds.
+    max_us: AtomicU64,
+}
+
+impl Timings {
+    /// Counts one head that took `took`.
+    pub fn record(&self, took: Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.total_us.fetch_add(micros, Ordering::Relaxed);
+        self.max_us.fetch_max(micros, Ordering::Relaxed);
+    }
+
+    /// What status reports.
+    pub fn report(&self) -> HeadTiming {
+        HeadTiming {
+            count: self.count.load(Ordering::Relaxed),
+            total_us: self.total_us.load(Ordering::Relaxed),
+            max_us: self.max_us.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What identifies a head in the stream: its seq, time and id. Heads are
+/// sent to a subscriber only when newer than the last it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadMark {
+    /// The head's seq.
+    pub seq: u64,
+    /// The head's time.
+    pub time: u64,
+    /// The head's id.
+    pub id: Hash,
+}
+
+impl HeadMark {
+    /// The mark of `head`.
+    pub fn of(head: &SignedHead) -> HeadMark {
+        HeadMark {
+            seq: head.seq,
+            time: head.time,
+            id: head.id(),
+        }
+    }
+
+    /// True when this head is another one, lower in neither seq nor time
+    /// (protocol.md §10.6: what a server forwards).
+    pub fn follows(&self, last: Option<&HeadMark>) -> bool {
+        last.is_none_or(|l| self.seq >= l.seq && self.time >= l.time && self.id != l.id)
+    }
+}
+
+/// One line to fan out to subscribers, in stream order.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A record push.
+    Record {
+        /// Its seq.
+        seq: u64,
+        /// The push line.
+        line: Vec<u8>,
+    },
+    /// A head push.
+    Head {
+        /// Which head.
+        mark: HeadMark,
+        /// The push line.
+        line: Vec<u8>,
+        /// True when the server now answers against it (always at the
+        /// Quorum; at a mirror when it matched the audit): catch-up sends
+        /// the current head, so a subscriber whose catch-up ended on an
+        /// older one reads again.
+        current: bool,
+    },
+}
+
 /// A message to the event loop from another thread.
 pub enum LoopEvent {
     /// A reply line for a connection; `close` ends it once sent.
@@ -133,17 +226,19 @@ pub enum LoopEvent {
     Feed {
         /// The connection.
         conn: Token,
-        /// Push lines, ascending seq.
+        /// Push lines in stream order.
         bytes: Vec<u8>,
         /// Highest seq this feed covers.
         cursor: u64,
-        /// True when the feed reached the store's head.
+        /// The head among the lines, if any.
+        head: Option<HeadMark>,
+        /// True when the feed reached the end of the store.
         complete: bool,
     },
-    /// Records made durable, as push lines, to fan out.
+    /// Records made durable and heads, as push lines, to fan out.
     Committed {
-        /// `(seq, push line)`, ascending.
-        pushes: Arc<Vec<(u64, Vec<u8>)>>,
+        /// In stream order.
+        pushes: Arc<Vec<Outgoing>>,
     },
 }
 
@@ -177,21 +272,25 @@ pub struct Shared {
     pub store: Store,
     /// Counters for status.
     pub stats: Stats,
+    /// How long heads take.
+    pub timings: Timings,
     /// Least proof of work accepted.
     pub min_work: u64,
     /// Keys reported by status: the Quorum's own, or the trusted ones.
     pub quorum_keys: Vec<PublicKey>,
     /// The upstream, at a mirror.
     pub upstream: Option<Endpoint>,
+    /// A mirror's audit of the heads it receives.
+    pub audit: Option<Mutex<audit::Audit>>,
 }
 
 impl Shared {
-    /// `"quorum"` or `"mirror"`.
-    pub fn role_name(&self) -> &'static str {
+    /// Quorum or mirror.
+    pub fn role(&self) -> ServerRole {
         if self.upstream.is_some() {
-            "mirror"
+            ServerRole::Mirror
         } else {
-            "quorum"
+            ServerRole::Quorum
         }
     }
 }
@@ -244,21 +343,21 @@ fn create_key_file(path: &Path) -> std::io::Result<SigningKey> {
 }
 
 /// Compacts the store when more than half of it, and over 1 MiB, is
-/// superseded or expired records.
+/// superseded records, old heads, or records past retention.
 pub fn maybe_compact(store: &Store) {
     const MIN_GARBAGE: u64 = 1 << 20;
-    let now = crate::clock::now();
-    let (garbage, total) = store.garbage(now);
+    let (garbage, total) = store.garbage();
     if garbage < MIN_GARBAGE || garbage * 2 < total {
         return;
     }
-    match store.compact(now) {
-        Ok(r) => log::info!(
-            "compacted the log: {} -> {} bytes, {} live records",
+    match store.compact() {
+        Ok(Some(r)) => log::info!(
+            "compacted the log: {} -> {} bytes, {} names kept",
             r.before_bytes,
             r.after_bytes,
             r.live
         ),
+        Ok(None) => log::debug!("compaction waits: records wait for a head"),
         Err(e) => log::error!("compaction failed (the old log is kept): {e}"),
     }
 }
@@ -275,10 +374,14 @@ pub fn run(config: Config) -> Result<(), String> {
     let (store, report) = Store::open(&config.state_dir)
         .map_err(|e| format!("{}: cannot open the log: {e}", config.state_dir.display()))?;
     log::info!(
-        "log replayed: {} entries, {} live records, head {}{}",
+        "log replayed: {} entries, {} names, seq {}, {}{}",
         report.entries_read,
         report.live,
-        report.head,
+        report.seq,
+        match &report.head {
+            Some(h) => format!("answering against head seq {} time {}", h.seq, h.time),
+            None => "no head to answer against yet".to_owned(),
+        },
         if report.truncated_bytes > 0 {
             format!(
                 ", cut {} bytes of torn or corrupt tail",
@@ -300,12 +403,26 @@ pub fn run(config: Config) -> Result<(), String> {
         Some((endpoint, route)) => (Some(endpoint), route),
         None => (None, Route::Direct),
     };
+    if let Some(key) = &quorum_key {
+        let head = quorum::start(&store, key)?;
+        log::info!(
+            "signed head seq {} time {} size {}",
+            head.seq,
+            head.time,
+            head.size
+        );
+    }
+    let audit = upstream
+        .is_some()
+        .then(|| Mutex::new(audit::Audit::new(quorum_keys.clone(), &store)));
     let shared = Arc::new(Shared {
         store,
         stats: Stats::default(),
+        timings: Timings::default(),
         min_work: config.min_work,
         quorum_keys,
         upstream,
+        audit,
     });
     let listener = mio::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -318,8 +435,9 @@ pub fn run(config: Config) -> Result<(), String> {
     let committer = quorum_key.map(|key| {
         let (claim_tx, claim_rx) = crossbeam_channel::bounded(config.limits.worker_queue);
         let (shared, outbox) = (shared.clone(), outbox.clone());
+        let interval = config.limits.head_interval;
         threads.push(spawn("committer", move || {
-            quorum::run(&shared.store, key, claim_rx, outbox)
+            quorum::run(&shared, key, claim_rx, outbox, interval)
         }));
         claim_tx
     });
@@ -353,7 +471,7 @@ pub fn run(config: Config) -> Result<(), String> {
     drop(outbox);
     log::info!(
         "{} listening on {} (state {}, min work {})",
-        shared.role_name(),
+        shared.role().as_str(),
         config.listen,
         config.state_dir.display(),
         config.min_work

@@ -4,25 +4,33 @@
 //! Workers have already verified each claim (signature, work, expiry), so
 //! this thread does only what must be serial: the ownership rules of
 //! protocol.md §6, against the live set and the claims earlier in the same
-//! batch. Replies go out only after the batch is on disk.
+//! batch. Each batch is written with its signed head (protocol.md §10.4)
+//! in one write and one fsync; replies and pushes go out only after that.
+//! When no batch came for a while (`--head-interval`, at most
+//! [`HEAD_INTERVAL`]), a head with a new time is signed alone, so records
+//! that expired leave the tree and clients see a fresh head.
 
-use super::{LoopEvent, Outbox};
+use super::{HeadMark, LoopEvent, Outbox, Outgoing, Shared};
 use crate::attest::Attestation;
 use crate::canonical;
 use crate::clock;
+use crate::head::SignedHead;
 use crate::keys::SigningKey;
 use crate::name::RegisteredName;
 use crate::record::Record;
 use crate::store::{Entry, Store};
-use crate::wire::{self, Code, WireError};
-use crossbeam_channel::Receiver;
+use crate::wire::{self, Code, Id, WireError};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mio::Token;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Most claims committed with one fsync.
 const MAX_BATCH: usize = 1024;
+/// The longest time without a new head, and the default of
+/// `--head-interval` (protocol.md §10.4: at least every 60 s).
+pub const HEAD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A verified claim waiting for an ownership decision.
 pub struct Claim {
@@ -31,7 +39,7 @@ pub struct Claim {
     /// Its session number, for the log.
     pub session: u64,
     /// The request id.
-    pub id: Value,
+    pub id: Id,
     /// The verified record.
     pub record: Record,
 }
@@ -53,19 +61,72 @@ enum Decision {
     Refuse(WireError),
 }
 
+/// Signs and writes a head over the replayed log before the server answers
+/// anything (protocol.md §10.4), so lookups and catch-up have one at once.
+pub fn start(store: &Store, key: &SigningKey) -> Result<SignedHead, String> {
+    seal(store, key, &[]).map_err(|e| format!("cannot sign the first head: {e}"))
+}
+
 /// Runs the committer until every worker has dropped its sender.
-pub fn run(store: &Store, key: SigningKey, claims: Receiver<Claim>, outbox: Outbox) {
-    while let Ok(first) = claims.recv() {
-        let mut batch = vec![first];
-        batch.extend(claims.try_iter().take(MAX_BATCH - 1));
-        commit_batch(store, &key, batch, &outbox);
+pub fn run(
+    shared: &Shared,
+    key: SigningKey,
+    claims: Receiver<Claim>,
+    outbox: Outbox,
+    interval: Duration,
+) {
+    let store = &shared.store;
+    let mut last_head = Instant::now();
+    loop {
+        let wait = interval.saturating_sub(last_head.elapsed());
+        let batch = match claims.recv_timeout(wait) {
+            Ok(first) => {
+                let mut batch = vec![first];
+                batch.extend(claims.try_iter().take(MAX_BATCH - 1));
+                batch
+            }
+            Err(RecvTimeoutError::Timeout) => Vec::new(),
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if commit_batch(shared, &key, batch, &outbox) {
+            last_head = Instant::now();
+        }
         super::maybe_compact(store);
     }
 }
 
-fn commit_batch(store: &Store, key: &SigningKey, batch: Vec<Claim>, outbox: &Outbox) {
+/// Signs a head over every applied record and `entries` (not yet
+/// written) at the clock's time, and writes both with one fsync. The time
+/// never goes below the previous head's; should the clock stand still while
+/// the tree changed (a damaged log), it moves one second on rather than
+/// sign two heads with the same seq and time.
+fn seal(store: &Store, key: &SigningKey, entries: &[Entry]) -> std::io::Result<SignedHead> {
+    let last = store.newest_head();
+    let seq = entries
+        .last()
+        .map_or(store.seq(), |e| e.seq)
+        .max(last.as_ref().map_or(0, |h| h.seq));
+    let mut time = clock::now().max(last.as_ref().map_or(0, |h| h.time));
+    let mut sealing = store.prepare(entries, seq, time)?;
+    if let Some(last) = &last {
+        let same_place = (last.seq, last.time) == (seq, time);
+        if same_place && (last.root, last.size) != (sealing.root(), sealing.size()) {
+            time += 1;
+            sealing = store.prepare(entries, seq, time)?;
+        }
+    }
+    let head = SignedHead::sign(seq, time, sealing.size(), sealing.root(), key);
+    store.seal(entries, sealing, &head, true)?;
+    Ok(head)
+}
+
+/// Decides a batch, writes the accepted records with their head, answers,
+/// and fans out; an empty batch only signs a new head. Returns whether a
+/// head was signed.
+fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &Outbox) -> bool {
+    let store = &shared.store;
     let now = clock::now();
-    let mut next_seq = store.head() + 1;
+    let mut next_seq = store.seq() + 1;
     let mut pending: HashMap<RegisteredName, Holder> = HashMap::new();
     let mut entries = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());
@@ -76,29 +137,54 @@ fn commit_batch(store: &Store, key: &SigningKey, batch: Vec<Claim>, outbox: &Out
         }
         answers.push((claim, decision));
     }
-    let durable = entries.is_empty() || append(store, &entries);
+    let needs_head = !entries.is_empty() || answers.is_empty();
+    let started = Instant::now();
+    let head = if needs_head {
+        match seal(store, key, &entries) {
+            Ok(head) => Some(head),
+            Err(e) => {
+                log::error!(
+                    "cannot write {} records and their head to the log: {e}",
+                    entries.len()
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let durable = entries.is_empty() || head.is_some();
     for (claim, decision) in answers {
         answer(claim, decision, durable, outbox);
     }
-    if durable && !entries.is_empty() {
-        let pushes = entries
-            .iter()
-            .map(|e| (e.seq, wire::push_line(e.seq, &e.record, &e.attestation)))
-            .collect();
-        outbox.send(LoopEvent::Committed {
-            pushes: Arc::new(pushes),
-        });
-    }
-}
-
-fn append(store: &Store, entries: &[Entry]) -> bool {
-    match store.append(entries) {
-        Ok(()) => true,
-        Err(e) => {
-            log::error!("cannot append {} records to the log: {e}", entries.len());
-            false
-        }
-    }
+    let Some(head) = head else {
+        return false;
+    };
+    let took = started.elapsed();
+    shared.timings.record(took);
+    log::debug!(
+        "head seq {} time {} size {} signed and written in {} µs",
+        head.seq,
+        head.time,
+        head.size,
+        took.as_micros()
+    );
+    let mut pushes: Vec<Outgoing> = entries
+        .iter()
+        .map(|e| Outgoing::Record {
+            seq: e.seq,
+            line: wire::record_line(e.seq, &e.record, &e.attestation),
+        })
+        .collect();
+    pushes.push(Outgoing::Head {
+        mark: HeadMark::of(&head),
+        line: wire::head_line(&head.canonical()),
+        current: true,
+    });
+    outbox.send(LoopEvent::Committed {
+        pushes: Arc::new(pushes),
+    });
+    true
 }
 
 fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox) {
@@ -186,13 +272,7 @@ fn decide(
                     attestation: attestation.clone(),
                 },
             );
-            Decision::Accept(Entry {
-                seq,
-                expires: record.expires,
-                name: record.name.clone(),
-                record: record.canonical(),
-                attestation,
-            })
+            Decision::Accept(Entry::new(seq, record, attestation))
         }
     }
 }
@@ -202,7 +282,7 @@ fn decide(
 fn ownership_refusal(
     holder: &Holder,
     record: &Record,
-    id: &Value,
+    id: &Id,
 ) -> Option<Result<String, WireError>> {
     let live = &holder.record;
     if live.id() == record.id() {

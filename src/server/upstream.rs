@@ -1,23 +1,21 @@
 //! A mirror's upstream thread: subscribes to the Quorum or another mirror
-//! from its own head + 1, verifies every pushed record and attestation,
-//! applies them durably in batches, and hands them to the event loop to fan
-//! out.
+//! from its own seq + 1, verifies every pushed record and attestation,
+//! applies them durably in batches, audits every pushed head
+//! ([`super::audit`]), and hands records and heads to the event loop to
+//! fan out.
 //!
 //! On a drop, an error, a lie, or too long a silence it reconnects with
 //! exponential backoff (0.5 s doubling to 60 s, with jitter), logging each
 //! try. Lookups keep being answered from the store meanwhile.
 
-use super::{set_upstream_connected, LoopEvent, Outbox, Shared};
-use crate::attest::Attestation;
+use super::{set_upstream_connected, HeadMark, LoopEvent, Outbox, Outgoing, Shared};
 use crate::canonical;
-use crate::clock;
-use crate::record::{Record, RecordError};
+use crate::head::SignedHead;
 use crate::store::Entry;
 use crate::transport::{self, Endpoint, Route};
-use crate::verify::{Verifier, VerifyError};
-use crate::wire;
+use crate::verify::Verifier;
+use crate::wire::{self, Id, Push, Reply, Request};
 use crossbeam_channel::Sender;
-use serde_json::{json, Value};
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::ops::Range;
@@ -36,7 +34,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most records applied with one fsync.
 const MAX_BATCH: usize = 4096;
 /// Longest line accepted from upstream (a push carries at most an 8 KiB
-/// record and its attestation).
+/// record and its attestation, or a head).
 const MAX_LINE: usize = 64 * 1024;
 
 /// What the upstream thread needs.
@@ -62,7 +60,6 @@ impl Upstream {
     pub fn run(self) {
         let checker = Arc::new(Checker {
             verifier: self.verifier.clone(),
-            endpoint: self.endpoint.clone(),
         });
         let pool = VerifyPool::start(&checker, self.threads.saturating_sub(1));
         let mut backoff = BACKOFF_START;
@@ -72,7 +69,7 @@ impl Upstream {
             log::info!(
                 "upstream {}: connecting (attempt {attempt}) from seq {}",
                 self.endpoint,
-                self.shared.store.head() + 1
+                self.shared.store.seq() + 1
             );
             if let Err(e) = self.session(&mut backoff, &pool) {
                 log::warn!("upstream {}: {e}", self.endpoint);
@@ -97,8 +94,12 @@ impl Upstream {
     fn session(&self, backoff: &mut Duration, pool: &VerifyPool) -> Result<(), String> {
         let mut stream = transport::connect(&self.endpoint, self.route, CONNECT_TIMEOUT)
             .map_err(|e| e.to_string())?;
-        let from = self.shared.store.head() + 1;
-        let request = wire::line(&json!({"type": "subscribe", "id": 1, "from": from}));
+        let from = self.shared.store.seq() + 1;
+        let request = Request::Subscribe {
+            id: Id::Number(1),
+            from,
+        }
+        .to_line();
         stream
             .write_all(&request)
             .map_err(|e| format!("cannot subscribe: {e}"))?;
@@ -113,9 +114,10 @@ impl Upstream {
         set_upstream_connected(&self.shared.stats, true);
         *backoff = BACKOFF_START;
         log::info!(
-            "upstream {}: subscribed from seq {from}; upstream head {head}",
+            "upstream {}: subscribed from seq {from}; upstream seq {head}",
             self.endpoint
         );
+        let mut last_head = 0;
         while let Some(first) = reader.next_line(self.silence)? {
             let mut lines = vec![first];
             while lines.len() < MAX_BATCH && reader.has_buffered_line() {
@@ -124,119 +126,135 @@ impl Upstream {
                     None => break,
                 }
             }
-            self.take_batch(pool.check_all(lines))?;
+            self.take_batch(pool.check_all(lines), &mut last_head)?;
         }
         Ok(())
     }
 
-    /// Applies the checked lines of a batch in order with one fsync. If a
+    /// Applies the checked lines of a batch in order: runs of records with
+    /// one fsync each, and each head after the records before it. If a
     /// line is bad, the good ones before it are applied and the session
     /// ends with the reason.
-    fn take_batch(&self, checked: Vec<Result<Push, String>>) -> Result<(), String> {
+    fn take_batch(
+        &self,
+        checked: Vec<Result<Checked, String>>,
+        last_head: &mut u64,
+    ) -> Result<(), String> {
         let mut batch: Vec<Entry> = Vec::new();
         let mut failure = None;
         for result in checked {
-            let after = batch.last().map_or(self.shared.store.head(), |e| e.seq);
+            let after = batch
+                .last()
+                .map_or(self.shared.store.seq(), |e| e.seq)
+                .max(*last_head);
             match result {
-                Ok(Push::Heartbeat) => {}
-                Ok(Push::Record { seq, .. }) if seq <= after => {
-                    failure = Some(format!("sent seq {seq} after seq {after}"));
+                Ok(Checked::Heartbeat) => {}
+                Ok(Checked::Record(entry)) if entry.seq <= after => {
+                    failure = Some(format!("sent seq {} after seq {after}", entry.seq));
                     break;
                 }
-                Ok(Push::Record { entry, .. }) => batch.extend(entry),
+                Ok(Checked::Record(entry)) => batch.push(*entry),
+                Ok(Checked::Head(head)) => {
+                    self.apply(std::mem::take(&mut batch))?;
+                    *last_head = (*last_head).max(head.seq);
+                    self.audit(&head);
+                }
                 Err(e) => {
                     failure = Some(e);
                     break;
                 }
             }
         }
-        if !batch.is_empty() {
-            self.apply(batch)?;
-        }
+        self.apply(batch)?;
         failure.map_or(Ok(()), Err)
     }
 
+    /// Makes records durable and fans them out.
     fn apply(&self, batch: Vec<Entry>) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
         self.shared
             .store
             .append(&batch)
             .map_err(|e| format!("cannot append to the log: {e}"))?;
         let pushes = batch
             .iter()
-            .map(|e| (e.seq, wire::push_line(e.seq, &e.record, &e.attestation)))
+            .map(|e| Outgoing::Record {
+                seq: e.seq,
+                line: wire::record_line(e.seq, &e.record, &e.attestation),
+            })
             .collect();
         self.outbox.send(LoopEvent::Committed {
             pushes: Arc::new(pushes),
         });
-        super::maybe_compact(&self.shared.store);
         Ok(())
+    }
+
+    /// Audits a pushed head, forwards it when it follows the last one
+    /// forwarded, and compacts once the tree stands at a new head.
+    fn audit(&self, head: &SignedHead) {
+        let Some(audit) = &self.shared.audit else {
+            return;
+        };
+        let (forward, verdict) =
+            audit
+                .lock()
+                .receive(&self.shared.store, head, &self.shared.timings);
+        if forward {
+            self.outbox.send(LoopEvent::Committed {
+                pushes: Arc::new(vec![Outgoing::Head {
+                    mark: HeadMark::of(head),
+                    line: wire::head_line(&head.canonical()),
+                    current: verdict == super::audit::Verdict::Matched,
+                }]),
+            });
+        }
+        if verdict == super::audit::Verdict::Matched {
+            super::maybe_compact(&self.shared.store);
+        }
     }
 }
 
 /// What checks a pushed line: shared by the upstream thread and the pool.
 struct Checker {
+    /// The checks of protocol.md §9.
     verifier: Verifier,
-    endpoint: Endpoint,
 }
 
 impl Checker {
-    /// Parses and verifies one pushed line.
-    fn check_line(&self, line: &[u8]) -> Result<Push, String> {
-        let value: Value = serde_json::from_slice(line)
-            .map_err(|e| format!("sent a line that is not JSON: {e}"))?;
-        match value.get("type").and_then(Value::as_str) {
-            Some("heartbeat") => Ok(Push::Heartbeat),
-            Some("record") => self.verify_push(&value),
-            Some("error") => Err(format!("refused: {}", canonical::to_string(&value))),
-            _ => Err(format!(
-                "sent an unexpected message: {}",
-                canonical::to_string(&value)
-            )),
-        }
-    }
-
-    /// Checks a push completely (protocol.md §9). An expired record is
-    /// skipped, not an error: it may have expired in transit.
-    fn verify_push(&self, value: &Value) -> Result<Push, String> {
-        let seq = value
-            .get("seq")
-            .and_then(Value::as_u64)
-            .ok_or("sent a record without seq")?;
-        let record = Record::from_value(value.get("record").unwrap_or(&Value::Null))
-            .map_err(|e| format!("sent a bad record at seq {seq}: {e}"))?;
-        let attestation = Attestation::from_value(value.get("attestation").unwrap_or(&Value::Null))
-            .map_err(|e| format!("sent a bad attestation at seq {seq}: {e}"))?;
-        if attestation.seq != seq {
-            return Err(format!(
-                "sent seq {seq} with an attestation for seq {}",
-                attestation.seq
-            ));
-        }
-        match self
-            .verifier
-            .check_answer(&record, &attestation, clock::now())
-        {
-            Ok(()) => Ok(Push::Record {
+    /// Parses and verifies one pushed line: records completely
+    /// (protocol.md §9, expired ones included, §10.8); heads are audited in
+    /// order by the upstream thread.
+    fn check_line(&self, line: &[u8]) -> Result<Checked, String> {
+        let push = Push::parse(line)
+            .map_err(|e| format!("sent a bad line: {e}"))?
+            .map_err(|e| format!("refused: {e}"))?;
+        match push {
+            Push::Heartbeat { .. } => Ok(Checked::Heartbeat),
+            Push::Head(head) => Ok(Checked::Head(Box::new(head))),
+            Push::Record {
                 seq,
-                entry: Some(Entry {
-                    seq,
-                    expires: record.expires,
-                    name: record.name.clone(),
-                    record: record.canonical(),
-                    attestation: canonical::to_string(&attestation.to_value()),
-                }),
-            }),
-            Err(VerifyError::Record(RecordError::Expired { .. })) => {
-                log::debug!(
-                    "upstream {}: seq {seq} expired in transit; skipped",
-                    self.endpoint
-                );
-                Ok(Push::Record { seq, entry: None })
+                record,
+                attestation,
+            } => {
+                if attestation.seq != seq {
+                    return Err(format!(
+                        "sent seq {seq} with an attestation for seq {}",
+                        attestation.seq
+                    ));
+                }
+                self.verifier
+                    .check_replica(&record, &attestation)
+                    .map_err(|e| {
+                        format!(
+                            "sent a record that fails verification at seq {seq} ({}): {e}",
+                            record.name
+                        )
+                    })?;
+                let text = canonical::to_string(&attestation.to_value());
+                Ok(Checked::Record(Box::new(Entry::new(seq, &record, text))))
             }
-            Err(e) => Err(format!(
-                "sent a record that fails verification at seq {seq} ({}): {e}",
-                record.name
-            )),
         }
     }
 }
@@ -245,7 +263,7 @@ impl Checker {
 type Job = (
     Arc<Vec<Vec<u8>>>,
     Range<usize>,
-    Sender<(usize, Vec<Result<Push, String>>)>,
+    Sender<(usize, Vec<Result<Checked, String>>)>,
 );
 
 /// Threads that live as long as the upstream thread and check slices of
@@ -286,7 +304,7 @@ impl VerifyPool {
 
     /// Checks every line, a large batch split between this thread and the
     /// pool; results in line order.
-    fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Push, String>> {
+    fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Checked, String>> {
         let parts = (self.threads.len() + 1).min(lines.len() / 64).max(1);
         let chunk = lines.len().div_ceil(parts).max(1);
         let lines = Arc::new(lines);
@@ -338,30 +356,21 @@ impl Drop for VerifyPool {
 }
 
 /// One checked line from upstream.
-enum Push {
+enum Checked {
     /// A heartbeat: upstream is alive.
     Heartbeat,
-    /// A verified record at `seq`; `None` when it expired in transit.
-    Record {
-        /// The pushed seq.
-        seq: u64,
-        /// What to store.
-        entry: Option<Entry>,
-    },
+    /// A verified record, to store.
+    Record(Box<Entry>),
+    /// A head, to audit.
+    Head(Box<SignedHead>),
 }
 
+/// The upstream's seq from its reply to `subscribe`.
 fn subscribed_head(reply: &[u8]) -> Result<u64, String> {
-    let value: Value =
-        serde_json::from_slice(reply).map_err(|e| format!("bad reply to subscribe: {e}"))?;
-    match value.get("type").and_then(Value::as_str) {
-        Some("subscribed") => value
-            .get("head")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| "subscribed without head".into()),
-        _ => Err(format!(
-            "refused subscribe: {}",
-            canonical::to_string(&value)
-        )),
+    match Reply::parse(reply).map_err(|e| format!("bad reply to subscribe: {e}"))? {
+        Reply::Subscribed { seq, .. } => Ok(seq),
+        Reply::Error(e) => Err(format!("refused subscribe: {e}")),
+        other => Err(format!("answered subscribe with {}", other.kind())),
     }
 }
 

@@ -6,14 +6,17 @@
 //! through the [`Outbox`]. A bad line is an error reply, never a panic.
 
 use super::quorum::Claim;
-use super::{LoopEvent, Outbox, Shared};
+use super::{HeadMark, LoopEvent, Outbox, Shared};
 use crate::clock;
+use crate::merkle::Hash;
+use crate::name::LookupName;
 use crate::record::Record;
+use crate::store::{Answer, Feed};
 use crate::verify::{Verifier, QUORUM_MAX_SKEW};
-use crate::wire::{self, Code, Request, WireError};
+use crate::wire::{self, Code, Id, Request, Status, UpstreamStatus, WireError, PROTOCOL};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Token;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -39,6 +42,8 @@ pub enum Job {
         session: u64,
         /// Highest seq the subscriber already has.
         after: u64,
+        /// The id of the last head it was sent.
+        sent: Option<Hash>,
     },
 }
 
@@ -67,7 +72,8 @@ impl Worker {
                     conn,
                     session,
                     after,
-                } => self.on_feed(conn, session, after),
+                    sent,
+                } => self.on_feed(conn, session, after, sent),
             }
         }
     }
@@ -91,7 +97,7 @@ impl Worker {
             Request::Status { id } => self.reply(conn, self.status(&id), false),
             Request::Subscribe { id, from } => self.outbox.send(LoopEvent::Subscribed {
                 conn,
-                bytes: wire::subscribed_line(&id, self.shared.store.head()),
+                bytes: wire::subscribed_line(&id, self.shared.store.seq()),
                 from,
             }),
             Request::Put { id, record } => match &self.committer {
@@ -109,64 +115,68 @@ impl Worker {
         }
     }
 
-    fn lookup(&self, conn: Token, session: u64, id: &Value, name: &crate::name::LookupName) {
-        match self.shared.store.get(&name.registered(), clock::now()) {
-            Ok(Some(entry)) => {
+    /// Answers a lookup against the current head, with its proof.
+    fn lookup(&self, conn: Token, session: u64, id: &Id, name: &LookupName) {
+        let bytes = match self.shared.store.answer(&name.registered()) {
+            Ok(Answer::Found { entry, proof, head }) => {
                 log::info!(
                     "session {session}: lookup {name} -> found seq {}",
                     entry.seq
                 );
-                self.reply(
-                    conn,
-                    wire::found_line(id, &entry.record, &entry.attestation),
-                    false,
-                );
+                wire::found_line(id, &entry.record, &entry.attestation, &head, &proof)
             }
-            Ok(None) => {
+            Ok(Answer::NotFound { proof, head }) => {
                 log::debug!("session {session}: lookup {name} -> not found");
-                let err = WireError::new(
+                wire::not_found_line(id, &head, &proof)
+            }
+            Ok(Answer::NoHead) => {
+                log::info!("session {session}: lookup {name} -> no head yet");
+                WireError::new(
                     id,
-                    Code::NotFound,
-                    format!("{} is not registered", name.registered()),
-                );
-                self.reply(conn, err.to_line(), false);
+                    Code::NoHead,
+                    "this server has no head to answer against yet; ask another",
+                )
+                .to_line()
             }
             Err(e) => {
                 log::error!("session {session}: lookup {name}: store read failed: {e}");
-                self.fail(
-                    conn,
-                    session,
-                    WireError::new(id, Code::Internal, "storage error; try again"),
-                );
+                WireError::new(id, Code::Internal, "storage error; try again").to_line()
             }
-        }
+        };
+        self.reply(conn, bytes, false);
     }
 
-    fn status(&self, id: &Value) -> Vec<u8> {
+    /// The status reply.
+    fn status(&self, id: &Id) -> Vec<u8> {
         let shared = &self.shared;
-        let mut status = json!({
-            "type": "status",
-            "id": id,
-            "role": shared.role_name(),
-            "version": env!("CARGO_PKG_VERSION"),
-            "head": shared.store.head(),
-            "records": shared.store.live_count(clock::now()),
-            "subscribers": shared.stats.subscribers.load(Ordering::Relaxed),
-            "min_work": shared.min_work,
-            "quorum_keys": shared.quorum_keys.iter().map(|k| k.to_base64()).collect::<Vec<_>>(),
-        });
-        if let Some(upstream) = &shared.upstream {
-            status["upstream"] = json!({
-                "addr": upstream.to_string(),
-                "connected": shared.stats.upstream_connected.load(Ordering::Relaxed),
-            });
-        }
-        wire::line(&status)
+        let audit = shared.audit.as_ref().map(|a| a.lock());
+        let head = match &audit {
+            Some(audit) => audit.newest().cloned(),
+            None => shared.store.newest_head(),
+        };
+        let status = Status {
+            role: shared.role(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol: PROTOCOL,
+            seq: shared.store.seq(),
+            head,
+            records: shared.store.live_count(clock::now()) as u64,
+            subscribers: shared.stats.subscribers.load(Ordering::Relaxed) as u64,
+            min_work: shared.min_work,
+            quorum_keys: shared.quorum_keys.iter().map(|k| k.to_base64()).collect(),
+            upstream: shared.upstream.as_ref().map(|u| UpstreamStatus {
+                addr: u.to_string(),
+                connected: shared.stats.upstream_connected.load(Ordering::Relaxed),
+            }),
+            audit: audit.map(|a| a.status(&shared.store)),
+            head_timing: Some(shared.timings.report()),
+        };
+        status.to_line(id)
     }
 
     /// Verifies a claim here, in parallel with other workers, and hands it
     /// to the committer, which alone decides ownership.
-    fn put(&self, conn: Token, session: u64, id: Value, value: &Value, committer: &Sender<Claim>) {
+    fn put(&self, conn: Token, session: u64, id: Id, value: &Value, committer: &Sender<Claim>) {
         let record = match Record::from_value(value) {
             Ok(r) => r,
             Err(e) => {
@@ -216,35 +226,17 @@ impl Worker {
         }
     }
 
-    fn on_feed(&self, conn: Token, session: u64, after: u64) {
-        let head = self.shared.store.head();
-        match self
-            .shared
-            .store
-            .read_after(after, clock::now(), FEED_BYTES)
-        {
-            Ok(entries) => {
-                // A batch ends at the byte budget or at the head; only an
-                // empty read proves the subscriber has everything.
-                let complete = entries.is_empty();
-                let cursor = entries.last().map_or(after.max(head), |e| e.seq);
-                let bytes_read: usize = entries
-                    .iter()
-                    .map(|e| e.record.len() + e.attestation.len())
-                    .sum();
-                let mut bytes = Vec::with_capacity(bytes_read + entries.len() * 64);
-                for entry in &entries {
-                    bytes.extend_from_slice(&wire::push_line(
-                        entry.seq,
-                        &entry.record,
-                        &entry.attestation,
-                    ));
-                }
+    /// Reads the next catch-up batch and hands it to the loop.
+    fn on_feed(&self, conn: Token, session: u64, after: u64, sent: Option<Hash>) {
+        match self.shared.store.feed(after, sent, FEED_BYTES) {
+            Ok(feed) => {
+                let (bytes, head) = feed_lines(&feed);
                 self.outbox.send(LoopEvent::Feed {
                     conn,
                     bytes,
-                    cursor,
-                    complete,
+                    cursor: feed.cursor,
+                    head,
+                    complete: feed.complete,
                 });
             }
             Err(e) => {
@@ -253,4 +245,33 @@ impl Worker {
             }
         }
     }
+}
+
+/// A feed's push lines in stream order, and the mark of its head.
+fn feed_lines(feed: &Feed) -> (Vec<u8>, Option<HeadMark>) {
+    let text: usize = [&feed.before, &feed.after]
+        .into_iter()
+        .flatten()
+        .map(|e| e.record.len() + e.attestation.len() + 64)
+        .sum();
+    let mut bytes = Vec::with_capacity(text + 512);
+    for entry in &feed.before {
+        bytes.extend_from_slice(&wire::record_line(
+            entry.seq,
+            &entry.record,
+            &entry.attestation,
+        ));
+    }
+    let mark = feed.head.as_ref().map(|(head, text)| {
+        bytes.extend_from_slice(&wire::head_line(text));
+        HeadMark::of(head)
+    });
+    for entry in &feed.after {
+        bytes.extend_from_slice(&wire::record_line(
+            entry.seq,
+            &entry.record,
+            &entry.attestation,
+        ));
+    }
+    (bytes, mark)
 }

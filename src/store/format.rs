@@ -4,21 +4,26 @@
 //! Layout (integers little-endian):
 //!
 //! ```text
-//! header  "onionlog" (8 bytes) | format version u32 (= 1)
+//! header  "onionlog" (8 bytes) | format version u32 (= 2)
 //! frame   kind u8 | body length u32 | body | BLAKE2b-128(kind | length | body)
-//! kind 1  record entry: seq u64 | expires u64 | name length u8 |
+//! kind 1  record entry: seq u64 | expires u64 | leaf hash [32] | name length u8 |
 //!         record length u32 | attestation length u32 | name | record | attestation
-//! kind 2  head marker: seq u64 (the highest seq applied, kept across compaction)
-//! kind 3  reserved for the signed Merkle head of protocol.md §10
+//! kind 2  seq marker: seq u64 (the highest seq applied, kept across compaction)
+//! kind 3  signed head: the head's canonical JSON (protocol.md §10.4)
 //! ```
+//!
+//! A record entry starts with what the Merkle tree needs of it (seq,
+//! expires, the leaf hash of §10.2), so the tree reads 53 bytes of a frame
+//! instead of the whole record ([`read_leaf_at`]).
 //!
 //! The checksum is libsodium's `crypto_generichash` (BLAKE2b, unkeyed)
 //! cut to 16 bytes: it catches torn writes and flipped bits, not a person
 //! who can rewrite the file. This module does not know which entries are
 //! live, keeps no index and takes no locks; [`super`] does that.
 
-use super::index::Head;
+use super::slots::Summary;
 use super::Entry;
+use crate::merkle::Hash;
 use crate::name::RegisteredName;
 use sodiumoxide::crypto::generichash;
 use std::fs::File;
@@ -28,13 +33,15 @@ use std::os::unix::fs::FileExt;
 /// What a log starts with, so a wrong file is refused rather than "repaired".
 const MAGIC: &[u8; 8] = b"onionlog";
 /// The frame layout this code writes and reads; bumped when it changes.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Bytes of the file header; the first entry starts here.
 pub(super) const HEADER_LEN: u64 = 12;
 /// Kind byte of a record entry.
 const KIND_RECORD: u8 = 1;
-/// Kind byte of a head marker.
-const KIND_HEAD: u8 = 2;
+/// Kind byte of a seq marker.
+const KIND_SEQ: u8 = 2;
+/// Kind byte of a signed head.
+const KIND_SIGNED_HEAD: u8 = 3;
 /// Bytes before a frame's body: kind and body length.
 const FRAME_HEAD: usize = 5;
 /// Bytes of a frame's checksum.
@@ -100,9 +107,10 @@ pub(super) fn push_record(entry: &Entry, out: &mut Vec<u8>) -> io::Result<u64> {
     let name = entry.name.as_str().as_bytes();
     let (record, attestation) = (entry.record.as_bytes(), entry.attestation.as_bytes());
     let too_long = || io::Error::new(io::ErrorKind::InvalidInput, "a log entry is too long");
-    let mut body = Vec::with_capacity(25 + name.len() + record.len() + attestation.len());
+    let mut body = Vec::with_capacity(57 + name.len() + record.len() + attestation.len());
     body.extend_from_slice(&entry.seq.to_le_bytes());
     body.extend_from_slice(&entry.expires.to_le_bytes());
+    body.extend_from_slice(&entry.leaf);
     body.push(u8::try_from(name.len()).map_err(|_| too_long())?);
     for part in [record, attestation] {
         let len = u32::try_from(part.len()).map_err(|_| too_long())?;
@@ -116,9 +124,17 @@ pub(super) fn push_record(entry: &Entry, out: &mut Vec<u8>) -> io::Result<u64> {
     Ok((out.len() - start) as u64)
 }
 
-/// Appends a head marker saying `seq` was applied to `out`.
-pub(super) fn push_head(seq: u64, out: &mut Vec<u8>) -> io::Result<()> {
-    push_frame(KIND_HEAD, &seq.to_le_bytes(), out)
+/// Appends a seq marker saying `seq` was applied to `out`.
+pub(super) fn push_seq(seq: u64, out: &mut Vec<u8>) -> io::Result<()> {
+    push_frame(KIND_SEQ, &seq.to_le_bytes(), out)
+}
+
+/// Appends a signed head, given as its canonical JSON, to `out`; returns
+/// the frame's length.
+pub(super) fn push_signed_head(text: &str, out: &mut Vec<u8>) -> io::Result<u64> {
+    let start = out.len();
+    push_frame(KIND_SIGNED_HEAD, text.as_bytes(), out)?;
+    Ok((out.len() - start) as u64)
 }
 
 /// Frame length from a frame's first bytes, or `None` if the length is
@@ -149,8 +165,10 @@ pub(super) struct Frame {
 pub(super) enum Content<'a> {
     /// A record entry.
     Record(RecordBody<'a>),
-    /// A head marker with its seq.
-    Head(u64),
+    /// A seq marker.
+    Seq(u64),
+    /// A signed head's canonical JSON (not yet parsed).
+    SignedHead(&'a str),
     /// A known kind whose body does not parse: corruption.
     Malformed,
     /// A kind this version does not know (a newer program wrote it).
@@ -173,9 +191,12 @@ impl Frame {
         let body = &self.raw[FRAME_HEAD..self.raw.len() - SUM_LEN];
         match self.raw[0] {
             KIND_RECORD => RecordBody::parse(body).map_or(Content::Malformed, Content::Record),
-            KIND_HEAD => body.try_into().map_or(Content::Malformed, |seq| {
-                Content::Head(u64::from_le_bytes(seq))
+            KIND_SEQ => body.try_into().map_or(Content::Malformed, |seq| {
+                Content::Seq(u64::from_le_bytes(seq))
             }),
+            KIND_SIGNED_HEAD => {
+                std::str::from_utf8(body).map_or(Content::Malformed, Content::SignedHead)
+            }
             kind => Content::Unknown(kind),
         }
     }
@@ -188,6 +209,8 @@ pub(super) struct RecordBody<'a> {
     pub(super) seq: u64,
     /// The record's expiry, Unix seconds.
     pub(super) expires: u64,
+    /// The leaf hash of the record at its seq (protocol.md §10.2).
+    pub(super) leaf: Hash,
     /// The registered name.
     pub(super) name: RegisteredName,
     /// Canonical record JSON.
@@ -213,6 +236,7 @@ impl<'a> RecordBody<'a> {
     fn parse(body: &'a [u8]) -> Option<Self> {
         let (seq, rest) = take_u64(body)?;
         let (expires, rest) = take_u64(rest)?;
+        let (leaf, rest) = rest.split_first_chunk::<32>()?;
         let (&name_len, rest) = rest.split_first()?;
         let (record_len, rest) = take_len(rest)?;
         let (attestation_len, rest) = take_len(rest)?;
@@ -224,6 +248,7 @@ impl<'a> RecordBody<'a> {
         Some(RecordBody {
             seq,
             expires,
+            leaf: *leaf,
             name: RegisteredName::parse(std::str::from_utf8(name).ok()?).ok()?,
             record: std::str::from_utf8(record).ok()?,
             attestation: std::str::from_utf8(attestation).ok()?,
@@ -240,6 +265,7 @@ impl<'a> RecordBody<'a> {
         Entry {
             seq: self.seq,
             expires: self.expires,
+            leaf: self.leaf,
             name: self.name,
             record: self.record.to_owned(),
             attestation: self.attestation.to_owned(),
@@ -279,12 +305,58 @@ pub(super) fn read_entry_at(file: &File, offset: u64) -> io::Result<Entry> {
 }
 
 /// Reads what the index needs of the record entry at `offset`.
-pub(super) fn read_head_at(file: &File, offset: u64) -> io::Result<Head> {
+pub(super) fn read_summary_at(file: &File, offset: u64) -> io::Result<Summary> {
     let frame = read_frame_at(file, offset)?;
     match frame.content() {
-        Content::Record(body) => Ok(Head::of(&body, frame.len())),
+        Content::Record(body) => Ok(Summary::of(&body, frame.len())),
         _ => Err(corrupt(offset, "not a record entry")),
     }
+}
+
+/// What the Merkle tree needs of a record entry, read without the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct LeafInfo {
+    /// The attestation's seq.
+    pub(super) seq: u64,
+    /// The record's expiry.
+    pub(super) expires: u64,
+    /// The leaf hash.
+    pub(super) leaf: Hash,
+}
+
+/// Bytes of a record frame up to the end of its leaf hash.
+const LEAF_PART: usize = FRAME_HEAD + 48;
+
+/// Reads seq, expiry and leaf hash of the record entry at `offset` with one
+/// small read. The frame's checksum is not checked here: it was when the
+/// frame was written or replayed, and the whole frame is checked whenever
+/// its record is sent.
+pub(super) fn read_leaf_at(file: &File, offset: u64) -> io::Result<LeafInfo> {
+    let mut part = [0u8; LEAF_PART];
+    file.read_exact_at(&mut part, offset)?;
+    if part[0] != KIND_RECORD || frame_len(&part).is_none_or(|len| len < LEAF_PART + SUM_LEN) {
+        return Err(corrupt(offset, "not a record entry"));
+    }
+    let body = &part[FRAME_HEAD..];
+    let (seq, rest) = take_u64(body).ok_or_else(|| corrupt(offset, "short"))?;
+    let (expires, rest) = take_u64(rest).ok_or_else(|| corrupt(offset, "short"))?;
+    let leaf: Hash = rest.try_into().map_err(|_| corrupt(offset, "short leaf"))?;
+    Ok(LeafInfo { seq, expires, leaf })
+}
+
+/// Bytes of a record frame before its name.
+const NAME_AT: usize = LEAF_PART + 9;
+
+/// True when the record entry at `offset` is for `name`, from one small
+/// read (unchecked, as for [`read_leaf_at`]).
+pub(super) fn name_is_at(file: &File, offset: u64, name: &RegisteredName) -> io::Result<bool> {
+    let want = name.as_str().as_bytes();
+    let mut part = vec![0u8; NAME_AT + want.len()];
+    file.read_exact_at(&mut part, offset)?;
+    if part[0] != KIND_RECORD {
+        return Err(corrupt(offset, "not a record entry"));
+    }
+    Ok(usize::from(part[LEAF_PART]) == want.len() && &part[NAME_AT..] == want)
 }
 
 /// Why a frame ends the valid part of a log.

@@ -1,48 +1,65 @@
-//! The durable log of a server's live set, shared by the Quorum and mirrors
-//! (design.md "Storage" and "State").
+//! The durable log of a server's live set, and the Merkle tree over it,
+//! shared by the Quorum and mirrors.
 //!
 //! Every accepted or replicated record is appended to `records.log` with
-//! a per-entry checksum and fsynced before anyone sees it; on open the log
-//! is replayed and a torn or corrupt tail cut; compaction rewrites it with
-//! only the live, unexpired entries (write new, fsync, rename). Memory
-//! holds only an index from name to file offset (about 20 bytes a name),
-//! so a mirror with a million records fits a Raspberry Pi; records are
-//! read back from the file with positional reads.
+//! a per-entry checksum and fsynced before anyone sees it; so is every
+//! signed head the server answers with (protocol.md §10.4). On open the log
+//! is replayed, a torn or corrupt tail cut, and the tree rebuilt and checked
+//! against the newest head in the log; compaction rewrites the log with
+//! only what must be kept (write new, fsync, rename). Memory holds only
+//! the index from name to file offset (about 20 bytes a name) and the top
+//! of the tree (10–20 bytes a name), so a mirror with a million records
+//! fits a Raspberry Pi; records and leaf hashes are read back from the file
+//! with positional reads.
 //!
-//! This module does not verify records or decide ownership (the server
-//! does that before appending) and never parses JSON: it stores the texts
-//! it is given.
+//! The tree stands at an anchor (seq, time): the server's current head.
+//! Records applied after it wait until a head covers them ([`Store::prepare`]
+//! computes that head's root aside, [`Store::seal`] makes it current), so
+//! lookups ([`Store::answer`]) and catch-up ([`Store::feed`]) are always
+//! answered as of the current head, with proofs against its root.
 //!
-//! Locks: readers (`get`, `read_after`) take the read side of one
-//! `RwLock` briefly; `append` and `compact` first take one `Mutex`, so
-//! only they ever take the write side, and only to publish durable work.
+//! This module does not verify records, decide ownership or sign: the
+//! server does that before appending. It never parses a record's JSON.
+//!
+//! Locks: readers take the read side of one `RwLock` briefly; writers
+//! (`append`, `seal`, `advance`, `compact`) first take one `Mutex`, so only
+//! they ever take the write side, and only to publish durable work.
 
+mod compact;
 mod format;
-mod index;
+mod read;
 mod recover;
+mod seal;
+mod slots;
 mod state;
 #[cfg(test)]
 mod tests;
+mod tree;
 
+use crate::head::SignedHead;
+use crate::merkle::{self, Hash, LeafKey, Proof};
 use crate::name::RegisteredName;
-use format::{corrupt, push_head, push_record, read_entry_at, read_head_at, Content, Frame};
-use format::{Next, Reader, RecordBody, HEADER_LEN};
-use index::{Head, Index, NameHasher};
+use crate::record::Record;
+use format::{corrupt, push_record, read_entry_at, read_summary_at};
+use format::{Content, Frame, Next, Reader, RecordBody};
 use parking_lot::{Mutex, RwLock};
+use slots::Summary;
 use state::State;
 use std::collections::{hash_map, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tree::{Node, Tree};
 
 /// Name of the log in the state directory.
 const LOG_FILE: &str = "records.log";
 /// Name of a compaction's output until it is renamed over the log.
 const COMPACT_FILE: &str = "records.log.compact";
-/// Write buffer of compaction.
-const COPY_BUFFER: usize = 256 * 1024;
+/// How long after it expires a name's newest record is kept (protocol.md
+/// §10.6, retention): 30 days and 600 s, measured by head time.
+pub const RETENTION: u64 = 2_592_600;
 
 /// One accepted record as stored: what the server needs to answer and push
 /// without parsing JSON.
@@ -50,27 +67,49 @@ const COPY_BUFFER: usize = 256 * 1024;
 pub struct Entry {
     /// The attestation's seq: the record's position in the Quorum's log.
     pub seq: u64,
-    /// The record's `expires` (Unix seconds), so expired records are skipped.
+    /// The record's `expires` (Unix seconds).
     pub expires: u64,
     /// The registered name the record claims: the index key.
     pub name: RegisteredName,
+    /// The record's leaf hash at `seq` (protocol.md §10.2).
+    pub leaf: Hash,
     /// Canonical JSON of the record, sent as is.
     pub record: String,
     /// Canonical JSON of the attestation, sent as is.
     pub attestation: String,
 }
 
+impl Entry {
+    /// The entry of a verified `record` attested at `seq`.
+    pub fn new(seq: u64, record: &Record, attestation: String) -> Entry {
+        let text = record.canonical();
+        let id =
+            crate::record::RecordId(sodiumoxide::crypto::hash::sha256::hash(text.as_bytes()).0);
+        Entry {
+            seq,
+            expires: record.expires,
+            name: record.name.clone(),
+            leaf: merkle::leaf_hash(&LeafKey::of(&record.name), &id, seq),
+            record: text,
+            attestation,
+        }
+    }
+}
+
 /// What [`Store::open`] found, for the server's start-up log line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenReport {
-    /// Entries (records and head markers) replayed from the log.
+    /// Entries (records, markers and heads) replayed from the log.
     pub entries_read: u64,
-    /// Live entries in the index afterwards.
+    /// Names in the index afterwards.
     pub live: usize,
     /// Highest seq applied.
-    pub head: u64,
+    pub seq: u64,
     /// Bytes of torn or corrupt tail cut off (0 after a clean stop).
     pub truncated_bytes: u64,
+    /// The newest head in the log, when the rebuilt tree matched it: the
+    /// server answers against it again at once.
+    pub head: Option<SignedHead>,
 }
 
 /// What [`Store::compact`] did, for the server's log line.
@@ -84,16 +123,90 @@ pub struct CompactReport {
     pub live: usize,
 }
 
-/// The log of a server's live set and its index. `Send + Sync`: the event
-/// loop's workers share it as `Arc<Store>`.
+/// A lookup's answer as of the current head (protocol.md §10.6).
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The server has no current head to answer with.
+    NoHead,
+    /// The name's entry, with its presence proof.
+    Found {
+        /// The record and attestation.
+        entry: Entry,
+        /// Presence proof against the head's root.
+        proof: Proof,
+        /// The head's canonical JSON.
+        head: Arc<str>,
+    },
+    /// The name has no entry: an absence proof.
+    NotFound {
+        /// Absence proof against the head's root.
+        proof: Proof,
+        /// The head's canonical JSON.
+        head: Arc<str>,
+    },
+}
+
+/// A head's root and size computed aside by [`Store::prepare`], to be made
+/// current by [`Store::seal`] or [`Store::advance`] or dropped.
+#[derive(Debug)]
+pub struct Sealing {
+    /// The head's seq.
+    seq: u64,
+    /// The head's time.
+    time: u64,
+    /// The store's generation and seq when prepared: sealing checks them.
+    base: (u64, u64),
+    /// The tree's change.
+    change: Change,
+    /// The root node after the change.
+    root: Node,
+}
+
+impl Sealing {
+    /// The root of the live set as of the head's (seq, time).
+    pub fn root(&self) -> Hash {
+        self.root.hash
+    }
+
+    /// The size of the live set as of the head's (seq, time).
+    pub fn size(&self) -> u64 {
+        u64::from(self.root.count)
+    }
+}
+
+/// How a sealing changes the tree.
+#[derive(Debug)]
+enum Change {
+    /// Some buckets and their ancestors.
+    Delta(tree::Delta),
+    /// A whole new tree (the first, or a deeper one).
+    Full(Tree),
+}
+
+/// One catch-up batch for a subscriber (protocol.md §10.6): records, and
+/// the current head in its place when the batch reaches it.
+#[derive(Debug, Clone, Default)]
+pub struct Feed {
+    /// Records before the head, ascending by seq.
+    pub before: Vec<Entry>,
+    /// The current head, when this batch reaches its place.
+    pub head: Option<(SignedHead, Arc<str>)>,
+    /// Records after the head, ascending by seq.
+    pub after: Vec<Entry>,
+    /// The highest seq the subscriber has once this batch is sent.
+    pub cursor: u64,
+    /// True when nothing the store holds is left to send.
+    pub complete: bool,
+}
+
+/// The log of a server's live set, its index and tree. `Send + Sync`: the
+/// event loop's workers share it as `Arc<Store>`.
 pub struct Store {
     /// The log, `DIR/records.log`.
     path: PathBuf,
     /// The state directory, fsynced after renames.
     dir: PathBuf,
-    /// Keys the index.
-    hasher: NameHasher,
-    /// Serializes appends and compaction.
+    /// Serializes appends, seals and compaction.
     writer: Mutex<Writer>,
     /// What readers see; written only by the holder of `writer`.
     state: RwLock<State>,
@@ -127,8 +240,8 @@ impl Writer {
     }
 }
 
-/// Record entries encoded for one append, with the heads the index will
-/// need (read before writing, so applying needs no I/O under the lock).
+/// Entries encoded for one write, with the summaries the index will need
+/// (read before writing, so applying needs no I/O under the lock).
 struct Batch {
     /// The log.
     file: Arc<File>,
@@ -136,85 +249,56 @@ struct Batch {
     end: u64,
     /// Every frame, written with one call.
     bytes: Vec<u8>,
-    /// Each entry's index data.
+    /// Each record entry's index data.
     items: Vec<Item>,
-    /// Heads by offset: of the entries each item replaces and of the items.
-    known: HashMap<u64, Head>,
+    /// Summaries by offset: of the entries each item replaces and of the items.
+    known: HashMap<u64, Summary>,
 }
 
 impl Batch {
-    /// Encodes `entry` and reads the head of the entry it will replace.
-    fn add(&mut self, entry: &Entry, hash: u64, state: &State) -> io::Result<()> {
-        if let Some(at) = state.index.find(hash, &entry.name) {
+    /// Encodes `entry` and reads the summaries of the entries with the same
+    /// first key bits (one of which it may replace).
+    fn add(&mut self, entry: &Entry, state: &State) -> io::Result<()> {
+        let key = state::slot_key(&entry.name);
+        for i in state.slots.equal(key) {
+            let at = state.slots.offset_at(i);
             if let hash_map::Entry::Vacant(slot) = self.known.entry(at) {
-                slot.insert(read_head_at(&state.file, at)?);
+                slot.insert(read_summary_at(&state.file, at)?);
             }
         }
         let offset = self.end + self.bytes.len() as u64;
         let len = push_record(entry, &mut self.bytes)?;
-        let head = Head {
+        let summary = Summary {
             name: entry.name.clone(),
             expires: entry.expires,
             len,
         };
-        self.known.insert(offset, head.clone());
-        let seq = entry.seq;
+        self.known.insert(offset, summary.clone());
         self.items.push(Item {
-            hash,
-            seq,
+            key,
+            seq: entry.seq,
             offset,
-            head,
+            summary,
         });
         Ok(())
     }
 }
 
-/// One entry of a [`Batch`].
+/// One record entry of a [`Batch`].
 struct Item {
-    /// The name's index key.
-    hash: u64,
+    /// The first 64 bits of the name's leaf key.
+    key: u64,
     /// Its seq.
     seq: u64,
     /// Where its frame starts.
     offset: u64,
     /// Name, expiry and length.
-    head: Head,
+    summary: Summary,
 }
 
-/// Entries gathered by [`Store::read_after`] within its byte budget.
-struct Gather {
-    /// What is gathered so far, in ascending seq.
-    entries: Vec<Entry>,
-    /// Record and attestation bytes gathered.
-    bytes: usize,
-    /// The budget.
-    max_bytes: usize,
-}
-
-impl Gather {
-    /// Adds `body` unless it would exceed the budget of a non-empty batch.
-    fn take(&mut self, body: RecordBody<'_>) -> bool {
-        let size = body.text_len();
-        if !self.entries.is_empty() && self.bytes + size > self.max_bytes {
-            return false;
-        }
-        self.bytes += size;
-        self.entries.push(body.into_entry());
-        true
-    }
-}
-
-/// How one pass of [`Store::read_after`] ended.
-enum Scan {
-    /// The budget or the durable end was reached.
-    Done,
-    /// A compaction swapped the file; scan again from the last entry.
-    Moved,
-}
-
-/// Checks that `entries` go up in seq from above `head`.
-fn check_order(entries: &[Entry], head: u64) -> io::Result<()> {
-    let mut last = head;
+/// Checks that `entries` go up in seq from above `seq`.
+fn check_order(entries: &[Entry], seq: u64) -> io::Result<()> {
+    let mut last = seq;
     for entry in entries {
         if entry.seq <= last {
             return Err(io::Error::new(
@@ -236,11 +320,11 @@ fn next_sound(reader: &mut Reader<'_>) -> io::Result<Option<Frame>> {
     }
 }
 
-/// The record in `frame`, `None` for a head marker.
+/// The record in `frame`, `None` for a marker or a head.
 fn record_of(frame: &Frame) -> io::Result<Option<RecordBody<'_>>> {
     match frame.content() {
         Content::Record(body) => Ok(Some(body)),
-        Content::Head(_) => Ok(None),
+        Content::Seq(_) | Content::SignedHead(_) => Ok(None),
         Content::Malformed | Content::Unknown(_) => Err(corrupt(frame.offset, "unreadable")),
     }
 }
@@ -256,22 +340,17 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens (creating if absent) the log `records.log` in `dir`, replays
     /// it, cuts a torn or corrupt tail (with a warning giving byte counts),
-    /// and returns the report.
+    /// rebuilds the tree and checks it against the newest head in the log.
     pub fn open(dir: &Path) -> io::Result<(Store, OpenReport)> {
-        Self::open_with(dir, NameHasher::random())
-    }
-
-    /// [`Store::open`] with a given hasher (tests force collisions).
-    fn open_with(dir: &Path, hasher: NameHasher) -> io::Result<(Store, OpenReport)> {
         let path = dir.join(LOG_FILE);
         let opened = recover::remove_leftover(dir)
             .and_then(|()| recover::open_log(&path, dir))
-            .and_then(|file| recover::replay(file, &path, &hasher));
-        let (state, report) = opened.map_err(|e| named(&path, e))?;
+            .and_then(|file| recover::replay(file, &path));
+        let (mut state, mut report) = opened.map_err(|e| named(&path, e))?;
+        report.head = seal::restore(&mut state).map_err(|e| named(&path, e))?;
         let store = Store {
             path,
             dir: dir.to_owned(),
-            hasher,
             writer: Mutex::new(Writer { broken: false }),
             state: RwLock::new(state),
         };
@@ -279,56 +358,73 @@ impl Store {
     }
 
     /// Highest seq ever applied (never goes down, even after compaction
-    /// drops that record): the `head` of protocol §8.
-    pub fn head(&self) -> u64 {
-        self.state.read().head
+    /// drops that record): the `seq` of protocol §10.6's status.
+    pub fn seq(&self) -> u64 {
+        self.state.read().seq
     }
 
-    /// Number of live records at `now`: neither superseded nor expired.
+    /// Number of names whose newest record has not expired at `now`.
     pub fn live_count(&self, now: u64) -> usize {
         self.state.read().live_count(now)
     }
 
-    /// The live entry for `name` if any and not expired at `now`
-    /// (`expires > now`).
+    /// The head lookups are answered against, if any.
+    pub fn current_head(&self) -> Option<SignedHead> {
+        self.state.read().current.as_ref().map(|c| c.head.clone())
+    }
+
+    /// The newest signed head written to the log, current or not.
+    pub fn newest_head(&self) -> Option<SignedHead> {
+        self.state.read().newest_head.clone()
+    }
+
+    /// Heap bytes of the index and the tree, for status and benchmarks.
+    pub fn memory_bytes(&self) -> (usize, usize) {
+        let state = self.state.read();
+        (state.slots.heap_bytes(), state.tree.heap_bytes())
+    }
+
+    /// The newest entry for `name` if it has not expired at `now`
+    /// (`expires > now`), whether or not a head covers it yet: what the
+    /// Quorum decides ownership against.
     pub fn get(&self, name: &RegisteredName, now: u64) -> io::Result<Option<Entry>> {
-        let hash = self.hasher.hash(name);
         let found = {
             let state = self.state.read();
-            let offset = state.index.find(hash, name);
-            offset.map(|offset| (Arc::clone(&state.file), offset))
+            let found = state.find(name).map_err(|e| named(&self.path, e))?;
+            found.map(|(_, offset)| (Arc::clone(&state.file), offset))
         };
         let Some((file, offset)) = found else {
             return Ok(None);
         };
         let entry = read_entry_at(&file, offset).map_err(|e| named(&self.path, e))?;
-        Ok((entry.name == *name && entry.expires > now).then_some(entry))
+        Ok((entry.expires > now).then_some(entry))
     }
 
-    /// Appends `entries` (ascending seq, each above the head) with one
-    /// write and one fsync (group commit), then applies them to the index,
-    /// each replacing the live entry of its name. Readers see them only
-    /// after the fsync. On a failed write or fsync nothing is applied and
-    /// the file is cut back to where it was.
+    /// Appends `entries` (ascending seq, each above the store's seq) with
+    /// one write and one fsync (group commit), then applies them to the
+    /// index, each replacing the newest entry of its name. They wait for a
+    /// head ([`Store::seal`]) before lookups see them. On a failed write or
+    /// fsync nothing is applied and the file is cut back to where it was.
     pub fn append(&self, entries: &[Entry]) -> io::Result<()> {
         if entries.is_empty() {
             return Ok(());
         }
         let mut writer = self.writer.lock();
         writer.check().map_err(|e| named(&self.path, e))?;
-        let batch = self.prepare(entries).map_err(|e| named(&self.path, e))?;
-        self.write(&batch, &mut writer)
+        let batch = self.batch(entries).map_err(|e| named(&self.path, e))?;
+        self.write(&batch, true, &mut writer)
             .map_err(|e| named(&self.path, e))?;
-        self.publish(batch).map_err(|e| {
+        let mut state = self.state.write();
+        self.publish(&mut state, batch).map_err(|e| {
             writer.fail(&self.path, &e);
             named(&self.path, e)
         })
     }
 
-    /// Encodes `entries` and reads the heads of the entries they replace.
-    fn prepare(&self, entries: &[Entry]) -> io::Result<Batch> {
+    /// Encodes `entries` and reads the summaries of the entries they replace.
+    fn batch(&self, entries: &[Entry]) -> io::Result<Batch> {
         let state = self.state.read();
-        check_order(entries, state.head)?;
+        check_order(entries, state.seq)?;
         let mut batch = Batch {
             file: Arc::clone(&state.file),
             end: state.end,
@@ -337,18 +433,22 @@ impl Store {
             known: HashMap::new(),
         };
         for entry in entries {
-            batch.add(entry, self.hasher.hash(&entry.name), &state)?;
+            batch.add(entry, &state)?;
         }
         Ok(batch)
     }
 
-    /// Writes and fsyncs `batch`; on failure cuts the file back to its old
-    /// end, and stops all writing if even that fails.
-    fn write(&self, batch: &Batch, writer: &mut Writer) -> io::Result<()> {
+    /// Writes `batch` and, when `sync`, fsyncs it; on failure cuts the file
+    /// back to its old end, and stops all writing if even that fails.
+    fn write(&self, batch: &Batch, sync: bool, writer: &mut Writer) -> io::Result<()> {
         let file = &batch.file;
-        let written = file
-            .write_all_at(&batch.bytes, batch.end)
-            .and_then(|()| file.sync_data());
+        let written = file.write_all_at(&batch.bytes, batch.end).and_then(|()| {
+            if sync {
+                file.sync_data()
+            } else {
+                Ok(())
+            }
+        });
         if let Err(e) = written {
             if let Err(undo) = file.set_len(batch.end).and_then(|()| file.sync_all()) {
                 writer.fail(&self.path, &undo);
@@ -358,8 +458,8 @@ impl Store {
         Ok(())
     }
 
-    /// Makes a durable batch visible: the new end and the index at once.
-    fn publish(&self, batch: Batch) -> io::Result<()> {
+    /// Makes a written batch visible: the new end and the index at once.
+    fn publish(&self, state: &mut State, batch: Batch) -> io::Result<()> {
         let Batch {
             file,
             end,
@@ -367,159 +467,18 @@ impl Store {
             items,
             known,
         } = batch;
-        let old_head = |at: u64| {
+        let old = |at: u64| {
             known
                 .get(&at)
                 .cloned()
-                .map_or_else(|| read_head_at(&file, at), Ok)
+                .map_or_else(|| read_summary_at(&file, at), Ok)
         };
-        let mut state = self.state.write();
         state.end = end + bytes.len() as u64;
         for item in items {
-            state.apply(item.hash, item.head, item.seq, item.offset, old_head)?;
+            state.apply(item.key, item.summary, item.seq, item.offset, old)?;
         }
         Ok(())
     }
-
-    /// Live, unexpired entries with seq > `after`, ascending by seq,
-    /// stopping before the record and attestation text would pass
-    /// `max_bytes` (but with at least one entry if any exists): what a
-    /// subscriber is fed and caught up with. Each entry was live when read;
-    /// if a compaction swaps the file meanwhile, the scan goes on from the
-    /// last entry taken, so a name may then appear again with a newer seq.
-    pub fn read_after(&self, after: u64, now: u64, max_bytes: usize) -> io::Result<Vec<Entry>> {
-        let mut gather = Gather {
-            entries: Vec::new(),
-            bytes: 0,
-            max_bytes,
-        };
-        let mut from = after;
-        while let Scan::Moved = self
-            .scan(from, now, &mut gather)
-            .map_err(|e| named(&self.path, e))?
-        {
-            from = gather.entries.last().map_or(after, |e| e.seq);
-        }
-        Ok(gather.entries)
-    }
-
-    /// One pass of [`Store::read_after`] over the current file.
-    fn scan(&self, after: u64, now: u64, gather: &mut Gather) -> io::Result<Scan> {
-        let (file, start, end, generation) = {
-            let state = self.state.read();
-            let file = Arc::clone(&state.file);
-            (file, state.start(after), state.end, state.generation)
-        };
-        let mut reader = Reader::new(&file, start, end);
-        while let Some(frame) = next_sound(&mut reader)? {
-            let Some(body) = record_of(&frame)? else {
-                continue;
-            };
-            if body.seq <= after || body.expires <= now {
-                continue;
-            }
-            let Some(live) = self.is_live(generation, &body, frame.offset) else {
-                return Ok(Scan::Moved);
-            };
-            if live && !gather.take(body) {
-                return Ok(Scan::Done);
-            }
-        }
-        Ok(Scan::Done)
-    }
-
-    /// Whether the entry at `offset` is its name's live one; `None` if a
-    /// compaction replaced generation `generation` meanwhile.
-    fn is_live(&self, generation: u64, body: &RecordBody<'_>, offset: u64) -> Option<bool> {
-        let hash = self.hasher.hash(&body.name);
-        let state = self.state.read();
-        (state.generation == generation).then(|| state.index.maps(hash, &body.name, offset))
-    }
-
-    /// Rewrites the log with only live, unexpired entries and a head
-    /// marker (so the head survives), crash-safely: write
-    /// `records.log.compact`, fsync it, rename it over `records.log`, fsync
-    /// the directory. Readers keep using the old file until the swap;
-    /// appends wait.
-    pub fn compact(&self, now: u64) -> io::Result<CompactReport> {
-        let mut writer = self.writer.lock();
-        writer.check().map_err(|e| named(&self.path, e))?;
-        let tmp = self.dir.join(COMPACT_FILE);
-        let copied = self
-            .copy_live(&tmp, now)
-            .and_then(|fresh| fs::rename(&tmp, &self.path).map(|()| fresh));
-        let fresh = copied.map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            named(&tmp, e)
-        })?;
-        let (after_bytes, live) = (fresh.end, fresh.index.len());
-        let synced = recover::sync_dir(&self.dir);
-        let before_bytes = self.swap(fresh);
-        if let Err(e) = synced {
-            writer.fail(&self.dir, &e);
-            return Err(named(&self.dir, e));
-        }
-        Ok(CompactReport {
-            before_bytes,
-            after_bytes,
-            live,
-        })
-    }
-
-    /// Writes the live, unexpired entries to `tmp` and returns the state
-    /// of that file, built while copying.
-    fn copy_live(&self, tmp: &Path, now: u64) -> io::Result<State> {
-        let state = self.state.read();
-        let file = Arc::new(create(tmp)?);
-        let capacity = Index::with_capacity(state.index.len());
-        let mut fresh = State::new(Arc::clone(&file), capacity, state.generation + 1);
-        let mut out = BufWriter::with_capacity(COPY_BUFFER, &*file);
-        out.write_all(&format::header())?;
-        fresh.head = state.head;
-        let mut reader = Reader::new(&state.file, HEADER_LEN, state.end);
-        while let Some(frame) = next_sound(&mut reader)? {
-            let Some(body) = record_of(&frame)? else {
-                continue;
-            };
-            let hash = self.hasher.hash(&body.name);
-            if body.expires > now && state.index.maps(hash, &body.name, frame.offset) {
-                out.write_all(frame.raw())?;
-                let offset = fresh.end;
-                fresh.add_new(hash, &Head::of(&body, frame.len()), body.seq, offset);
-                fresh.end += frame.len();
-            }
-        }
-        drop(state);
-        finish(out, fresh)
-    }
-
-    /// Installs a compacted state; returns the old file's size. The old
-    /// state is dropped after the lock is released.
-    fn swap(&self, fresh: State) -> u64 {
-        let mut state = self.state.write();
-        let old = std::mem::replace(&mut *state, fresh);
-        drop(state);
-        old.end
-    }
-
-    /// (Bytes of superseded or expired entries, approximately; total bytes
-    /// of the log), so the server can decide when to compact.
-    pub fn garbage(&self, now: u64) -> (u64, u64) {
-        self.state.read().garbage(now)
-    }
-}
-
-/// Ends a compacted file: the head marker, then flush and fsync.
-fn finish(mut out: BufWriter<&File>, mut fresh: State) -> io::Result<State> {
-    let head = fresh.head;
-    let mut marker = Vec::new();
-    push_head(head, &mut marker)?;
-    out.write_all(&marker)?;
-    out.flush()?;
-    drop(out);
-    fresh.file.sync_all()?;
-    fresh.end += marker.len() as u64;
-    Ok(fresh)
 }
 
 /// Creates (or empties) a file to read and write.

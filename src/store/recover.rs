@@ -5,7 +5,7 @@
 //! Only what happens at start; appending and compacting are in [`super`].
 
 use super::format::{check_header, header, Next, Reader, HEADER_LEN};
-use super::index::{Index, NameHasher};
+use super::slots::Slots;
 use super::state::State;
 use super::{OpenReport, COMPACT_FILE};
 use std::fs::{self, File, OpenOptions};
@@ -70,25 +70,21 @@ fn start_log(file: &File, len: u64, dir: &Path) -> io::Result<()> {
 
 /// Replays every entry of `file` (at `path`) into a new state, cutting the
 /// log at the first entry that is incomplete, corrupt or out of order.
-pub(super) fn replay(
-    file: File,
-    path: &Path,
-    hasher: &NameHasher,
-) -> io::Result<(State, OpenReport)> {
+pub(super) fn replay(file: File, path: &Path) -> io::Result<(State, OpenReport)> {
     let len = file.metadata()?.len();
     let file = Arc::new(file);
-    let mut state = State::new(Arc::clone(&file), Index::with_capacity(0), 0);
-    let (entries_read, cut) =
-        replay_frames(&mut state, Reader::new(&file, HEADER_LEN, len), hasher)?;
+    let mut state = State::new(Arc::clone(&file), Slots::with_capacity(0), 0);
+    let (entries_read, cut) = replay_frames(&mut state, Reader::new(&file, HEADER_LEN, len))?;
     let truncated_bytes = match cut {
         Some((at, why)) => cut_tail(&file, path, (at, len), why, entries_read)?,
         None => 0,
     };
     let report = OpenReport {
         entries_read,
-        live: state.index.len(),
-        head: state.head,
+        live: state.slots.len(),
+        seq: state.seq,
         truncated_bytes,
+        head: None,
     };
     Ok((state, report))
 }
@@ -98,7 +94,6 @@ pub(super) fn replay(
 fn replay_frames(
     state: &mut State,
     mut reader: Reader<'_>,
-    hasher: &NameHasher,
 ) -> io::Result<(u64, Option<(u64, &'static str)>)> {
     let mut applied = 0;
     loop {
@@ -107,7 +102,7 @@ fn replay_frames(
             Next::End => return Ok((applied, None)),
             Next::Bad(bad) => return Ok((applied, Some((reader.pos(), bad.why())))),
         };
-        match state.replay(&frame, hasher)? {
+        match state.replay(&frame)? {
             Ok(()) => applied += 1,
             Err(why) => return Ok((applied, Some((frame.offset, why)))),
         }

@@ -1,8 +1,16 @@
 //! Tests of the store against real files in the system's temporary
-//! directory: durability, recovery from torn and corrupt tails, collisions,
-//! compaction and concurrent readers. Not a benchmark.
+//! directory: durability, recovery from torn and corrupt tails, names that
+//! share index keys, the tree against the reference root, proofs, catch-up
+//! order, compaction with retention, and concurrent readers. Not a
+//! benchmark.
 
 use super::*;
+use crate::keys::SigningKey;
+use crate::merkle::{Leaf, EMPTY};
+use crate::record::RecordId;
+use sodiumoxide::crypto::hash::sha256;
+use std::collections::BTreeMap;
+use std::fs;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -34,15 +42,48 @@ fn name(text: &str) -> RegisteredName {
     RegisteredName::parse(text).unwrap()
 }
 
-/// An entry whose texts say where they came from.
+/// An entry whose texts say where they came from, with its true leaf.
 fn entry(seq: u64, expires: u64, label: &str) -> Entry {
+    let name = name(&format!("{label}.tor"));
+    let record = format!("{{\"name\":\"{label}.tor\",\"serial\":{seq}}}");
+    let id = RecordId(sha256::hash(record.as_bytes()).0);
     Entry {
         seq,
         expires,
-        name: name(&format!("{label}.tor")),
-        record: format!("{{\"name\":\"{label}.tor\",\"serial\":{seq}}}"),
+        leaf: merkle::leaf_hash(&LeafKey::of(&name), &id, seq),
+        name,
+        record,
         attestation: format!("{{\"seq\":{seq}}}"),
     }
+}
+
+/// The tree's leaf of an entry.
+fn leaf_of(e: &Entry) -> Leaf {
+    Leaf {
+        key: LeafKey::of(&e.name),
+        record: RecordId(sha256::hash(e.record.as_bytes()).0),
+        seq: e.seq,
+    }
+}
+
+/// The live set (protocol.md §10.1) as of (seq, time) of everything in
+/// `log`, computed directly: its root and size.
+fn reference(log: &[Entry], seq: u64, time: u64) -> (Hash, u64) {
+    let live = reference_leaves(log, seq, time);
+    (merkle::reference_root(&live), live.len() as u64)
+}
+
+fn key() -> SigningKey {
+    crate::keys::init().unwrap();
+    SigningKey::from_seed(&[9; 32])
+}
+
+/// Seals `entries` (written with the head) at (seq, time), as the Quorum does.
+fn seal_at(store: &Store, entries: &[Entry], seq: u64, time: u64) -> SignedHead {
+    let sealing = store.prepare(entries, seq, time).unwrap();
+    let head = SignedHead::sign(seq, time, sealing.size(), sealing.root(), &key());
+    store.seal(entries, sealing, &head, true).unwrap();
+    head
 }
 
 fn open(dir: &TempDir) -> (Store, OpenReport) {
@@ -55,6 +96,13 @@ fn file_len(dir: &TempDir) -> u64 {
 
 fn seqs(entries: &[Entry]) -> Vec<u64> {
     entries.iter().map(|e| e.seq).collect()
+}
+
+/// Every record a subscriber from seq 1 is sent, and the heads among them.
+fn everything(store: &Store) -> Vec<Entry> {
+    let feed = store.feed(0, None, usize::MAX).unwrap();
+    assert!(feed.complete);
+    [feed.before, feed.after].concat()
 }
 
 const NOW: u64 = 1_000_000;
@@ -70,7 +118,7 @@ fn store_is_send_and_sync() {
 fn append_then_get_round_trips() {
     let dir = TempDir::new("round");
     let (store, report) = open(&dir);
-    assert_eq!((report.entries_read, report.live, report.head), (0, 0, 0));
+    assert_eq!((report.entries_read, report.live, report.seq), (0, 0, 0));
     let a = entry(1, LATER, "alpha");
     store.append(std::slice::from_ref(&a)).unwrap();
     assert_eq!(store.get(&a.name, NOW).unwrap(), Some(a.clone()));
@@ -80,11 +128,11 @@ fn append_then_get_round_trips() {
         None,
         "expired at its expiry"
     );
-    assert_eq!((store.head(), store.live_count(0)), (1, 1));
+    assert_eq!((store.seq(), store.live_count(0)), (1, 1));
 }
 
 #[test]
-fn append_refuses_seq_not_above_head_and_applies_nothing() {
+fn append_refuses_seq_not_above_the_last_and_applies_nothing() {
     let dir = TempDir::new("order");
     let (store, _) = open(&dir);
     store.append(&[entry(5, LATER, "a")]).unwrap();
@@ -97,7 +145,7 @@ fn append_refuses_seq_not_above_head_and_applies_nothing() {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
     assert_eq!(
-        (store.head(), store.live_count(0), file_len(&dir)),
+        (store.seq(), store.live_count(0), file_len(&dir)),
         (5, 1, len)
     );
     assert_eq!(store.get(&name("b.tor"), NOW).unwrap(), None);
@@ -110,15 +158,15 @@ fn a_newer_entry_supersedes_by_name() {
     store
         .append(&[entry(1, LATER, "a"), entry(2, LATER, "b")])
         .unwrap();
-    assert_eq!(store.garbage(NOW).0, 0);
+    assert_eq!(store.garbage().0, 0);
     store
         .append(&[entry(3, LATER, "a"), entry(4, LATER, "a")])
         .unwrap();
     assert_eq!(store.get(&name("a.tor"), NOW).unwrap().unwrap().seq, 4);
     assert_eq!(store.live_count(0), 2);
-    let (garbage, total) = store.garbage(NOW);
+    let (garbage, total) = store.garbage();
     assert!(garbage > 0 && garbage < total, "{garbage} of {total}");
-    assert_eq!(seqs(&store.read_after(0, NOW, usize::MAX).unwrap()), [2, 4]);
+    assert_eq!(seqs(&everything(&store)), [2, 4]);
 }
 
 #[test]
@@ -130,7 +178,7 @@ fn reopening_replays_the_same_state() {
             let label = format!("n{}", seq % 13);
             store.append(&[entry(seq, LATER + seq, &label)]).unwrap();
         }
-        store.read_after(0, NOW, usize::MAX).unwrap()
+        everything(&store)
     };
     let (store, report) = open(&dir);
     assert_eq!(
@@ -138,11 +186,12 @@ fn reopening_replays_the_same_state() {
         OpenReport {
             entries_read: 40,
             live: 13,
-            head: 40,
-            truncated_bytes: 0
+            seq: 40,
+            truncated_bytes: 0,
+            head: None,
         }
     );
-    assert_eq!(store.read_after(0, NOW, usize::MAX).unwrap(), before);
+    assert_eq!(everything(&store), before);
     for e in &before {
         assert_eq!(store.get(&e.name, NOW).unwrap().as_ref(), Some(e));
     }
@@ -162,16 +211,13 @@ fn a_torn_tail_is_cut_and_the_log_goes_on() {
     file.set_len(full - 7).unwrap();
     let (store, report) = open(&dir);
     assert_eq!(report.truncated_bytes, full - 7 - good);
-    assert_eq!((report.entries_read, report.live, report.head), (2, 2, 2));
+    assert_eq!((report.entries_read, report.live, report.seq), (2, 2, 2));
     assert_eq!(file_len(&dir), good);
     assert_eq!(store.get(&name("c.tor"), NOW).unwrap(), None);
     store.append(&[entry(3, LATER, "d")]).unwrap();
     drop(store);
     let (store, report) = open(&dir);
-    assert_eq!(
-        (report.truncated_bytes, report.live, report.head),
-        (0, 3, 3)
-    );
+    assert_eq!((report.truncated_bytes, report.live, report.seq), (0, 3, 3));
     assert_eq!(store.get(&name("d.tor"), NOW).unwrap().unwrap().seq, 3);
 }
 
@@ -189,7 +235,7 @@ fn a_flipped_byte_in_the_last_entry_is_cut() {
     fs::write(dir.log(), &bytes).unwrap();
     let (store, report) = open(&dir);
     assert_eq!(report.truncated_bytes, full - good);
-    assert_eq!((report.entries_read, report.head), (1, 1));
+    assert_eq!((report.entries_read, report.seq), (1, 1));
     assert_eq!(store.get(&name("b.tor"), NOW).unwrap(), None);
     assert!(store.get(&name("a.tor"), NOW).unwrap().is_some());
 }
@@ -216,7 +262,7 @@ fn a_log_cut_short_at_creation_gets_its_header() {
 }
 
 #[test]
-fn read_after_keeps_order_liveness_and_budget() {
+fn a_feed_without_a_head_keeps_order_newest_and_budget() {
     let dir = TempDir::new("after");
     let (store, _) = open(&dir);
     let batch: Vec<Entry> = (1..=1000)
@@ -226,112 +272,306 @@ fn read_after_keeps_order_liveness_and_budget() {
         })
         .collect();
     store.append(&batch).unwrap();
-    let all = store.read_after(0, NOW, usize::MAX).unwrap();
-    let want: Vec<u64> = (701..=1000).filter(|s| s % 10 != 0).collect();
+    let all = everything(&store);
+    let want: Vec<u64> = (701..=1000).collect();
     assert_eq!(
         seqs(&all),
         want,
-        "the newest per name, unexpired, ascending"
+        "the newest per name, expired ones too, ascending"
     );
-    assert_eq!(
-        seqs(&store.read_after(900, NOW, usize::MAX).unwrap()),
-        want[want.len() - 90..]
-    );
+    let tail = store.feed(900, None, usize::MAX).unwrap();
+    assert_eq!(seqs(&tail.after), want[want.len() - 100..]);
+    assert_eq!(tail.cursor, 1000);
     let size = all[0].record.len() + all[0].attestation.len();
-    let some = store.read_after(0, NOW, 3 * size + 1).unwrap();
-    assert_eq!(seqs(&some), want[..3]);
-    assert_eq!(seqs(&store.read_after(0, NOW, 1).unwrap()), want[..1]);
-    assert!(store.read_after(1000, NOW, usize::MAX).unwrap().is_empty());
-}
-
-#[test]
-fn colliding_hashes_keep_names_apart() {
-    let dir = TempDir::new("collide");
-    let hasher = || NameHasher::constant(42);
-    let (store, _) = Store::open_with(&dir.0, hasher()).unwrap();
-    store
-        .append(&[
-            entry(1, LATER, "a"),
-            entry(2, LATER, "b"),
-            entry(3, LATER, "c"),
-        ])
-        .unwrap();
-    store
-        .append(&[entry(4, LATER, "b"), entry(5, LATER, "a")])
-        .unwrap();
-    let check = |store: &Store| {
-        assert_eq!(store.live_count(0), 3);
-        for (label, seq) in [("a", 5), ("b", 4), ("c", 3)] {
-            let got = store.get(&name(&format!("{label}.tor")), NOW).unwrap();
-            assert_eq!(got.map(|e| e.seq), Some(seq), "{label}");
-        }
-        assert_eq!(store.get(&name("d.tor"), NOW).unwrap(), None);
-        assert_eq!(
-            seqs(&store.read_after(0, NOW, usize::MAX).unwrap()),
-            [3, 4, 5]
-        );
-    };
-    check(&store);
-    drop(store);
-    let (store, _) = Store::open_with(&dir.0, hasher()).unwrap();
-    check(&store);
-    store.compact(NOW).unwrap();
-    check(&store);
-    drop(store);
-    check(&Store::open_with(&dir.0, hasher()).unwrap().0);
-}
-
-#[test]
-fn compaction_keeps_exactly_the_live_unexpired_set() {
-    let dir = TempDir::new("compact");
-    let (store, _) = open(&dir);
-    for seq in 1..=600 {
-        let expires = if seq % 7 == 0 { NOW - 7200 } else { LATER };
-        store
-            .append(&[entry(seq, expires, &format!("n{}", seq % 50))])
-            .unwrap();
-    }
-    let live = store.read_after(0, NOW, usize::MAX).unwrap();
-    let (garbage, total) = store.garbage(NOW);
-    let report = store.compact(NOW).unwrap();
-    assert_eq!(report.before_bytes, total);
-    assert_eq!(report.after_bytes, file_len(&dir));
-    assert!(report.after_bytes < report.before_bytes / 5, "{report:?}");
-    assert!(
-        report.after_bytes >= total - garbage,
-        "{report:?} {garbage}"
+    let some = store.feed(0, None, 3 * size + 1).unwrap();
+    assert_eq!(
+        (seqs(&some.after), some.complete),
+        (want[..3].to_vec(), false)
     );
-    assert_eq!(report.live, live.len());
-    assert_eq!(store.live_count(0), live.len());
-    assert_eq!(store.read_after(0, NOW, usize::MAX).unwrap(), live);
-    assert!(!dir.0.join(COMPACT_FILE).exists());
-    store.append(&[entry(601, LATER, "n1")]).unwrap();
+    assert_eq!(some.cursor, 703);
+    assert_eq!(seqs(&store.feed(0, None, 1).unwrap().after), want[..1]);
+    let done = store.feed(1000, None, usize::MAX).unwrap();
+    assert!(done.after.is_empty() && done.complete && done.head.is_none());
+}
+
+/// The reference live set as leaves, as of (seq, time).
+fn reference_leaves(log: &[Entry], seq: u64, time: u64) -> Vec<Leaf> {
+    let mut newest: BTreeMap<&RegisteredName, &Entry> = BTreeMap::new();
+    for e in log.iter().filter(|e| e.seq <= seq) {
+        newest.insert(&e.name, e);
+    }
+    newest
+        .values()
+        .filter(|e| e.expires > time)
+        .map(|e| leaf_of(e))
+        .collect()
+}
+
+/// A random walk of claims, renewals and expiries, some written with
+/// their head (as at the Quorum) and some appended first and covered by a
+/// later head (as at a mirror), some across a restart: every head's root
+/// and size, and every answer's proof, are those of the reference.
+#[test]
+fn heads_and_proofs_follow_the_reference_through_random_changes() {
+    for seed in [12345u64, 777, 20_261_205] {
+        let dir = TempDir::new("roots");
+        let mut store = open(&dir).0;
+        let (mut log, mut x, mut seq, mut time) = (Vec::new(), seed, 0, NOW);
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..30u64 {
+            let batch: Vec<Entry> = (0..1 + next() % 60)
+                .map(|_| {
+                    seq += 1;
+                    let n = next();
+                    entry(seq, time + 1 + n % 400, &format!("n{}", n % 211))
+                })
+                .collect();
+            let head = if round % 3 == 0 {
+                store.append(&batch).unwrap();
+                seal_at(&store, &[], seq, time)
+            } else {
+                seal_at(&store, &batch, seq, time)
+            };
+            log.extend(batch);
+            let live = reference_leaves(&log, seq, time);
+            assert_eq!(
+                head.root,
+                merkle::reference_root(&live),
+                "seed {seed} round {round}"
+            );
+            assert_eq!(head.size, live.len() as u64);
+            for _ in 0..5 {
+                let asked = name(&format!("n{}.tor", next() % 230));
+                let key = LeafKey::of(&asked);
+                let proof = match store.answer(&asked).unwrap() {
+                    Answer::Found { proof, .. } | Answer::NotFound { proof, .. } => proof,
+                    Answer::NoHead => panic!("no head after a seal"),
+                };
+                assert_eq!(proof, merkle::reference_proof(&live, &key), "{asked}");
+            }
+            if round % 10 == 9 {
+                drop(store);
+                let (again, report) = open(&dir);
+                assert_eq!(report.head, Some(head), "restored after a restart");
+                store = again;
+            }
+            time += 37;
+        }
+        let head = seal_at(&store, &[], seq, time + 1000);
+        assert_eq!((head.root, head.size), (EMPTY, 0), "everything expired");
+    }
+}
+
+#[test]
+fn answers_carry_proofs_that_verify_against_the_head() {
+    let dir = TempDir::new("answers");
+    let (store, _) = open(&dir);
+    assert!(matches!(
+        store.answer(&name("a.tor")).unwrap(),
+        Answer::NoHead
+    ));
+    let batch: Vec<Entry> = (1..=60)
+        .map(|seq| entry(seq, NOW + 100 + seq, &format!("n{seq}")))
+        .collect();
+    let head = seal_at(&store, &batch, 60, NOW);
+    for e in &batch {
+        let Answer::Found {
+            entry,
+            proof,
+            head: text,
+        } = store.answer(&e.name).unwrap()
+        else {
+            panic!("{} not found", e.name);
+        };
+        assert_eq!(&entry, e);
+        assert_eq!(&*text, head.canonical());
+        let leaf = leaf_of(e);
+        proof
+            .verify_presence(&leaf.key, &leaf.record, leaf.seq, &head.root)
+            .unwrap();
+        assert_eq!(proof, merkle::reference_proof(&leafs(&batch), &leaf.key));
+    }
+    for label in ["absent", "n61", "other"] {
+        let Answer::NotFound { proof, .. } = store.answer(&name(&format!("{label}.tor"))).unwrap()
+        else {
+            panic!("{label} found");
+        };
+        let key = LeafKey::of(&name(&format!("{label}.tor")));
+        proof.verify_absence(&key, &head.root).unwrap();
+        assert_eq!(proof, merkle::reference_proof(&leafs(&batch), &key));
+    }
+}
+
+fn leafs(entries: &[Entry]) -> Vec<Leaf> {
+    entries.iter().map(leaf_of).collect()
+}
+
+#[test]
+fn records_after_the_head_wait_for_the_next_one() {
+    let dir = TempDir::new("wait");
+    let (store, _) = open(&dir);
+    let first = [entry(1, LATER, "a"), entry(2, LATER, "b")];
+    let head = seal_at(&store, &first, 2, NOW);
+    store
+        .append(&[entry(3, LATER, "a"), entry(4, LATER, "c")])
+        .unwrap();
+    let Answer::Found { entry: a, .. } = store.answer(&name("a.tor")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.seq, 1, "a's record as of the head");
+    assert!(matches!(
+        store.answer(&name("c.tor")).unwrap(),
+        Answer::NotFound { .. }
+    ));
+    let feed = store.feed(0, None, usize::MAX).unwrap();
+    assert_eq!(seqs(&feed.before), [1, 2]);
+    assert_eq!(feed.head.as_ref().map(|h| &h.0), Some(&head));
+    assert_eq!(seqs(&feed.after), [3, 4]);
+    let dropped = store.prepare(&[], 4, NOW + 1).unwrap();
+    assert_ne!(dropped.root(), head.root);
+    drop(dropped);
+    assert_eq!(
+        store.current_head(),
+        Some(head.clone()),
+        "a prepared head changes nothing"
+    );
+    assert!(store
+        .advance(store.prepare(&[], 4, NOW + 1).unwrap())
+        .is_err());
     drop(store);
     let (store, report) = open(&dir);
     assert_eq!(
-        (report.live, report.head, report.truncated_bytes),
-        (live.len(), 601, 0)
+        report.head,
+        Some(head.clone()),
+        "taken again after a restart"
     );
-    assert_eq!(store.get(&name("n1.tor"), NOW).unwrap().unwrap().seq, 601);
+    let next = seal_at(&store, &[], 4, NOW + 2);
+    let mut log = first.to_vec();
+    log.extend([entry(3, LATER, "a"), entry(4, LATER, "c")]);
+    assert_eq!((next.root, next.size), reference(&log, 4, NOW + 2));
+    let Answer::Found { entry: a, .. } = store.answer(&name("a.tor")).unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.seq, 3);
 }
 
 #[test]
-fn head_survives_compaction_that_drops_its_record() {
-    let dir = TempDir::new("head");
+fn a_seal_needs_the_prepared_root_and_advance_needs_no_current_head() {
+    let dir = TempDir::new("nomatch");
+    let (store, _) = open(&dir);
+    store.append(&[entry(1, LATER, "a")]).unwrap();
+    let sealing = store.prepare(&[], 1, NOW).unwrap();
+    let wrong = SignedHead::sign(1, NOW, 7, [3; 32], &key());
+    assert!(
+        store.seal(&[], sealing, &wrong, true).is_err(),
+        "root and size must be the prepared ones"
+    );
+    store.advance(store.prepare(&[], 1, NOW).unwrap()).unwrap();
+    assert!(matches!(
+        store.answer(&name("a.tor")).unwrap(),
+        Answer::NoHead
+    ));
+}
+
+#[test]
+fn names_sharing_index_keys_stay_apart() {
+    state::KEY_MASK.with(|m| m.set(0xff00_0000_0000_0000));
+    let dir = TempDir::new("collide");
+    let (store, _) = open(&dir);
+    let mut log: Vec<Entry> = (1..=40)
+        .map(|seq| entry(seq, LATER, &format!("n{seq}")))
+        .collect();
+    let head = seal_at(&store, &log, 40, NOW);
+    assert_eq!((head.root, head.size), reference(&log, 40, NOW));
+    let more = [
+        entry(41, LATER, "n3"),
+        entry(42, NOW + 5, "n7"),
+        entry(43, LATER, "x"),
+    ];
+    store.append(&more).unwrap();
+    log.extend(more.iter().cloned());
+    let next = seal_at(&store, &[], 43, NOW + 10);
+    assert_eq!((next.root, next.size), reference(&log, 43, NOW + 10));
+    for label in ["n3", "n9", "x"] {
+        let Answer::Found { entry, proof, .. } =
+            store.answer(&name(&format!("{label}.tor"))).unwrap()
+        else {
+            panic!("{label}");
+        };
+        let leaf = leaf_of(&entry);
+        proof
+            .verify_presence(&leaf.key, &leaf.record, leaf.seq, &next.root)
+            .unwrap();
+    }
+    drop(store);
+    let (store, report) = open(&dir);
+    assert_eq!(report.head, Some(next));
+    assert_eq!(store.get(&name("n3.tor"), NOW).unwrap().unwrap().seq, 41);
+    state::KEY_MASK.with(|m| m.set(u64::MAX));
+}
+
+#[test]
+fn compaction_keeps_newest_records_until_retention_and_the_head() {
+    let dir = TempDir::new("compact");
+    let (store, _) = open(&dir);
+    let mut log = Vec::new();
+    for seq in 1..=600 {
+        let expires = if seq % 7 == 0 { NOW - 7200 } else { LATER };
+        log.push(entry(seq, expires, &format!("n{}", seq % 50)));
+    }
+    store.append(&log).unwrap();
+    let head = seal_at(&store, &[], 600, NOW);
+    let kept = everything(&store);
+    let report = store.compact().unwrap().unwrap();
+    assert!(report.after_bytes < report.before_bytes / 5, "{report:?}");
+    assert_eq!(report.after_bytes, file_len(&dir));
+    assert_eq!(report.live, 50, "expired records are kept within retention");
+    assert_eq!(everything(&store), kept);
+    assert_eq!(store.current_head(), Some(head.clone()));
+    let late = NOW - 7200 + RETENTION;
+    let later = seal_at(&store, &[], 600, late);
+    store.compact().unwrap().unwrap();
+    let past: Vec<u64> = kept
+        .iter()
+        .filter(|e| e.expires == NOW - 7200)
+        .map(|e| e.seq)
+        .collect();
+    assert!(!past.is_empty());
+    assert!(everything(&store).iter().all(|e| !past.contains(&e.seq)));
+    drop(store);
+    let (store, report) = open(&dir);
+    assert_eq!((report.seq, report.head), (600, Some(later)));
+    assert_eq!(report.live, 50 - past.len());
+    store.append(&[entry(601, LATER, "n1")]).unwrap();
+    assert_eq!(store.get(&name("n1.tor"), NOW).unwrap().unwrap().seq, 601);
+    assert!(
+        store.compact().unwrap().is_none(),
+        "waits while a record waits for a head"
+    );
+}
+
+#[test]
+fn the_seq_survives_compaction_that_drops_its_record() {
+    let dir = TempDir::new("seq");
     let (store, _) = open(&dir);
     store
         .append(&[entry(1, LATER, "a"), entry(2, 500, "b")])
         .unwrap();
-    let report = store.compact(NOW).unwrap();
-    assert_eq!((report.live, store.head()), (1, 2));
-    assert!(store.garbage(NOW).0 < 64, "only the head marker is garbage");
+    seal_at(&store, &[], 2, 500 + RETENTION);
+    let report = store.compact().unwrap().unwrap();
+    assert_eq!((report.live, store.seq()), (1, 2));
     drop(store);
     let (store, report) = open(&dir);
-    assert_eq!((report.live, report.head), (1, 2));
-    assert_eq!(store.get(&name("b.tor"), 0).unwrap(), None);
+    assert_eq!((report.live, report.seq), (1, 2));
+    assert!(report.head.is_some());
     assert!(store.append(&[entry(2, LATER, "c")]).is_err());
     store.append(&[entry(3, LATER, "c")]).unwrap();
-    assert_eq!(store.head(), 3);
+    assert_eq!(store.seq(), 3);
 }
 
 #[test]
@@ -345,9 +585,10 @@ fn an_unfinished_compaction_is_removed_at_open() {
 }
 
 #[test]
-fn readers_see_consistent_data_during_appends_and_compaction() {
+fn readers_see_consistent_answers_during_seals_and_compaction() {
     let dir = TempDir::new("threads");
     let store = Arc::new(open(&dir).0);
+    seal_at(&store, &[], 0, NOW);
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
         .map(|_| {
@@ -362,51 +603,49 @@ fn readers_see_consistent_data_during_appends_and_compaction() {
                 entry(seq, LATER, &format!("n{}", seq % 37))
             })
             .collect();
-        store.append(&entries).unwrap();
+        seal_at(&store, &entries, batch * 10 + 10, NOW + batch);
         if batch % 50 == 49 {
-            store.compact(NOW).unwrap();
+            store.compact().unwrap();
         }
     }
     done.store(true, Ordering::Relaxed);
     let reads: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
     assert!(reads > 0);
-    assert_eq!((store.head(), store.live_count(0)), (2000, 37));
+    assert_eq!((store.seq(), store.live_count(0)), (2000, 37));
 }
 
-/// Reads until `done`, checking every answer; returns how many reads ran.
+/// Reads until `done`, checking every answer against the head it came
+/// with; returns how many rounds ran.
 fn read_until(store: &Store, done: &AtomicBool) -> usize {
     let mut reads = 0;
     while !done.load(Ordering::Relaxed) {
-        let floor = store.head();
-        let all = store.read_after(0, NOW, usize::MAX).unwrap();
-        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
-        assert!(all
-            .iter()
-            .all(|e| *e == entry(e.seq, LATER, e.name.label())));
-        for e in &all {
-            let got = store.get(&e.name, NOW).unwrap().unwrap();
-            assert!(got.seq >= e.seq && got.name == e.name);
-            assert!(got.seq <= store.head());
+        for i in 0..37 {
+            let asked = name(&format!("n{i}.tor"));
+            match store.answer(&asked).unwrap() {
+                Answer::Found { entry, proof, head } => {
+                    let head = SignedHead::from_json(&head).unwrap();
+                    let leaf = leaf_of(&entry);
+                    assert_eq!(entry.name, asked);
+                    proof
+                        .verify_presence(&leaf.key, &leaf.record, leaf.seq, &head.root)
+                        .unwrap();
+                    assert!(entry.seq <= head.seq);
+                }
+                Answer::NotFound { proof, head } => {
+                    let head = SignedHead::from_json(&head).unwrap();
+                    proof
+                        .verify_absence(&LeafKey::of(&asked), &head.root)
+                        .unwrap();
+                }
+                Answer::NoHead => panic!("a head was sealed before reading"),
+            }
         }
-        assert!(store.head() >= floor);
+        let feed = store.feed(0, None, usize::MAX).unwrap();
+        let all = [feed.before, feed.after].concat();
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
         reads += 1;
     }
     reads
-}
-
-#[test]
-fn the_index_stays_near_twenty_bytes_a_name() {
-    let hasher = NameHasher::random();
-    let mut index = Index::with_capacity(0);
-    let n = 100_000u64;
-    for i in 0..n {
-        let name = name(&format!("n{i}.tor"));
-        index
-            .insert(hasher.hash(&name), &name, 12 + i * 100, |_| unreachable!())
-            .unwrap();
-    }
-    let per_name = index.heap_bytes() as f64 / n as f64;
-    assert!(per_name <= 24.0, "{per_name} bytes a name");
 }
 
 #[test]

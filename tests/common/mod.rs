@@ -9,7 +9,7 @@
 // Each test file compiles this module on its own and uses only some helpers.
 #![allow(dead_code)]
 
-pub mod lying_mirror;
+pub mod liar;
 pub mod servers;
 pub mod tor;
 pub mod tornet;

@@ -6,11 +6,13 @@
 
 use super::ChildGuard;
 use onions::attest::Attestation;
+use onions::head::SignedHead;
 use onions::keys::SigningKey;
-use onions::name::{RegisteredName, SubdomainKey};
+use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::record::{Claim, Record};
-use serde_json::{json, Value};
+use onions::wire::{Id, Reply, Request, Status};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -207,23 +209,57 @@ impl Server {
         Client::connect(self.addr)
     }
 
-    /// The server's status reply.
-    pub fn status(&self) -> Value {
-        self.client().request(&json!({"type": "status", "id": "s"}))
+    /// The server's status.
+    pub fn status(&self) -> Status {
+        match self.client().request(&Request::Status {
+            id: Id::Text("s".into()),
+        }) {
+            Reply::Status { status, .. } => *status,
+            other => panic!("server {} answered status with {other}", self.addr),
+        }
     }
 
-    /// Waits (bounded) until the status `head` reaches `head`.
-    pub fn wait_head(&self, head: u64, limit: Duration) {
+    /// Waits (bounded) until the server has applied records up to `seq`.
+    pub fn wait_seq(&self, seq: u64, limit: Duration) {
         let deadline = Instant::now() + limit;
         loop {
             let status = self.status();
-            if status["head"].as_u64() >= Some(head) {
+            if status.seq >= seq {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "server {} stuck at {status} waiting for head {head}:\n{}",
+                "server {} stuck at {status} waiting for seq {seq}:\n{}",
                 self.addr,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The head the server answers against: the Quorum's newest, a
+    /// mirror's newest that matched its audit.
+    pub fn current_head(&self) -> Option<SignedHead> {
+        let status = self.status();
+        match status.audit {
+            Some(audit) => audit.matched,
+            None => status.head,
+        }
+    }
+
+    /// Waits (bounded) until the server answers against a head covering
+    /// `seq`, and returns that head.
+    pub fn wait_head(&self, seq: u64, limit: Duration) -> SignedHead {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(head) = self.current_head().filter(|h| h.seq >= seq) {
+                return head;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server {} has no head covering seq {seq} after {limit:?}: {}\n{}",
+                self.addr,
+                self.status(),
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
@@ -270,21 +306,51 @@ impl Client {
             .expect("send to server");
     }
 
-    /// Reads one reply line as JSON; `None` if the server closed.
-    pub fn read(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
+    /// Reads one line, without its newline; `None` if the server closed.
+    pub fn read_line(&mut self) -> Option<Vec<u8>> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
             Ok(0) => None,
-            Ok(_) => Some(
-                serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("server sent non-JSON {line:?}: {e}")),
-            ),
+            Ok(_) => {
+                assert_eq!(line.pop(), Some(b'\n'), "the server ended mid-line");
+                Some(line)
+            }
             Err(e) => panic!("no reply within {REPLY_LIMIT:?}: {e}"),
         }
     }
 
+    /// Reads one reply; `None` if the server closed. A line that is not a
+    /// well-formed reply fails the test.
+    pub fn read(&mut self) -> Option<Reply> {
+        let line = self.read_line()?;
+        Some(Reply::parse(&line).unwrap_or_else(|e| {
+            panic!(
+                "server sent a bad reply {:?}: {e}",
+                String::from_utf8_lossy(&line)
+            )
+        }))
+    }
+
+    /// Reads one line as JSON, for tests that look at a message's bytes.
+    pub fn read_json(&mut self) -> Option<Value> {
+        let line = self.read_line()?;
+        Some(serde_json::from_slice(&line).unwrap_or_else(|e| {
+            panic!(
+                "server sent non-JSON {:?}: {e}",
+                String::from_utf8_lossy(&line)
+            )
+        }))
+    }
+
     /// Sends one request and returns the reply.
-    pub fn request(&mut self, request: &Value) -> Value {
+    pub fn request(&mut self, request: &Request) -> Reply {
+        self.send_raw(&request.to_line());
+        self.read().expect("server closed instead of replying")
+    }
+
+    /// Sends one line of JSON (a request, well formed or not) and returns
+    /// the reply.
+    pub fn request_json(&mut self, request: &Value) -> Reply {
         let mut line = serde_json::to_vec(request).unwrap();
         line.push(b'\n');
         self.send_raw(&line);
@@ -292,13 +358,24 @@ impl Client {
     }
 
     /// Sends a `put` of `record`.
-    pub fn put(&mut self, record: &Record) -> Value {
-        self.request(&json!({"type": "put", "id": 1, "record": record.to_value()}))
+    pub fn put(&mut self, record: &Record) -> Reply {
+        self.request(&put_request(record))
     }
 
     /// Sends a `lookup` of `name`.
-    pub fn lookup(&mut self, name: &str) -> Value {
-        self.request(&json!({"type": "lookup", "id": 2, "name": name}))
+    pub fn lookup(&mut self, name: &str) -> Reply {
+        self.request(&Request::Lookup {
+            id: Id::Number(2),
+            name: LookupName::from_user(name).unwrap(),
+        })
+    }
+}
+
+/// A `put` request of `record`.
+pub fn put_request(record: &Record) -> Request {
+    Request::Put {
+        id: Id::Number(1),
+        record: record.to_value(),
     }
 }
 
@@ -342,9 +419,11 @@ pub fn record(
 
 /// Checks an `accepted` or `found` reply's attestation against the record
 /// and the Quorum key; returns its seq.
-pub fn attested_seq(reply: &Value, record: &Record, quorum_key: &str) -> u64 {
-    let attestation = Attestation::from_value(&reply["attestation"])
-        .unwrap_or_else(|e| panic!("bad attestation in {reply}: {e}"));
+pub fn attested_seq(reply: &Reply, record: &Record, quorum_key: &str) -> u64 {
+    let attestation: &Attestation = match reply {
+        Reply::Accepted { attestation, .. } | Reply::Found { attestation, .. } => attestation,
+        other => panic!("expected an attestation, got {other}"),
+    };
     assert_eq!(attestation.quorum.to_base64(), quorum_key);
     assert_eq!(attestation.record, record.id());
     assert!(attestation.signature_holds());
@@ -378,25 +457,25 @@ impl Client {
 
     /// Sends one request and returns the reply, or `None` when the
     /// connection failed or closed first (a server that died). A reply
-    /// that is not JSON still fails the test.
-    pub fn try_request(&mut self, request: &Value) -> Option<Value> {
-        let mut line = serde_json::to_vec(request).unwrap();
-        line.push(b'\n');
-        self.reader.get_mut().write_all(&line).ok()?;
-        let mut reply = String::new();
-        match self.reader.read_line(&mut reply) {
+    /// that is not well formed still fails the test.
+    pub fn try_request(&mut self, request: &Request) -> Option<Reply> {
+        self.reader.get_mut().write_all(&request.to_line()).ok()?;
+        let mut reply = Vec::new();
+        match self.reader.read_until(b'\n', &mut reply) {
             Ok(0) | Err(_) => None,
-            Ok(_) if !reply.ends_with('\n') => None,
-            Ok(_) => Some(
-                serde_json::from_str(&reply)
-                    .unwrap_or_else(|e| panic!("server sent non-JSON {reply:?}: {e}")),
-            ),
+            Ok(_) if reply.last() != Some(&b'\n') => None,
+            Ok(_) => Some(Reply::parse(&reply).unwrap_or_else(|e| {
+                panic!(
+                    "server sent a bad reply {:?}: {e}",
+                    String::from_utf8_lossy(&reply)
+                )
+            })),
         }
     }
 
     /// [`Client::try_request`] of a `put` of `record`.
-    pub fn try_put(&mut self, record: &Record) -> Option<Value> {
-        self.try_request(&json!({"type": "put", "id": 1, "record": record.to_value()}))
+    pub fn try_put(&mut self, record: &Record) -> Option<Reply> {
+        self.try_request(&put_request(record))
     }
 }
 

@@ -1,0 +1,101 @@
+//! Pushes on a subscription (protocol.md §8, §10.6): records, heads and
+//! heartbeats, decoded by the subscribing mirror and encoded by the server
+//! straight from stored canonical text.
+
+use super::{error_of, field, object, uint, DecodeError, WireError};
+use crate::attest::Attestation;
+use crate::canonical;
+use crate::head::SignedHead;
+use crate::record::Record;
+
+/// One message a subscriber receives after `subscribed`.
+// A message lives for one exchange; boxing the record would only add an
+// allocation to every answer.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    /// A record and its attestation, at its seq.
+    Record {
+        /// The record's seq.
+        seq: u64,
+        /// The record.
+        record: Record,
+        /// Its attestation.
+        attestation: Attestation,
+    },
+    /// A signed head, after the records it covers.
+    Head(SignedHead),
+    /// Nothing was sent for a while.
+    Heartbeat {
+        /// The highest seq the server has applied.
+        seq: u64,
+    },
+}
+
+impl Push {
+    /// Parses one line of a subscription. An `error` line is a refusal:
+    /// `Ok(Err(..))`.
+    pub fn parse(line: &[u8]) -> Result<Result<Push, WireError>, DecodeError> {
+        let (map, kind) = object(line)?;
+        match kind.as_str() {
+            "record" => Ok(Ok(Push::Record {
+                seq: uint(&map, "seq")?,
+                record: Record::from_value(field(&map, "record")?).map_err(DecodeError::Record)?,
+                attestation: Attestation::from_value(field(&map, "attestation")?)
+                    .map_err(DecodeError::Attestation)?,
+            })),
+            "head" => Ok(Ok(Push::Head(
+                SignedHead::from_value(field(&map, "head")?).map_err(DecodeError::Head)?,
+            ))),
+            "heartbeat" => Ok(Ok(Push::Heartbeat {
+                seq: uint(&map, "head")?,
+            })),
+            "error" => Ok(Err(error_of(&map)?)),
+            other => Err(DecodeError::Shape(format!("unknown push type {other:?}"))),
+        }
+    }
+
+    /// The push as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        match self {
+            Push::Record {
+                seq,
+                record,
+                attestation,
+            } => record_line(
+                *seq,
+                &record.canonical(),
+                &canonical::to_string(&attestation.to_value()),
+            ),
+            Push::Head(head) => head_line(&head.canonical()),
+            Push::Heartbeat { seq } => heartbeat_line(*seq),
+        }
+    }
+}
+
+/// A `record` push from stored canonical texts.
+pub fn record_line(seq: u64, record: &str, attestation: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(record.len() + attestation.len() + 64);
+    out.extend_from_slice(b"{\"type\":\"record\",\"seq\":");
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"record\":");
+    out.extend_from_slice(record.as_bytes());
+    out.extend_from_slice(b",\"attestation\":");
+    out.extend_from_slice(attestation.as_bytes());
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+/// A `head` push from the head's canonical text.
+pub fn head_line(head: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + 32);
+    out.extend_from_slice(b"{\"type\":\"head\",\"head\":");
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+/// A heartbeat to a quiet subscriber; `seq` is the highest seq applied.
+pub fn heartbeat_line(seq: u64) -> Vec<u8> {
+    format!("{{\"type\":\"heartbeat\",\"head\":{seq}}}\n").into_bytes()
+}

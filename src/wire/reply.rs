@@ -1,0 +1,229 @@
+//! Replies (protocol.md §8, §10.6): decoded by clients, encoded by
+//! servers, the latter straight from stored canonical text.
+
+use super::status::Status;
+use super::{error_of, field, object, uint, DecodeError, Id, WireError};
+use crate::attest::Attestation;
+use crate::canonical;
+use crate::head::SignedHead;
+use crate::merkle::Proof;
+use crate::record::Record;
+use serde_json::{Map, Value};
+
+/// A server's reply to one request.
+// A message lives for one exchange; boxing the record would only add an
+// allocation to every answer.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// A put was accepted (or was already live).
+    Accepted {
+        /// The request id.
+        id: Id,
+        /// The Quorum's attestation.
+        attestation: Attestation,
+    },
+    /// A lookup's name has an entry.
+    Found {
+        /// The request id.
+        id: Id,
+        /// The record of the registered name.
+        record: Record,
+        /// Its attestation.
+        attestation: Attestation,
+        /// The head the answer is given against.
+        head: SignedHead,
+        /// The presence proof against the head's root.
+        proof: Proof,
+    },
+    /// A lookup's name has no entry.
+    NotFound {
+        /// The request id.
+        id: Id,
+        /// The head the answer is given against.
+        head: SignedHead,
+        /// The absence proof against the head's root.
+        proof: Proof,
+    },
+    /// The connection is now a subscription.
+    Subscribed {
+        /// The request id.
+        id: Id,
+        /// The highest seq the server has applied.
+        seq: u64,
+    },
+    /// The server's status.
+    Status {
+        /// The request id.
+        id: Id,
+        /// What it reports.
+        status: Box<Status>,
+    },
+    /// The request failed.
+    Error(WireError),
+}
+
+impl Reply {
+    /// Parses one reply line.
+    pub fn parse(line: &[u8]) -> Result<Reply, DecodeError> {
+        let (map, kind) = object(line)?;
+        let id = || Id::of_reply(map.get("id"));
+        match kind.as_str() {
+            "accepted" => Ok(Reply::Accepted {
+                id: id()?,
+                attestation: attestation(&map)?,
+            }),
+            "found" => Ok(Reply::Found {
+                id: id()?,
+                record: Record::from_value(field(&map, "record")?).map_err(DecodeError::Record)?,
+                attestation: attestation(&map)?,
+                head: head(&map)?,
+                proof: proof(&map)?,
+            }),
+            "not_found" => Ok(Reply::NotFound {
+                id: id()?,
+                head: head(&map)?,
+                proof: proof(&map)?,
+            }),
+            "subscribed" => Ok(Reply::Subscribed {
+                id: id()?,
+                seq: uint(&map, "head")?,
+            }),
+            "status" => Ok(Reply::Status {
+                id: id()?,
+                status: Box::new(Status::from_map(&map)?),
+            }),
+            "error" => Ok(Reply::Error(error_of(&map)?)),
+            other => Err(DecodeError::Shape(format!("unknown reply type {other:?}"))),
+        }
+    }
+
+    /// The reply as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        match self {
+            Reply::Accepted { id, attestation } => accepted_line(id, &att_text(attestation)),
+            Reply::Found {
+                id,
+                record,
+                attestation,
+                head,
+                proof,
+            } => found_line(
+                id,
+                &record.canonical(),
+                &att_text(attestation),
+                &head.canonical(),
+                proof,
+            ),
+            Reply::NotFound { id, head, proof } => not_found_line(id, &head.canonical(), proof),
+            Reply::Subscribed { id, seq } => subscribed_line(id, *seq),
+            Reply::Status { id, status } => status.to_line(id),
+            Reply::Error(error) => error.to_line(),
+        }
+    }
+
+    /// The reply's type as the protocol spells it, for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Accepted { .. } => "accepted",
+            Reply::Found { .. } => "found",
+            Reply::NotFound { .. } => "not_found",
+            Reply::Subscribed { .. } => "subscribed",
+            Reply::Status { .. } => "status",
+            Reply::Error(_) => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Reply {
+    /// The reply's line, for messages and logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(String::from_utf8_lossy(&self.to_line()).trim_end())
+    }
+}
+
+/// The `attestation` field.
+fn attestation(map: &Map<String, Value>) -> Result<Attestation, DecodeError> {
+    Attestation::from_value(field(map, "attestation")?).map_err(DecodeError::Attestation)
+}
+
+/// The `head` field.
+fn head(map: &Map<String, Value>) -> Result<SignedHead, DecodeError> {
+    SignedHead::from_value(field(map, "head")?).map_err(DecodeError::Head)
+}
+
+/// The `proof` field.
+fn proof(map: &Map<String, Value>) -> Result<Proof, DecodeError> {
+    Proof::from_value(field(map, "proof")?).map_err(DecodeError::Proof)
+}
+
+/// An attestation's canonical text.
+fn att_text(attestation: &Attestation) -> String {
+    canonical::to_string(&attestation.to_value())
+}
+
+/// Starts a reply line: `{"type":KIND,"id":ID`.
+fn start(kind: &str, id: &Id, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity + 64);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"id\":");
+    id.write(&mut out);
+    out
+}
+
+/// Appends `,"KEY":` and the already-encoded `json`.
+fn put(out: &mut Vec<u8>, key: &str, json: &str) {
+    out.push(b',');
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+    out.extend_from_slice(json.as_bytes());
+}
+
+/// Appends `,"proof":` and the proof.
+fn put_proof(out: &mut Vec<u8>, proof: &Proof) {
+    let mut text = String::with_capacity(48 * proof.siblings.len() + 64);
+    proof.write_json(&mut text);
+    put(out, "proof", &text);
+}
+
+/// Ends a line.
+fn end(mut out: Vec<u8>) -> Vec<u8> {
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+/// The `found` reply from stored canonical texts.
+pub fn found_line(id: &Id, record: &str, attestation: &str, head: &str, proof: &Proof) -> Vec<u8> {
+    let size = record.len() + attestation.len() + head.len() + 48 * proof.siblings.len();
+    let mut out = start("found", id, size);
+    put(&mut out, "record", record);
+    put(&mut out, "attestation", attestation);
+    put(&mut out, "head", head);
+    put_proof(&mut out, proof);
+    end(out)
+}
+
+/// The `not_found` reply from the head's canonical text.
+pub fn not_found_line(id: &Id, head: &str, proof: &Proof) -> Vec<u8> {
+    let mut out = start("not_found", id, head.len() + 48 * proof.siblings.len());
+    put(&mut out, "head", head);
+    put_proof(&mut out, proof);
+    end(out)
+}
+
+/// The `accepted` reply to a put from the attestation's canonical text.
+pub fn accepted_line(id: &Id, attestation: &str) -> Vec<u8> {
+    let mut out = start("accepted", id, attestation.len());
+    put(&mut out, "attestation", attestation);
+    end(out)
+}
+
+/// The `subscribed` reply; `seq` is the highest seq applied (sent as
+/// `head`, the integer of protocol.md §8).
+pub fn subscribed_line(id: &Id, seq: u64) -> Vec<u8> {
+    let mut out = start("subscribed", id, 16);
+    put(&mut out, "head", &seq.to_string());
+    end(out)
+}

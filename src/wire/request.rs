@@ -1,0 +1,112 @@
+//! Requests (protocol.md §8): what a server parses from each line it
+//! reads, and what clients send.
+
+use super::{line, Code, Id, WireError};
+use crate::name::{LookupName, NameError};
+use serde_json::{json, Value};
+
+/// A parsed request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Submit a record (to the Quorum).
+    Put {
+        /// The request id.
+        id: Id,
+        /// The record, still as JSON: the verifier parses it.
+        record: Value,
+    },
+    /// Ask for the live record of a name.
+    Lookup {
+        /// The request id.
+        id: Id,
+        /// The name asked for.
+        name: LookupName,
+    },
+    /// Become a subscriber from seq `from`.
+    Subscribe {
+        /// The request id.
+        id: Id,
+        /// First seq wanted.
+        from: u64,
+    },
+    /// Ask for the server's status.
+    Status {
+        /// The request id.
+        id: Id,
+    },
+}
+
+impl Request {
+    /// Parses one request line (without its newline); a failure carries
+    /// the protocol's error code and the request's id when it had one.
+    pub fn parse(line: &[u8]) -> Result<Request, WireError> {
+        let value: Value = serde_json::from_slice(line).map_err(|e| {
+            WireError::new(
+                &Id::Null,
+                Code::BadJson,
+                format!("not valid UTF-8 JSON: {e}"),
+            )
+        })?;
+        let object = value.as_object().ok_or_else(|| {
+            WireError::new(
+                &Id::Null,
+                Code::BadRequest,
+                "a request must be a JSON object",
+            )
+        })?;
+        let Some(id) = Id::of_request(object.get("id")) else {
+            return Err(WireError::new(
+                &Id::Null,
+                Code::BadRequest,
+                "a request needs an \"id\" that is an integer or a string",
+            ));
+        };
+        let bad = |message: &str| WireError::new(&id, Code::BadRequest, message);
+        match object.get("type").and_then(Value::as_str) {
+            Some("put") => Ok(Request::Put {
+                record: object
+                    .get("record")
+                    .cloned()
+                    .ok_or_else(|| bad("put needs a \"record\""))?,
+                id,
+            }),
+            Some("lookup") => {
+                let text = object
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("lookup needs a \"name\" string"))?;
+                let name = LookupName::from_user(text)
+                    .map_err(|e: NameError| bad(&format!("name {text:?}: {e}")))?;
+                Ok(Request::Lookup { id, name })
+            }
+            Some("subscribe") => {
+                let from = object
+                    .get("from")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| bad("subscribe needs \"from\", a non-negative integer"))?;
+                Ok(Request::Subscribe { id, from })
+            }
+            Some("status") => Ok(Request::Status { id }),
+            Some(other) => Err(bad(&format!(
+                "unknown type {other:?}; expected put, lookup, subscribe or status"
+            ))),
+            None => Err(bad("a request needs a \"type\" string")),
+        }
+    }
+
+    /// The request as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        line(&match self {
+            Request::Put { id, record } => {
+                json!({"type": "put", "id": id.to_value(), "record": record})
+            }
+            Request::Lookup { id, name } => {
+                json!({"type": "lookup", "id": id.to_value(), "name": name.as_str()})
+            }
+            Request::Subscribe { id, from } => {
+                json!({"type": "subscribe", "id": id.to_value(), "from": from})
+            }
+            Request::Status { id } => json!({"type": "status", "id": id.to_value()}),
+        })
+    }
+}
