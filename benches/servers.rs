@@ -570,6 +570,7 @@ fn policy(key: &str) -> Policy {
             max_skew: None,
         },
         max_head_age: onions::lookup::DEFAULT_MAX_HEAD_AGE,
+        witnesses: Default::default(),
     }
 }
 
@@ -1560,7 +1561,7 @@ fn read_pushes(
                 }
                 pending = still;
             }
-            Push::Heartbeat { .. } => {}
+            Push::Heartbeat { .. } | Push::Cosignatures { .. } => {}
         }
     }
 }

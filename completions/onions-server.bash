@@ -45,13 +45,20 @@ _onions_server()
             return ;;
         --upstream | --upstream-socks | --quorum-key | --min-work | --workers | --max-message | \
         --max-connections | --worker-queue | --subscriber-queue | \
-        --idle-timeout | --heartbeat | --head-interval | --upstream-silence)
+        --idle-timeout | --heartbeat | --head-interval | --upstream-silence | \
+        --cosign-to | --cosign-interval | --trust-witness | --witnesses | \
+        --cosigned-heads | --held-pushes)
+            return ;;
+        --witness-key)
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
     esac
 
     mapfile -t COMPREPLY < <(compgen -W '--config --role --listen --state-dir --print-key
         --upstream --upstream-socks --quorum-key --min-work --workers --max-message
         --max-connections --worker-queue --subscriber-queue --idle-timeout
-        --heartbeat --head-interval --upstream-silence --log-level --help' -- "$cur")
+        --heartbeat --head-interval --upstream-silence --witness-key --cosign-to
+        --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes
+        --log-level --help' -- "$cur")
 }
 complete -F _onions_server onions-server

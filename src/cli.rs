@@ -35,6 +35,7 @@
 //! line; edit the file. Relative paths in values are relative to the
 //! working directory, not to the file.
 
+use crate::cosign::Quorate;
 use crate::keys::PublicKey;
 use crate::transport::{Route, DEFAULT_SOCKS};
 use std::collections::BTreeSet;
@@ -553,6 +554,31 @@ pub fn quorum_keys(texts: &[String]) -> Result<Vec<PublicKey>, String> {
             })
         })
         .collect()
+}
+
+/// Parses `--witness-key` (or the server's `--trust-witness`, named by
+/// `flag`) keys and `--witnesses K` (default: a majority of the keys).
+pub fn witness_policy(
+    flag: &str,
+    texts: &[String],
+    needed: Option<usize>,
+) -> Result<Quorate, String> {
+    let trusted = texts
+        .iter()
+        .map(|t| {
+            PublicKey::from_base64(t).ok_or_else(|| {
+                format!("--{flag} {t:?}: expected Base64 of a 32-byte ed25519 key (onions-server --witness-key FILE --print-key at the witness)")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let needed = needed.unwrap_or_else(|| Quorate::majority(trusted.len()));
+    if needed > trusted.len() {
+        return Err(format!(
+            "--witnesses {needed}: only {} --{flag} keys are given",
+            trusted.len()
+        ));
+    }
+    Ok(Quorate { trusted, needed })
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ pub mod cli;
 pub mod client;
 pub mod clock;
 pub mod codec;
+pub mod cosign;
+pub mod evidence;
 pub mod head;
 pub mod keys;
 pub mod logging;

@@ -5,10 +5,14 @@
 //! [`check_reply`] never return an unverified [`Resolution`]. Every answer
 //! carries a head signed by a trusted Quorum key, fresh enough, and a proof
 //! against its root: "found" with a presence proof of the very record and
-//! seq, "not registered" only with an absence proof.
+//! seq, "not registered" only with an absence proof. With witnesses
+//! required (§11.5), the head must also carry enough valid cosignatures by
+//! trusted witnesses, and freshness is judged by their time.
 
 use crate::attest::Attestation;
+use crate::cosign::{CosignError, Cosignature, Quorate};
 use crate::head::SignedHead;
+use crate::keys::KeyBytes;
 use crate::merkle::{LeafKey, Proof};
 use crate::name::LookupName;
 use crate::onion::OnionAddress;
@@ -33,8 +37,12 @@ pub struct Policy {
     /// Record, attestation and trusted Quorum keys (heads are checked
     /// against the same keys).
     pub verifier: Verifier,
-    /// Oldest head accepted, in seconds before now.
+    /// Oldest head accepted, in seconds before now (with witnesses: the
+    /// oldest k-th newest cosignature).
     pub max_head_age: u64,
+    /// Trusted witnesses and how many must have cosigned each head
+    /// (PROTOCOL.md §11.5); none by default.
+    pub witnesses: Quorate,
 }
 
 /// A verified record for a lookup name.
@@ -49,6 +57,10 @@ pub struct Answer {
     pub target: OnionAddress,
     /// The head the answer was proven against.
     pub head: SignedHead,
+    /// The time the answer is fresh as of: the head's time, or with
+    /// witnesses required the k-th newest trusted cosignature's. A cache
+    /// keeps the answer while this is younger than `max_head_age`.
+    pub fresh_as_of: u64,
 }
 
 /// What a verified answer says about a name.
@@ -83,19 +95,26 @@ pub enum LookupError {
     /// The answer's head is older than the policy allows: the server is
     /// behind, not lying.
     StaleHead {
-        /// The head's time.
+        /// The head's time, or with witnesses the k-th newest cosignature's.
         time: u64,
         /// The client's clock.
         now: u64,
+        /// True when `time` is a cosignature's.
+        cosigned: bool,
     },
     /// The answer's head is from the future by more than the allowed skew:
     /// a clock is wrong somewhere.
     FutureHead {
-        /// The head's time.
+        /// The head's time, or with witnesses the k-th newest cosignature's.
         time: u64,
         /// The client's clock.
         now: u64,
+        /// True when `time` is a cosignature's.
+        cosigned: bool,
     },
+    /// The head lacks the cosignatures the policy requires: the server is
+    /// behind or cut off from the witnesses, not lying.
+    TooFewCosignatures(CosignError),
     /// The answer failed verification: the server is lying or broken.
     Forged(String),
     /// The answer is a valid record for another name: the server is lying.
@@ -125,16 +144,41 @@ impl fmt::Display for LookupError {
         match self {
             LookupError::Request(e) => e.fmt(f),
             LookupError::Refused(e) => write!(f, "refused ({}): {}", e.code, e.message),
-            LookupError::StaleHead { time, now } => write!(
+            LookupError::StaleHead {
+                time,
+                now,
+                cosigned: false,
+            } => write!(
                 f,
                 "the server is behind: its head is {} s old (--max-head-age)",
                 now.saturating_sub(*time)
             ),
-            LookupError::FutureHead { time, now } => write!(
+            LookupError::StaleHead {
+                time,
+                now,
+                cosigned: true,
+            } => write!(
                 f,
-                "the answer's head is {} s ahead of this clock; check the time here",
+                "the server is behind or its witnesses are away: the head's cosignatures by the --witnesses trusted witnesses required are {} s old (--max-head-age)",
+                now.saturating_sub(*time)
+            ),
+            LookupError::FutureHead {
+                time,
+                now,
+                cosigned,
+            } => write!(
+                f,
+                "the answer's {} {} s ahead of this clock; check the time here",
+                if *cosigned {
+                    "head's cosignatures are"
+                } else {
+                    "head is"
+                },
                 time.saturating_sub(*now)
             ),
+            LookupError::TooFewCosignatures(e) => {
+                write!(f, "the server is behind or cut off from the witnesses: {e}")
+            }
             LookupError::Forged(why) => write!(f, "answer failed verification: {why}"),
             LookupError::WrongName(name) => {
                 write!(f, "answer is a record for {name}, not the name asked")
@@ -179,18 +223,31 @@ pub fn check_reply(
             attestation,
             head,
             proof,
+            cosignatures,
             ..
         } => {
-            check_head(&head, policy, now)?;
-            let answer = check_found(record, attestation, head, &proof, name, policy)?;
+            let fresh_as_of = check_head(&head, &cosignatures, policy, now)?;
+            let answer = check_found(
+                record,
+                attestation,
+                (head, fresh_as_of),
+                &proof,
+                name,
+                policy,
+            )?;
             Ok(if answer.record.expires > now {
                 Resolution::Found(answer)
             } else {
                 Resolution::Expired(answer)
             })
         }
-        Reply::NotFound { head, proof, .. } => {
-            check_head(&head, policy, now)?;
+        Reply::NotFound {
+            head,
+            proof,
+            cosignatures,
+            ..
+        } => {
+            check_head(&head, &cosignatures, policy, now)?;
             let key = LeafKey::of(&name.registered());
             proof
                 .verify_absence(&key, &head.root)
@@ -202,31 +259,48 @@ pub fn check_reply(
     }
 }
 
-/// The head is signed by a trusted key and fresh (§10.7, 1–2).
-fn check_head(head: &SignedHead, policy: &Policy, now: u64) -> Result<(), LookupError> {
+/// The head is signed by a trusted key, cosigned as the policy requires,
+/// and fresh (§10.7, 1–2; §11.5): by its own time, or with witnesses by
+/// the time of the k-th newest trusted cosignature. Returns the time the
+/// answer is fresh as of.
+fn check_head(
+    head: &SignedHead,
+    cosignatures: &[Cosignature],
+    policy: &Policy,
+    now: u64,
+) -> Result<u64, LookupError> {
     head.check_trusted(&policy.verifier.trusted)
         .map_err(|e| LookupError::Forged(format!("head: {e}")))?;
-    if head.time > now.saturating_add(HEAD_MAX_SKEW) {
+    let cosigned = policy
+        .witnesses
+        .check(&head.id(), cosignatures)
+        .map_err(LookupError::TooFewCosignatures)?;
+    let time = cosigned.unwrap_or(head.time);
+    let cosigned = cosigned.is_some();
+    if time > now.saturating_add(HEAD_MAX_SKEW) {
         return Err(LookupError::FutureHead {
-            time: head.time,
+            time,
             now,
+            cosigned,
         });
     }
-    if head.time < now.saturating_sub(policy.max_head_age) {
+    if time < now.saturating_sub(policy.max_head_age) {
         return Err(LookupError::StaleHead {
-            time: head.time,
+            time,
             now,
+            cosigned,
         });
     }
-    Ok(())
+    Ok(time)
 }
 
 /// The record, attestation and presence proof against the head (§9,
-/// §10.7, 3), then the name and subdomain.
+/// §10.7, 3), then the name and subdomain. The head comes with the time
+/// [`check_head`] found it fresh as of.
 fn check_found(
     record: Record,
     attestation: Attestation,
-    head: SignedHead,
+    (head, fresh_as_of): (SignedHead, u64),
     proof: &Proof,
     name: &LookupName,
     policy: &Policy,
@@ -264,5 +338,53 @@ fn check_found(
         attestation,
         target,
         head,
+        fresh_as_of,
     })
+}
+
+/// How an answer's head stands with the witnesses a policy trusts, for
+/// showing next to the answer (`onions-hs lookup`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Witnessed {
+    /// Valid cosignatures by distinct trusted witnesses on the head.
+    pub valid: usize,
+    /// How many the policy requires.
+    pub needed: usize,
+    /// The time of the needed-th newest of them: what the answer is fresh
+    /// as of.
+    pub fresh_as_of: u64,
+}
+
+impl Witnessed {
+    /// What the cosignatures of a `found` or `not_found` reply amount to
+    /// under `witnesses`; `None` when none are required, when they fall
+    /// short, or for any other reply. It says nothing of the rest of the
+    /// answer: [`check_reply`] decides whether to believe it.
+    pub fn of_reply(reply: &Reply, witnesses: &Quorate) -> Option<Witnessed> {
+        let (Reply::Found {
+            head, cosignatures, ..
+        }
+        | Reply::NotFound {
+            head, cosignatures, ..
+        }) = reply
+        else {
+            return None;
+        };
+        let id = head.id();
+        let fresh_as_of = witnesses.check(&id, cosignatures).ok()??;
+        let mut cosigners: Vec<KeyBytes> = Vec::new();
+        for cosig in cosignatures {
+            let counts = cosig.witness.find_in(&witnesses.trusted).is_some()
+                && !cosigners.contains(&cosig.witness)
+                && cosig.holds_for(&id);
+            if counts {
+                cosigners.push(cosig.witness);
+            }
+        }
+        Some(Witnessed {
+            valid: cosigners.len(),
+            needed: witnesses.needed,
+            fresh_as_of,
+        })
+    }
 }

@@ -691,6 +691,7 @@ fn slow_subscriber_is_dropped_without_holding_back_others_and_catches_up() {
         match next_push(&mut back) {
             Push::Record { seq, .. } => seqs.push(seq),
             Push::Head(h) => assert_head_in_place(&h, &seqs, &key),
+            Push::Cosignatures { .. } => panic!("no witness here, so no cosignatures"),
             Push::Heartbeat { seq } => panic!(
                 "the server went quiet (heartbeat, seq {seq}) after sending up to seq {}; \
                  seqs {}..={head} never came",

@@ -113,6 +113,7 @@ fn assert_absent(reply: &Reply, id: &Id, name: &str, key: &str) -> SignedHead {
         id: got,
         head,
         proof,
+        ..
     } = reply
     else {
         panic!("lookup {name}: expected not_found: {reply}");
@@ -920,6 +921,7 @@ fn pipelined_requests_are_answered_in_order() {
             | Reply::Found { id, .. }
             | Reply::NotFound { id, .. }
             | Reply::Subscribed { id, .. }
+            | Reply::Cosigned { id, .. }
             | Reply::Status { id, .. } => id.clone(),
             Reply::Error(error) => error.id.clone(),
         })

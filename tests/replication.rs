@@ -57,6 +57,7 @@ fn policy(key: &str) -> Policy {
     Policy {
         verifier: verifier(key),
         max_head_age: DEFAULT_MAX_HEAD_AGE,
+        witnesses: Default::default(),
     }
 }
 
@@ -105,6 +106,7 @@ fn assert_serves(
         attestation: got_attestation,
         head,
         proof,
+        ..
     } = reply.clone()
     else {
         panic!("lookup {name} on {at}: expected found, got {reply}");
@@ -150,7 +152,10 @@ fn assert_serves(
 fn assert_absent(server: &Server, name: &str, key: &str) -> (SignedHead, Proof) {
     let at = server.addr;
     let reply = server.client().lookup(name);
-    let Reply::NotFound { id, head, proof } = reply.clone() else {
+    let Reply::NotFound {
+        id, head, proof, ..
+    } = reply.clone()
+    else {
         panic!("lookup {name} on {at}: expected not_found, got {reply}");
     };
     assert_eq!(id, Id::Number(2), "lookup {name} on {at}: {reply}");
@@ -529,7 +534,7 @@ fn pushes_until_head(
             panic!("the subscription closed before a head at seq {seq}: {records:?}")
         });
         match push {
-            Push::Heartbeat { .. } => {}
+            Push::Heartbeat { .. } | Push::Cosignatures { .. } => {}
             Push::Record {
                 seq: this,
                 record,

@@ -61,6 +61,7 @@ fn policy(key: &str) -> Policy {
             max_skew: None,
         },
         max_head_age: DEFAULT_MAX_HEAD_AGE,
+        witnesses: Default::default(),
     }
 }
 

@@ -450,6 +450,7 @@ fn whole_answers_as_a_client_judges_them() {
             max_skew: None,
         },
         max_head_age: a["max_head_age"].as_u64().unwrap(),
+        witnesses: Default::default(),
     };
     for case in ["found", "not_found", "superseded", "stale_head"] {
         let c = &a[case];

@@ -46,9 +46,15 @@ struct Args {
     /// least proof of work accepted, in bits (default 0)
     #[argh(option, default = "0")]
     min_work: u64,
-    /// oldest head accepted with an answer, in seconds (default 600)
+    /// oldest head accepted with an answer, in seconds (default 600; with witnesses, the age of the k-th newest cosignature)
     #[argh(option, default = "onions::lookup::DEFAULT_MAX_HEAD_AGE")]
     max_head_age: u64,
+    /// a trusted witness key, Base64 (repeatable)
+    #[argh(option)]
+    witness_key: Vec<String>,
+    /// how many trusted witnesses must have cosigned an answer's head (default: a majority of --witness-key)
+    #[argh(option)]
+    witnesses: Option<usize>,
     /// seconds to wait for one mirror (default 30)
     #[argh(option, default = "30")]
     timeout: u64,
@@ -83,6 +89,8 @@ const FLAGS: &[Flag] = &[
     Flag::switch("direct"),
     Flag::single("min-work"),
     Flag::single("max-head-age"),
+    Flag::repeated("witness-key"),
+    Flag::single("witnesses"),
     Flag::single("timeout"),
     Flag::single("quarantine"),
     Flag::single("cache-size"),
@@ -209,6 +217,7 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
                 max_skew: None,
             },
             max_head_age: args.max_head_age,
+            witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)?,
         },
         timeout: Duration::from_secs(args.timeout.max(1)),
         quarantine: Duration::from_secs(args.quarantine),

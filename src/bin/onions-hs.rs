@@ -129,9 +129,15 @@ struct LookupArgs {
     /// least proof-of-work difficulty to accept, in bits (default 0)
     #[argh(option, default = "0")]
     min_work: u64,
-    /// oldest head accepted with the answer, in seconds (default 600)
+    /// oldest head accepted with the answer, in seconds (default 600; with witnesses, the age of the k-th newest cosignature)
     #[argh(option, default = "onions::lookup::DEFAULT_MAX_HEAD_AGE")]
     max_head_age: u64,
+    /// a trusted witness key, Base64 (repeatable)
+    #[argh(option)]
+    witness_key: Vec<String>,
+    /// how many trusted witnesses must have cosigned the answer's head (default: a majority of --witness-key)
+    #[argh(option)]
+    witnesses: Option<usize>,
 }
 
 /// Every flag of `claim` but `--config`, and its NAME, for config files.
@@ -395,7 +401,9 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
             max_skew: None,
         },
         max_head_age: args.max_head_age,
+        witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)?,
     };
+    let needed = policy.witnesses.needed;
     let resolution = lookup::lookup(
         &server,
         route,
@@ -406,8 +414,13 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
     )
     .map_err(|e| format!("{server}: {e}"))?;
     let head = resolution.head();
+    let cosigned = if needed > 0 {
+        format!(", cosigned by at least {needed} trusted witnesses")
+    } else {
+        String::new()
+    };
     let head_line = format!(
-        "head seq {} time {} root {} size {}",
+        "head seq {} time {} root {} size {}{cosigned}",
         head.seq,
         head.time,
         onions::codec::b64_encode(&head.root),

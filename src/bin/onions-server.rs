@@ -2,6 +2,7 @@
 
 use argh::FromArgs;
 use onions::cli::{self, ConfigScope, Flag};
+use onions::cosign::Quorate;
 use onions::server::{self, Config, Limits, Role, DEFAULT_PORT};
 use onions::transport::{Endpoint, Route};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -24,7 +25,7 @@ struct Args {
     /// directory for the log and, at the Quorum, its key
     #[argh(option)]
     state_dir: Option<PathBuf>,
-    /// print the Quorum's public key (Base64) and exit; creates it if absent
+    /// print the Quorum's public key (Base64), or with --witness-key the witness's, and exit; creates it if absent
     #[argh(switch)]
     print_key: bool,
     /// a mirror's upstream HOST:PORT: the Quorum or another mirror
@@ -67,6 +68,27 @@ struct Args {
     /// seconds of upstream silence before a mirror reconnects (default 45)
     #[argh(option, default = "Limits::default().upstream_silence.as_secs()")]
     upstream_silence: u64,
+    /// make this mirror a witness that cosigns the heads it audits, with the key in FILE (created on first start)
+    #[argh(option)]
+    witness_key: Option<PathBuf>,
+    /// at a witness, a server HOST:PORT its cosignatures are sent to (repeatable; default: --upstream)
+    #[argh(option)]
+    cosign_to: Vec<String>,
+    /// at a witness, most seconds between two cosignatures of its last head (1-60, default 60)
+    #[argh(option, default = "server::witness::COSIGN_INTERVAL.as_secs()")]
+    cosign_interval: u64,
+    /// a witness key, Base64, whose cosignatures this server collects and passes on (repeatable)
+    #[argh(option)]
+    trust_witness: Vec<String>,
+    /// at a mirror, cosignatures by trusted witnesses a head needs before it answers with it (default: a majority of --trust-witness)
+    #[argh(option)]
+    witnesses: Option<usize>,
+    /// heads whose cosignatures are held (default 64)
+    #[argh(option, default = "Limits::default().cosigned_heads")]
+    cosigned_heads: usize,
+    /// at a mirror, most pushes held back while a head waits for cosignatures (default 65536)
+    #[argh(option, default = "Limits::default().held_pushes")]
+    held_pushes: usize,
     /// log level: error, warn, info, debug, trace (default: RUST_LOG, else info)
     #[argh(option)]
     log_level: Option<String>,
@@ -91,6 +113,13 @@ const FLAGS: &[Flag] = &[
     Flag::single("heartbeat"),
     Flag::single("head-interval"),
     Flag::single("upstream-silence"),
+    Flag::single("witness-key"),
+    Flag::repeated("cosign-to"),
+    Flag::single("cosign-interval"),
+    Flag::repeated("trust-witness"),
+    Flag::single("witnesses"),
+    Flag::single("cosigned-heads"),
+    Flag::single("held-pushes"),
     Flag::single("log-level"),
 ];
 
@@ -105,7 +134,10 @@ fn main() {
     cli::run("onions-server", || {
         let state_dir = args.state_dir.clone().ok_or("give --state-dir DIR")?;
         if args.print_key {
-            let key = server::load_or_create_quorum_key(&state_dir)?;
+            let key = match &args.witness_key {
+                Some(file) => server::load_or_create_key_file(file, "witness")?,
+                None => server::load_or_create_quorum_key(&state_dir)?,
+            };
             println!("{}", key.public().to_base64());
             return Ok(());
         }
@@ -128,7 +160,12 @@ struct Plan {
     min_work: u64,
     workers: usize,
     limits: Limits,
+    witnesses: Quorate,
+    witness: Option<WitnessPlan>,
 }
+
+/// A witness's key file, where its cosignatures go and how, and how often.
+type WitnessPlan = (PathBuf, Vec<Endpoint>, Route, Duration);
 
 fn plan(args: &Args) -> Result<Plan, String> {
     let mirror = match args.role.as_deref() {
@@ -154,7 +191,57 @@ fn plan(args: &Args) -> Result<Plan, String> {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         limits: limits(args)?,
+        witnesses: witnesses(args)?,
+        witness: witness(args)?,
     })
+}
+
+/// `--trust-witness` and `--witnesses`.
+fn witnesses(args: &Args) -> Result<Quorate, String> {
+    cli::witness_policy("trust-witness", &args.trust_witness, args.witnesses)
+}
+
+/// `--witness-key`, `--cosign-to` and `--cosign-interval`.
+fn witness(args: &Args) -> Result<Option<WitnessPlan>, String> {
+    let Some(file) = &args.witness_key else {
+        if !args.cosign_to.is_empty() {
+            return Err("--cosign-to is for witnesses; give --witness-key FILE too".into());
+        }
+        return Ok(None);
+    };
+    if args.role.as_deref() != Some("mirror") {
+        return Err(
+            "--witness-key is for mirrors: a witness checks the Quorum from its own replica".into(),
+        );
+    }
+    if !(1..=60).contains(&args.cosign_interval) {
+        return Err(format!(
+            "--cosign-interval {}: give 1 to 60 seconds",
+            args.cosign_interval
+        ));
+    }
+    let targets = if args.cosign_to.is_empty() {
+        args.upstream.iter().cloned().collect()
+    } else {
+        args.cosign_to.clone()
+    };
+    let targets = targets
+        .iter()
+        .map(|t| Endpoint::parse(t).map_err(|e| format!("--cosign-to {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let route = match &args.upstream_socks {
+        Some(socks) => {
+            cli::route(Some(socks), false).map_err(|e| e.replace("--socks", "--upstream-socks"))?
+        }
+        None if targets.iter().any(|t| t.host.ends_with(".onion")) => cli::route(None, false)?,
+        None => Route::Direct,
+    };
+    Ok(Some((
+        file.clone(),
+        targets,
+        route,
+        Duration::from_secs(args.cosign_interval),
+    )))
 }
 
 impl Plan {
@@ -169,6 +256,15 @@ impl Plan {
                 key: server::load_or_create_quorum_key(&state_dir)?,
             },
         };
+        let witness = match self.witness {
+            Some((file, cosign_to, route, interval)) => Some(server::witness::Setup {
+                key: server::load_or_create_key_file(&file, "witness")?,
+                cosign_to,
+                route,
+                interval,
+            }),
+            None => None,
+        };
         Ok(Config {
             role,
             listen: self.listen,
@@ -176,6 +272,8 @@ impl Plan {
             min_work: self.min_work,
             workers: self.workers,
             limits: self.limits,
+            witnesses: self.witnesses,
+            witness,
         })
     }
 }
@@ -233,6 +331,8 @@ fn limits(args: &Args) -> Result<Limits, String> {
         heartbeat: Duration::from_secs(positive("heartbeat", args.heartbeat)?),
         head_interval: head_interval(args.head_interval)?,
         upstream_silence: Duration::from_secs(positive("upstream-silence", args.upstream_silence)?),
+        cosigned_heads: positive("cosigned-heads", args.cosigned_heads as u64)? as usize,
+        held_pushes: positive("held-pushes", args.held_pushes as u64)? as usize,
     })
 }
 

@@ -4,9 +4,11 @@
 //!
 //! Every answer comes from [`crate::lookup::lookup`], which returns only
 //! answers that passed protocol.md §9 and §10.7 for the name asked; nothing
-//! here weakens that. A cached answer is used only while its head is
-//! younger than `max_head_age`. A mirror that answered with a head too old
-//! is behind, not lying: the next one is asked. This module does not talk
+//! here weakens that. A cached answer is used only while it is fresh: its
+//! head (or, with witnesses required, the k-th newest trusted cosignature
+//! of it) younger than `max_head_age`. A mirror that answered with a head
+//! too old, or short of cosignatures, is behind, not lying: the next one is
+//! asked. This module does not talk
 //! to Tor's control port.
 
 use crate::lookup::{self, Answer, LookupError, Policy, Resolution};
@@ -66,7 +68,7 @@ pub struct ResolverConfig {
     pub cache_size: usize,
 }
 
-/// A verified answer kept until its record expires or its head grows old.
+/// A verified answer kept until its record expires or it grows stale.
 struct Cached {
     answer: Answer,
 }
@@ -160,15 +162,15 @@ impl Resolver {
     }
 
     /// A cached answer for `name`'s registered name whose record has not
-    /// expired and whose head is still young enough.
+    /// expired and that is still fresh enough.
     fn cached(&self, name: &LookupName, now: u64) -> Result<Option<OnionAddress>, ResolveError> {
         let mut cache = self.cache.lock();
         let registered = name.registered();
         let Some(entry) = cache.get(&registered) else {
             return Ok(None);
         };
-        let head_age = now.saturating_sub(entry.answer.head.time);
-        if entry.answer.record.expires <= now || head_age > self.config.policy.max_head_age {
+        let age = now.saturating_sub(entry.answer.fresh_as_of);
+        if entry.answer.record.expires <= now || age > self.config.policy.max_head_age {
             cache.remove(&registered);
             return Ok(None);
         }
@@ -183,13 +185,14 @@ impl Resolver {
         }
     }
 
-    /// Caches an answer; when full, drops the entry whose head is oldest.
+    /// Caches an answer; when full, drops the entry that goes stale or
+    /// expires first.
     fn remember(&self, answer: Answer) {
         let mut cache = self.cache.lock();
         if cache.len() >= self.config.cache_size && !cache.contains_key(&answer.record.name) {
             let soonest = cache
                 .iter()
-                .min_by_key(|(_, c)| c.answer.head.time.min(c.answer.record.expires))
+                .min_by_key(|(_, c)| c.answer.fresh_as_of.min(c.answer.record.expires))
                 .map(|(name, _)| name.clone());
             if let Some(name) = soonest {
                 cache.remove(&name);

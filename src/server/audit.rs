@@ -15,12 +15,13 @@
 use super::{HeadMark, Timings};
 use crate::head::{Evidence, SignedHead};
 use crate::keys::PublicKey;
-use crate::store::Store;
+use crate::store::{Sealing, Store};
 use crate::wire::{AuditState, AuditStatus, Mismatch};
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// What became of one pushed head.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Verdict {
     /// Not well formed or not signed by a trusted key: dropped.
     Refused(String),
@@ -28,8 +29,9 @@ pub enum Verdict {
     Conflict,
     /// Older than what the mirror holds or has applied: not audited.
     Stale,
-    /// The replica gives its root and size: now the current head.
-    Matched,
+    /// The replica gives its root and size: it may become the current
+    /// head by sealing this ([`Audit::seal`]).
+    Matched(Sealing),
     /// The replica gives another root or size: alarm.
     Mismatched,
 }
@@ -53,12 +55,14 @@ pub struct Audit {
     evidence: Option<Evidence>,
     /// none, ok or alarm.
     state: AuditState,
+    /// The state directory, where evidence files go.
+    dir: PathBuf,
 }
 
 impl Audit {
     /// The audit of a mirror trusting `trusted`, whose store may have taken
-    /// its last current head again at start.
-    pub fn new(trusted: Vec<PublicKey>, store: &Store) -> Audit {
+    /// its last current head again at start; evidence goes to `dir`.
+    pub fn new(trusted: Vec<PublicKey>, store: &Store, dir: &Path) -> Audit {
         let restored = store.current_head();
         Audit {
             trusted,
@@ -73,6 +77,7 @@ impl Audit {
             mismatches: 0,
             last_mismatch: None,
             evidence: None,
+            dir: dir.to_owned(),
         }
     }
 
@@ -91,6 +96,27 @@ impl Audit {
             last_mismatch: self.last_mismatch.clone(),
             evidence: self.evidence.clone(),
         }
+    }
+
+    /// Makes a matched head current: the replica as of it is recorded.
+    pub fn seal(&mut self, store: &Store, sealing: Sealing, head: &SignedHead) -> bool {
+        if let Err(e) = store.seal(&[], sealing, head, false) {
+            log::error!("cannot record head seq {}: {e}", head.seq);
+            return false;
+        }
+        self.state = AuditState::Ok;
+        log::debug!("head seq {} time {} is current", head.seq, head.time);
+        true
+    }
+
+    /// Keeps evidence when a head seen outside the stream (with
+    /// cosignatures) conflicts with one held; true then.
+    pub fn observe(&mut self, store: &Store, head: &SignedHead) -> bool {
+        if head.check_trusted(&self.trusted).is_err() {
+            return false;
+        }
+        let current = store.current_head();
+        self.conflict(head, current.as_ref())
     }
 
     /// Checks a pushed head against the replica in `store`; returns
@@ -153,15 +179,19 @@ impl Audit {
             other.seq,
             other.time
         );
-        if self.evidence.is_none() {
-            self.evidence = Evidence::new(head.clone(), other.clone());
+        if let Some(evidence) = Evidence::new(head.clone(), other.clone()) {
+            match crate::evidence::write_value(&self.dir, &evidence.to_value()) {
+                Ok(path) => log::error!("evidence written to {}", path.display()),
+                Err(e) => log::error!("cannot write evidence to {}: {e}", self.dir.display()),
+            }
+            self.evidence.get_or_insert(evidence);
         }
         self.state = AuditState::Alarm;
         true
     }
 
-    /// Recomputes the root as of the head and compares; a match becomes
-    /// current. With no current head to keep, the tree moves on even on a
+    /// Recomputes the root as of the head and compares; a match is ready
+    /// to seal. With no current head to keep, the tree moves on even on a
     /// mismatch, so the next head is checked from there.
     fn recompute(&mut self, store: &Store, head: &SignedHead, free: bool) -> Verdict {
         let sealing = match store.prepare(&[], head.seq, head.time) {
@@ -174,13 +204,8 @@ impl Audit {
         self.checked += 1;
         let (root, size) = (sealing.root(), sealing.size());
         if (root, size) == (head.root, head.size) {
-            if let Err(e) = store.seal(&[], sealing, head, false) {
-                log::error!("cannot record head seq {}: {e}", head.seq);
-                return Verdict::Refused(e.to_string());
-            }
-            self.state = AuditState::Ok;
             log::debug!("head seq {} time {} matched", head.seq, head.time);
-            return Verdict::Matched;
+            return Verdict::Matched(sealing);
         }
         self.mismatches += 1;
         self.state = AuditState::Alarm;

@@ -576,6 +576,7 @@ impl EventLoop {
                         self.current = Some(*mark);
                     }
                 }
+                Outgoing::Cosignatures { .. } => {}
             }
         }
         let depth = self.limits.subscriber_queue;
@@ -599,6 +600,7 @@ impl EventLoop {
                         sub.head = Some(*mark);
                         line
                     }
+                    Outgoing::Cosignatures { line } => line,
                     _ => continue,
                 };
                 sub.last_sent = Instant::now();

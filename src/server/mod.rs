@@ -9,11 +9,14 @@
 //! runtime.
 
 pub mod audit;
+pub mod cosigs;
 pub mod event_loop;
 pub mod quorum;
 pub mod upstream;
+pub mod witness;
 pub mod workers;
 
+use crate::cosign::Quorate;
 use crate::head::SignedHead;
 use crate::keys::{PublicKey, SigningKey};
 use crate::merkle::Hash;
@@ -75,6 +78,12 @@ pub struct Limits {
     pub head_interval: Duration,
     /// Silence from upstream after which a mirror reconnects.
     pub upstream_silence: Duration,
+    /// Heads whose cosignatures are held; the oldest leaves first.
+    pub cosigned_heads: usize,
+    /// At a mirror that collects cosignatures, most pushes held back while
+    /// a head waits for them; past it the head is given up and the pushes
+    /// applied.
+    pub held_pushes: usize,
 }
 
 impl Default for Limits {
@@ -88,6 +97,8 @@ impl Default for Limits {
             heartbeat: Duration::from_secs(15),
             head_interval: quorum::HEAD_INTERVAL,
             upstream_silence: Duration::from_secs(45),
+            cosigned_heads: 64,
+            held_pushes: 65536,
         }
     }
 }
@@ -106,6 +117,11 @@ pub struct Config {
     pub workers: usize,
     /// The limits.
     pub limits: Limits,
+    /// Witnesses whose cosignatures are collected, and how many a head
+    /// needs before a mirror answers with it.
+    pub witnesses: Quorate,
+    /// At a witness, its key and where its cosignatures go.
+    pub witness: Option<witness::Setup>,
 }
 
 /// Counters the status reply reports, updated by whoever knows them.
@@ -200,6 +216,11 @@ pub enum Outgoing {
         /// older one reads again.
         current: bool,
     },
+    /// A `cosignatures` push: sent to every live subscriber as it comes.
+    Cosignatures {
+        /// The push line.
+        line: Vec<u8>,
+    },
 }
 
 /// A message to the event loop from another thread.
@@ -282,6 +303,10 @@ pub struct Shared {
     pub upstream: Option<Endpoint>,
     /// A mirror's audit of the heads it receives.
     pub audit: Option<Mutex<audit::Audit>>,
+    /// Cosignatures held for the newest heads.
+    pub book: Mutex<cosigs::Book>,
+    /// At a witness, what it cosigned and refused, for status.
+    pub witness: Option<Mutex<witness::Report>>,
 }
 
 impl Shared {
@@ -299,28 +324,33 @@ impl Shared {
 pub fn load_or_create_quorum_key(state_dir: &Path) -> Result<SigningKey, String> {
     std::fs::create_dir_all(state_dir)
         .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
-    let path = state_dir.join(QUORUM_KEY_FILE);
+    load_or_create_key_file(&state_dir.join(QUORUM_KEY_FILE), "Quorum")
+}
+
+/// Reads the `what` key (Quorum, witness) at `path`, creating it (mode
+/// 0600) on first use.
+pub fn load_or_create_key_file(path: &Path, what: &str) -> Result<SigningKey, String> {
     let read = |path: &Path| {
         SigningKey::read_tor_file(path).map_err(|e| format!("{}: {e}", path.display()))
     };
-    match SigningKey::read_tor_file(&path) {
+    match SigningKey::read_tor_file(path) {
         Ok(key) => Ok(key),
         Err(crate::keys::KeyError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            match create_key_file(&path) {
+            match create_key_file(path, what) {
                 // Another process (a --print-key, say) created it first.
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&path),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
                 Err(e) => Err(format!(
-                    "{}: cannot create the Quorum key: {e}",
+                    "{}: cannot create the {what} key: {e}",
                     path.display()
                 )),
                 Ok(key) => Ok(key),
             }
         }
-        Err(_) => read(&path),
+        Err(_) => read(path),
     }
 }
 
-fn create_key_file(path: &Path) -> std::io::Result<SigningKey> {
+fn create_key_file(path: &Path, what: &str) -> std::io::Result<SigningKey> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let key = SigningKey::generate();
@@ -338,7 +368,7 @@ fn create_key_file(path: &Path) -> std::io::Result<SigningKey> {
     let linked = std::fs::hard_link(&tmp, path);
     let _ = std::fs::remove_file(&tmp);
     linked?;
-    log::info!("created the Quorum key {}", path.display());
+    log::info!("created the {what} key {}", path.display());
     Ok(key)
 }
 
@@ -412,9 +442,28 @@ pub fn run(config: Config) -> Result<(), String> {
             head.size
         );
     }
-    let audit = upstream
-        .is_some()
-        .then(|| Mutex::new(audit::Audit::new(quorum_keys.clone(), &store)));
+    let audit = upstream.is_some().then(|| {
+        Mutex::new(audit::Audit::new(
+            quorum_keys.clone(),
+            &store,
+            &config.state_dir,
+        ))
+    });
+    let mut collected = config.witnesses.clone();
+    if let Some(setup) = &config.witness {
+        let own = setup.key.public();
+        if !collected.trusted.contains(&own) {
+            collected.trusted.push(own);
+        }
+    }
+    let book = cosigs::Book::new(quorum_keys.clone(), collected, config.limits.cosigned_heads);
+    let witness_report = match &config.witness {
+        Some(setup) => Some(Mutex::new(witness::Report::load(
+            &config.state_dir,
+            &setup.key,
+        )?)),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         store,
         stats: Stats::default(),
@@ -423,6 +472,8 @@ pub fn run(config: Config) -> Result<(), String> {
         quorum_keys,
         upstream,
         audit,
+        book: Mutex::new(book),
+        witness: witness_report,
     });
     let listener = mio::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -452,6 +503,16 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     drop(committer);
     drop(job_rx);
+    let cosigner_tx = config.witness.map(|setup| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let cosigner = witness::Cosigner {
+            shared: shared.clone(),
+            setup,
+            outbox: outbox.clone(),
+        };
+        threads.push(spawn("cosigner", move || cosigner.run(rx)));
+        tx
+    });
     if let Some(endpoint) = shared.upstream.clone() {
         let upstream = upstream::Upstream {
             shared: shared.clone(),
@@ -465,6 +526,8 @@ pub fn run(config: Config) -> Result<(), String> {
             },
             silence: config.limits.upstream_silence,
             threads: config.workers.max(1),
+            held_limit: config.limits.held_pushes,
+            cosigner: cosigner_tx,
         };
         threads.push(spawn("upstream", move || upstream.run()));
     }

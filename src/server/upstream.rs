@@ -8,14 +8,17 @@
 //! exponential backoff (0.5 s doubling to 60 s, with jitter), logging each
 //! try. Lookups keep being answered from the store meanwhile.
 
+use super::audit::Verdict;
 use super::{set_upstream_connected, HeadMark, LoopEvent, Outbox, Outgoing, Shared};
 use crate::canonical;
+use crate::cosign::Cosignature;
 use crate::head::SignedHead;
-use crate::store::Entry;
+use crate::store::{Entry, Sealing};
 use crate::transport::{self, Endpoint, Route};
 use crate::verify::Verifier;
 use crate::wire::{self, Id, Push, Reply, Request};
 use crossbeam_channel::Sender;
+use std::collections::VecDeque;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::ops::Range;
@@ -53,6 +56,10 @@ pub struct Upstream {
     pub silence: Duration,
     /// Threads that verify a large batch of pushes (catch-up) in parallel.
     pub threads: usize,
+    /// Most pushes held back while a head waits for cosignatures.
+    pub held_limit: usize,
+    /// At a witness, the cosigner's queue of matched heads.
+    pub cosigner: Option<crossbeam_channel::Sender<SignedHead>>,
 }
 
 impl Upstream {
@@ -117,7 +124,7 @@ impl Upstream {
             "upstream {}: subscribed from seq {from}; upstream seq {head}",
             self.endpoint
         );
-        let mut last_head = 0;
+        let mut gate = Gate::default();
         while let Some(first) = reader.next_line(self.silence)? {
             let mut lines = vec![first];
             while lines.len() < MAX_BATCH && reader.has_buffered_line() {
@@ -126,38 +133,29 @@ impl Upstream {
                     None => break,
                 }
             }
-            self.take_batch(pool.check_all(lines), &mut last_head)?;
+            self.take_batch(pool.check_all(lines), &mut gate)?;
         }
         Ok(())
     }
 
     /// Applies the checked lines of a batch in order: runs of records with
-    /// one fsync each, and each head after the records before it. If a
-    /// line is bad, the good ones before it are applied and the session
-    /// ends with the reason.
+    /// one fsync each, each head after the records before it, and
+    /// cosignatures as they come. If a line is bad, the good ones before it
+    /// are applied and the session ends with the reason.
     fn take_batch(
         &self,
         checked: Vec<Result<Checked, String>>,
-        last_head: &mut u64,
+        gate: &mut Gate,
     ) -> Result<(), String> {
         let mut batch: Vec<Entry> = Vec::new();
         let mut failure = None;
         for result in checked {
-            let after = batch
-                .last()
-                .map_or(self.shared.store.seq(), |e| e.seq)
-                .max(*last_head);
             match result {
-                Ok(Checked::Heartbeat) => {}
-                Ok(Checked::Record(entry)) if entry.seq <= after => {
-                    failure = Some(format!("sent seq {} after seq {after}", entry.seq));
-                    break;
-                }
-                Ok(Checked::Record(entry)) => batch.push(*entry),
-                Ok(Checked::Head(head)) => {
-                    self.apply(std::mem::take(&mut batch))?;
-                    *last_head = (*last_head).max(head.seq);
-                    self.audit(&head);
+                Ok(item) => {
+                    if let Err(e) = self.take(item, gate, &mut batch) {
+                        failure = Some(e);
+                        break;
+                    }
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -169,10 +167,179 @@ impl Upstream {
         failure.map_or(Ok(()), Err)
     }
 
+    /// Takes one checked line: records join `batch` (or wait in the gate
+    /// while a head waits for cosignatures), heads and cosignatures are
+    /// dealt with after the records before them are applied.
+    fn take(&self, item: Checked, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+        match item {
+            Checked::Heartbeat => Ok(()),
+            Checked::Record(_) | Checked::Head(_) if gate.pending.is_some() => {
+                gate.held.push_back(item);
+                if gate.held.len() > self.held_limit {
+                    log::warn!(
+                        "{} pushes wait for head seq {} to gather cosignatures (--held-pushes {}); answering on without it",
+                        gate.held.len(),
+                        gate.pending.as_ref().map_or(0, |(h, _)| h.seq),
+                        self.held_limit
+                    );
+                    gate.pending = None;
+                    self.release(gate, batch)?;
+                }
+                Ok(())
+            }
+            Checked::Record(entry) => {
+                let after = batch
+                    .last()
+                    .map_or(self.shared.store.seq(), |e| e.seq)
+                    .max(gate.last_head);
+                if entry.seq <= after {
+                    return Err(format!("sent seq {} after seq {after}", entry.seq));
+                }
+                batch.push(*entry);
+                Ok(())
+            }
+            Checked::Head(head) => {
+                self.apply(std::mem::take(batch))?;
+                gate.last_head = gate.last_head.max(head.seq);
+                self.on_head(&head, gate);
+                Ok(())
+            }
+            Checked::Cosignatures(head, list) => {
+                self.apply(std::mem::take(batch))?;
+                self.on_cosignatures(&head, &list, gate, batch)
+            }
+        }
+    }
+
+    /// Audits a head; a match is cosigned at a witness, and becomes current
+    /// at once at a witness or when it has the cosignatures this server
+    /// collects, or else waits for them in the gate.
+    fn on_head(&self, head: &SignedHead, gate: &mut Gate) {
+        let Some(audit) = &self.shared.audit else {
+            return;
+        };
+        let mut audit = audit.lock();
+        let (forward, verdict) = audit.receive(&self.shared.store, head, &self.shared.timings);
+        let mut current = false;
+        if let Verdict::Matched(sealing) = verdict {
+            if let Some(cosigner) = &self.cosigner {
+                let _ = cosigner.send(head.clone());
+            }
+            // A witness never waits: it must check every head as it comes
+            // to cosign it, so it answers with the newest it matched.
+            if self.cosigner.is_some() || self.shared.book.lock().servable(head) {
+                current = audit.seal(&self.shared.store, sealing, head);
+            } else {
+                gate.pending = Some((head.clone(), sealing));
+            }
+        }
+        drop(audit);
+        if forward || current {
+            self.outbox.send(LoopEvent::Committed {
+                pushes: Arc::new(vec![Outgoing::Head {
+                    mark: HeadMark::of(head),
+                    line: wire::head_line(&head.canonical()),
+                    current,
+                }]),
+            });
+        }
+        if current {
+            super::maybe_compact(&self.shared.store);
+        }
+    }
+
+    /// Takes pushed cosignatures into the book and passes them on; makes
+    /// the waiting head current once it has enough, or skips to a held
+    /// head that has. A head first seen here (a subscriber that joined
+    /// after it was pushed) is audited like a pushed one when it covers
+    /// exactly what is applied.
+    fn on_cosignatures(
+        &self,
+        head: &SignedHead,
+        list: &[Cosignature],
+        gate: &mut Gate,
+        batch: &mut Vec<Entry>,
+    ) -> Result<(), String> {
+        if let Some(audit) = &self.shared.audit {
+            if audit.lock().observe(&self.shared.store, head) {
+                return Ok(());
+            }
+        }
+        let line = {
+            let mut book = self.shared.book.lock();
+            if book.take_all(head, list) {
+                book.push_line(head)
+            } else {
+                None
+            }
+        };
+        if let Some(line) = line {
+            self.outbox.send(LoopEvent::Committed {
+                pushes: Arc::new(vec![Outgoing::Cosignatures { line }]),
+            });
+        }
+        let book = self.shared.book.lock();
+        let pending_ready = gate.pending.as_ref().is_some_and(|(h, _)| book.servable(h));
+        let held_ready = gate
+            .held
+            .iter()
+            .any(|item| matches!(item, Checked::Head(h) if book.servable(h)));
+        let unseen = gate.pending.is_none()
+            && head.seq == self.shared.store.seq()
+            && head.seq >= gate.last_head
+            && self.shared.store.current_head().as_ref() != Some(head)
+            && book.servable(head);
+        drop(book);
+        if pending_ready {
+            self.seal_pending(gate);
+            return self.release(gate, batch);
+        }
+        if held_ready {
+            log::debug!("a newer head has its cosignatures; skipping the waiting one");
+            gate.pending = None;
+            return self.release(gate, batch);
+        }
+        if unseen {
+            gate.last_head = head.seq;
+            self.on_head(head, gate);
+        }
+        Ok(())
+    }
+
+    /// Makes the waiting head current.
+    fn seal_pending(&self, gate: &mut Gate) {
+        let (Some((head, sealing)), Some(audit)) = (gate.pending.take(), &self.shared.audit) else {
+            return;
+        };
+        if audit.lock().seal(&self.shared.store, sealing, &head) {
+            self.outbox.send(LoopEvent::Committed {
+                pushes: Arc::new(vec![Outgoing::Head {
+                    mark: HeadMark::of(&head),
+                    line: wire::head_line(&head.canonical()),
+                    current: true,
+                }]),
+            });
+            super::maybe_compact(&self.shared.store);
+        }
+    }
+
+    /// Takes the held pushes again, in order, now that no head waits (one
+    /// may wait again among them).
+    fn release(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+        let held = std::mem::take(&mut gate.held);
+        for item in held {
+            self.take(item, gate, batch)?;
+        }
+        Ok(())
+    }
+
     /// Makes records durable and fans them out.
     fn apply(&self, batch: Vec<Entry>) -> Result<(), String> {
         if batch.is_empty() {
             return Ok(());
+        }
+        if let Some(report) = &self.shared.witness {
+            super::witness::check_ownership(&self.shared.store, &batch, report);
         }
         self.shared
             .store
@@ -190,30 +357,20 @@ impl Upstream {
         });
         Ok(())
     }
+}
 
-    /// Audits a pushed head, forwards it when it follows the last one
-    /// forwarded, and compacts once the tree stands at a new head.
-    fn audit(&self, head: &SignedHead) {
-        let Some(audit) = &self.shared.audit else {
-            return;
-        };
-        let (forward, verdict) =
-            audit
-                .lock()
-                .receive(&self.shared.store, head, &self.shared.timings);
-        if forward {
-            self.outbox.send(LoopEvent::Committed {
-                pushes: Arc::new(vec![Outgoing::Head {
-                    mark: HeadMark::of(head),
-                    line: wire::head_line(&head.canonical()),
-                    current: verdict == super::audit::Verdict::Matched,
-                }]),
-            });
-        }
-        if verdict == super::audit::Verdict::Matched {
-            super::maybe_compact(&self.shared.store);
-        }
-    }
+/// What a session holds back while a matched head waits for the
+/// cosignatures this server collects: the head and its prepared tree, and
+/// every record and head pushed after it (applying them would move the
+/// replica past the head).
+#[derive(Default)]
+struct Gate {
+    /// The matched head waiting for cosignatures.
+    pending: Option<(SignedHead, Sealing)>,
+    /// Pushes after it, in order.
+    held: VecDeque<Checked>,
+    /// The highest head seq taken in this session.
+    last_head: u64,
 }
 
 /// What checks a pushed line: shared by the upstream thread and the pool.
@@ -233,6 +390,9 @@ impl Checker {
         match push {
             Push::Heartbeat { .. } => Ok(Checked::Heartbeat),
             Push::Head(head) => Ok(Checked::Head(Box::new(head))),
+            Push::Cosignatures { head, cosignatures } => {
+                Ok(Checked::Cosignatures(Box::new(head), cosignatures))
+            }
             Push::Record {
                 seq,
                 record,
@@ -363,6 +523,8 @@ enum Checked {
     Record(Box<Entry>),
     /// A head, to audit.
     Head(Box<SignedHead>),
+    /// Cosignatures of a head, to hold and pass on.
+    Cosignatures(Box<SignedHead>, Vec<Cosignature>),
 }
 
 /// The upstream's seq from its reply to `subscribe`.

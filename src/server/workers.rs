@@ -5,15 +5,20 @@
 //! Workers never touch sockets; every answer goes back to the event loop
 //! through the [`Outbox`]. A bad line is an error reply, never a panic.
 
+use super::cosigs::Refusal;
 use super::quorum::Claim;
 use super::{HeadMark, LoopEvent, Outbox, Shared};
 use crate::clock;
+use crate::cosign::Cosignature;
+use crate::head::SignedHead;
 use crate::merkle::Hash;
 use crate::name::LookupName;
 use crate::record::Record;
 use crate::store::{Answer, Feed};
 use crate::verify::{Verifier, QUORUM_MAX_SKEW};
-use crate::wire::{self, Code, Id, Request, Status, UpstreamStatus, WireError, PROTOCOL};
+use crate::wire::{
+    self, Code, CosignStatus, Id, Request, Status, UpstreamStatus, WireError, PROTOCOL,
+};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Token;
 use serde_json::Value;
@@ -95,6 +100,11 @@ impl Worker {
         match request {
             Request::Lookup { id, name } => self.lookup(conn, session, &id, &name),
             Request::Status { id } => self.reply(conn, self.status(&id), false),
+            Request::Cosign {
+                id,
+                head,
+                cosignature,
+            } => self.cosign(conn, session, &id, &head, &cosignature),
             Request::Subscribe { id, from } => self.outbox.send(LoopEvent::Subscribed {
                 conn,
                 bytes: wire::subscribed_line(&id, self.shared.store.seq()),
@@ -123,11 +133,20 @@ impl Worker {
                     "session {session}: lookup {name} -> found seq {}",
                     entry.seq
                 );
-                wire::found_line(id, &entry.record, &entry.attestation, &head, &proof)
+                let cosigs = self.shared.book.lock().text_for(&head);
+                wire::found_line(
+                    id,
+                    &entry.record,
+                    &entry.attestation,
+                    &head,
+                    &proof,
+                    &cosigs,
+                )
             }
             Ok(Answer::NotFound { proof, head }) => {
                 log::debug!("session {session}: lookup {name} -> not found");
-                wire::not_found_line(id, &head, &proof)
+                let cosigs = self.shared.book.lock().text_for(&head);
+                wire::not_found_line(id, &head, &proof, &cosigs)
             }
             Ok(Answer::NoHead) => {
                 log::info!("session {session}: lookup {name} -> no head yet");
@@ -144,6 +163,60 @@ impl Worker {
             }
         };
         self.reply(conn, bytes, false);
+    }
+
+    /// Takes a witness's cosignature and pushes the head's list on when
+    /// it changed.
+    fn cosign(
+        &self,
+        conn: Token,
+        session: u64,
+        id: &Id,
+        head: &SignedHead,
+        cosignature: &Cosignature,
+    ) {
+        if let Some(audit) = &self.shared.audit {
+            if audit.lock().observe(&self.shared.store, head) {
+                let err = WireError::new(
+                    id,
+                    Code::BadRequest,
+                    "the head conflicts with one this server holds; evidence kept",
+                );
+                return self.fail(conn, session, err);
+            }
+        }
+        let (taken, line) = {
+            let mut book = self.shared.book.lock();
+            let taken = book.take(head, cosignature);
+            let line = match &taken {
+                Ok(t) if t.changed => book.push_line(head),
+                _ => None,
+            };
+            (taken, line)
+        };
+        match taken {
+            Ok(taken) => {
+                log::debug!(
+                    "session {session}: cosignature of head seq {} by {}: {} held",
+                    head.seq,
+                    cosignature.witness.to_base64(),
+                    taken.count
+                );
+                if let Some(line) = line {
+                    self.outbox.send(LoopEvent::Committed {
+                        pushes: Arc::new(vec![super::Outgoing::Cosignatures { line }]),
+                    });
+                }
+                self.reply(conn, wire::cosigned_line(id, taken.count as u64), false);
+            }
+            Err(refusal) => {
+                let code = match refusal {
+                    Refusal::BadSignature => Code::BadSignature,
+                    Refusal::Head(_) | Refusal::Untrusted(_) => Code::BadRequest,
+                };
+                self.fail(conn, session, WireError::new(id, code, refusal.to_string()));
+            }
+        }
     }
 
     /// The status reply.
@@ -170,8 +243,29 @@ impl Worker {
             }),
             audit: audit.map(|a| a.status(&shared.store)),
             head_timing: Some(shared.timings.report()),
+            cosignatures: self.cosign_status(),
         };
         status.to_line(id)
+    }
+
+    /// The `cosignatures` of status, when this server collects them or is
+    /// a witness.
+    fn cosign_status(&self) -> Option<CosignStatus> {
+        let shared = &self.shared;
+        let witness = shared.witness.as_ref().map(|w| w.lock().status());
+        let (needed, current) = {
+            let book = shared.book.lock();
+            let current = shared.store.current_head().map_or(0, |h| book.count(&h));
+            (book.needed(), current)
+        };
+        if needed == 0 && witness.is_none() && current == 0 {
+            return None;
+        }
+        Some(CosignStatus {
+            needed: needed as u64,
+            current: current as u64,
+            witness,
+        })
     }
 
     /// Verifies a claim here, in parallel with other workers, and hands it
@@ -230,7 +324,12 @@ impl Worker {
     fn on_feed(&self, conn: Token, session: u64, after: u64, sent: Option<Hash>) {
         match self.shared.store.feed(after, sent, FEED_BYTES) {
             Ok(feed) => {
-                let (bytes, head) = feed_lines(&feed);
+                let (mut bytes, head) = feed_lines(&feed);
+                if let Some((head, _)) = &feed.head {
+                    if let Some(line) = self.shared.book.lock().push_line(head) {
+                        bytes.extend_from_slice(&line);
+                    }
+                }
                 self.outbox.send(LoopEvent::Feed {
                     conn,
                     bytes,

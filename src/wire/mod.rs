@@ -14,14 +14,19 @@ mod reply;
 mod request;
 mod status;
 
-pub use push::{head_line, heartbeat_line, record_line, Push};
-pub use reply::{accepted_line, found_line, not_found_line, subscribed_line, Reply};
+pub use push::{cosignatures_line, head_line, heartbeat_line, record_line, Push};
+pub use reply::{
+    accepted_line, cosignatures_text, cosigned_line, found_line, not_found_line, subscribed_line,
+    Reply,
+};
 pub use request::Request;
 pub use status::{
-    AuditState, AuditStatus, HeadTiming, Mismatch, ServerRole, Status, UpstreamStatus,
+    AuditState, AuditStatus, CosignStatus, HeadTiming, Mismatch, ServerRole, Status,
+    UpstreamStatus, WitnessStatus,
 };
 
 use crate::attest::AttestError;
+use crate::cosign::CosignError;
 use crate::head::HeadError;
 use crate::merkle::ProofError;
 use crate::record::RecordError;
@@ -256,6 +261,8 @@ pub enum DecodeError {
     Head(HeadError),
     /// The proof in it is malformed.
     Proof(ProofError),
+    /// A cosignature in it is malformed.
+    Cosignature(CosignError),
 }
 
 impl fmt::Display for DecodeError {
@@ -267,6 +274,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Attestation(e) => write!(f, "bad attestation: {e}"),
             DecodeError::Head(e) => write!(f, "bad head: {e}"),
             DecodeError::Proof(e) => write!(f, "bad proof: {e}"),
+            DecodeError::Cosignature(e) => write!(f, "bad cosignatures: {e}"),
         }
     }
 }

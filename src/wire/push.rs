@@ -5,6 +5,7 @@
 use super::{error_of, field, object, uint, DecodeError, WireError};
 use crate::attest::Attestation;
 use crate::canonical;
+use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::record::Record;
 
@@ -25,6 +26,14 @@ pub enum Push {
     },
     /// A signed head, after the records it covers.
     Head(SignedHead),
+    /// Witnesses' cosignatures of a head (§11.3): every one the server
+    /// holds for it, sent when that set changes.
+    Cosignatures {
+        /// The head they sign.
+        head: SignedHead,
+        /// The cosignatures.
+        cosignatures: Vec<Cosignature>,
+    },
     /// Nothing was sent for a while.
     Heartbeat {
         /// The highest seq the server has applied.
@@ -47,6 +56,11 @@ impl Push {
             "head" => Ok(Ok(Push::Head(
                 SignedHead::from_value(field(&map, "head")?).map_err(DecodeError::Head)?,
             ))),
+            "cosignatures" => Ok(Ok(Push::Cosignatures {
+                head: SignedHead::from_value(field(&map, "head")?).map_err(DecodeError::Head)?,
+                cosignatures: Cosignature::list_from_value(field(&map, "cosignatures")?)
+                    .map_err(DecodeError::Cosignature)?,
+            })),
             "heartbeat" => Ok(Ok(Push::Heartbeat {
                 seq: uint(&map, "head")?,
             })),
@@ -68,6 +82,10 @@ impl Push {
                 &canonical::to_string(&attestation.to_value()),
             ),
             Push::Head(head) => head_line(&head.canonical()),
+            Push::Cosignatures { head, cosignatures } => cosignatures_line(
+                &head.canonical(),
+                &canonical::to_string(&Cosignature::list_to_value(cosignatures)),
+            ),
             Push::Heartbeat { seq } => heartbeat_line(*seq),
         }
     }
@@ -91,6 +109,17 @@ pub fn head_line(head: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(head.len() + 32);
     out.extend_from_slice(b"{\"type\":\"head\",\"head\":");
     out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b"}\n");
+    out
+}
+
+/// A `cosignatures` push from the head's canonical text and the list's.
+pub fn cosignatures_line(head: &str, cosignatures: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(head.len() + cosignatures.len() + 48);
+    out.extend_from_slice(b"{\"type\":\"cosignatures\",\"head\":");
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b",\"cosignatures\":");
+    out.extend_from_slice(cosignatures.as_bytes());
     out.extend_from_slice(b"}\n");
     out
 }

@@ -5,6 +5,7 @@ use super::status::Status;
 use super::{error_of, field, object, uint, DecodeError, Id, WireError};
 use crate::attest::Attestation;
 use crate::canonical;
+use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::merkle::Proof;
 use crate::record::Record;
@@ -35,6 +36,9 @@ pub enum Reply {
         head: SignedHead,
         /// The presence proof against the head's root.
         proof: Proof,
+        /// Witnesses' cosignatures of the head (§11); absent on the wire
+        /// when empty.
+        cosignatures: Vec<Cosignature>,
     },
     /// A lookup's name has no entry.
     NotFound {
@@ -44,6 +48,17 @@ pub enum Reply {
         head: SignedHead,
         /// The absence proof against the head's root.
         proof: Proof,
+        /// Witnesses' cosignatures of the head (§11); absent on the wire
+        /// when empty.
+        cosignatures: Vec<Cosignature>,
+    },
+    /// A `cosign` was taken (§11.3).
+    Cosigned {
+        /// The request id.
+        id: Id,
+        /// Valid cosignatures by distinct trusted witnesses the server now
+        /// holds for that head.
+        count: u64,
     },
     /// The connection is now a subscription.
     Subscribed {
@@ -79,11 +94,17 @@ impl Reply {
                 attestation: attestation(&map)?,
                 head: head(&map)?,
                 proof: proof(&map)?,
+                cosignatures: cosignatures(&map)?,
             }),
             "not_found" => Ok(Reply::NotFound {
                 id: id()?,
                 head: head(&map)?,
                 proof: proof(&map)?,
+                cosignatures: cosignatures(&map)?,
+            }),
+            "cosigned" => Ok(Reply::Cosigned {
+                id: id()?,
+                count: uint(&map, "count")?,
             }),
             "subscribed" => Ok(Reply::Subscribed {
                 id: id()?,
@@ -108,14 +129,27 @@ impl Reply {
                 attestation,
                 head,
                 proof,
+                cosignatures,
             } => found_line(
                 id,
                 &record.canonical(),
                 &att_text(attestation),
                 &head.canonical(),
                 proof,
+                &cosignatures_text(cosignatures),
             ),
-            Reply::NotFound { id, head, proof } => not_found_line(id, &head.canonical(), proof),
+            Reply::NotFound {
+                id,
+                head,
+                proof,
+                cosignatures,
+            } => not_found_line(
+                id,
+                &head.canonical(),
+                proof,
+                &cosignatures_text(cosignatures),
+            ),
+            Reply::Cosigned { id, count } => cosigned_line(id, *count),
             Reply::Subscribed { id, seq } => subscribed_line(id, *seq),
             Reply::Status { id, status } => status.to_line(id),
             Reply::Error(error) => error.to_line(),
@@ -128,6 +162,7 @@ impl Reply {
             Reply::Accepted { .. } => "accepted",
             Reply::Found { .. } => "found",
             Reply::NotFound { .. } => "not_found",
+            Reply::Cosigned { .. } => "cosigned",
             Reply::Subscribed { .. } => "subscribed",
             Reply::Status { .. } => "status",
             Reply::Error(_) => "error",
@@ -155,6 +190,23 @@ fn head(map: &Map<String, Value>) -> Result<SignedHead, DecodeError> {
 /// The `proof` field.
 fn proof(map: &Map<String, Value>) -> Result<Proof, DecodeError> {
     Proof::from_value(field(map, "proof")?).map_err(DecodeError::Proof)
+}
+
+/// The optional `cosignatures` field: empty when absent.
+fn cosignatures(map: &Map<String, Value>) -> Result<Vec<Cosignature>, DecodeError> {
+    match map.get("cosignatures") {
+        None => Ok(Vec::new()),
+        Some(value) => Cosignature::list_from_value(value).map_err(DecodeError::Cosignature),
+    }
+}
+
+/// The canonical text of a list of cosignatures; empty for none, so that
+/// the field is left out.
+pub fn cosignatures_text(list: &[Cosignature]) -> String {
+    if list.is_empty() {
+        return String::new();
+    }
+    canonical::to_string(&Cosignature::list_to_value(list))
 }
 
 /// An attestation's canonical text.
@@ -194,22 +246,53 @@ fn end(mut out: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// The `found` reply from stored canonical texts.
-pub fn found_line(id: &Id, record: &str, attestation: &str, head: &str, proof: &Proof) -> Vec<u8> {
-    let size = record.len() + attestation.len() + head.len() + 48 * proof.siblings.len();
+/// Appends `,"cosignatures":` and the list, unless it is empty (`""`).
+fn put_cosignatures(out: &mut Vec<u8>, cosignatures: &str) {
+    if !cosignatures.is_empty() {
+        put(out, "cosignatures", cosignatures);
+    }
+}
+
+/// The `found` reply from stored canonical texts; `cosignatures` is the
+/// list's canonical text, or empty to leave the field out.
+pub fn found_line(
+    id: &Id,
+    record: &str,
+    attestation: &str,
+    head: &str,
+    proof: &Proof,
+    cosignatures: &str,
+) -> Vec<u8> {
+    let size = record.len()
+        + attestation.len()
+        + head.len()
+        + 48 * proof.siblings.len()
+        + cosignatures.len();
     let mut out = start("found", id, size);
     put(&mut out, "record", record);
     put(&mut out, "attestation", attestation);
     put(&mut out, "head", head);
     put_proof(&mut out, proof);
+    put_cosignatures(&mut out, cosignatures);
     end(out)
 }
 
-/// The `not_found` reply from the head's canonical text.
-pub fn not_found_line(id: &Id, head: &str, proof: &Proof) -> Vec<u8> {
-    let mut out = start("not_found", id, head.len() + 48 * proof.siblings.len());
+/// The `not_found` reply from the head's canonical text; `cosignatures`
+/// as for [`found_line`].
+pub fn not_found_line(id: &Id, head: &str, proof: &Proof, cosignatures: &str) -> Vec<u8> {
+    let size = head.len() + 48 * proof.siblings.len() + cosignatures.len();
+    let mut out = start("not_found", id, size);
     put(&mut out, "head", head);
     put_proof(&mut out, proof);
+    put_cosignatures(&mut out, cosignatures);
+    end(out)
+}
+
+/// The `cosigned` reply: how many trusted witnesses' cosignatures the
+/// server holds for the head.
+pub fn cosigned_line(id: &Id, count: u64) -> Vec<u8> {
+    let mut out = start("cosigned", id, 16);
+    put(&mut out, "count", &count.to_string());
     end(out)
 }
 

@@ -2,10 +2,15 @@
 //! reads, and what clients send.
 
 use super::{line, Code, Id, WireError};
+use crate::cosign::Cosignature;
+use crate::head::SignedHead;
 use crate::name::{LookupName, NameError};
 use serde_json::{json, Value};
 
 /// A parsed request.
+// A message lives for one exchange; boxing the head would only add an
+// allocation to every cosignature.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// Submit a record (to the Quorum).
@@ -28,6 +33,16 @@ pub enum Request {
         id: Id,
         /// First seq wanted.
         from: u64,
+    },
+    /// A witness's cosignature of a head, to be held and passed on
+    /// (§11.3).
+    Cosign {
+        /// The request id.
+        id: Id,
+        /// The head cosigned.
+        head: SignedHead,
+        /// The cosignature.
+        cosignature: Cosignature,
     },
     /// Ask for the server's status.
     Status {
@@ -86,9 +101,28 @@ impl Request {
                     .ok_or_else(|| bad("subscribe needs \"from\", a non-negative integer"))?;
                 Ok(Request::Subscribe { id, from })
             }
+            Some("cosign") => {
+                let head = object
+                    .get("head")
+                    .ok_or_else(|| bad("cosign needs a \"head\""))
+                    .and_then(|v| {
+                        SignedHead::from_value(v).map_err(|e| bad(&format!("cosign: {e}")))
+                    })?;
+                let cosignature = object
+                    .get("cosignature")
+                    .ok_or_else(|| bad("cosign needs a \"cosignature\""))
+                    .and_then(|v| {
+                        Cosignature::from_value(v).map_err(|e| bad(&format!("cosign: {e}")))
+                    })?;
+                Ok(Request::Cosign {
+                    id,
+                    head,
+                    cosignature,
+                })
+            }
             Some("status") => Ok(Request::Status { id }),
             Some(other) => Err(bad(&format!(
-                "unknown type {other:?}; expected put, lookup, subscribe or status"
+                "unknown type {other:?}; expected put, lookup, subscribe, cosign or status"
             ))),
             None => Err(bad("a request needs a \"type\" string")),
         }
@@ -106,6 +140,16 @@ impl Request {
             Request::Subscribe { id, from } => {
                 json!({"type": "subscribe", "id": id.to_value(), "from": from})
             }
+            Request::Cosign {
+                id,
+                head,
+                cosignature,
+            } => json!({
+                "type": "cosign",
+                "id": id.to_value(),
+                "head": head.to_value(),
+                "cosignature": cosignature.to_value(),
+            }),
             Request::Status { id } => json!({"type": "status", "id": id.to_value()}),
         })
     }

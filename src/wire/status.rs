@@ -104,6 +104,36 @@ pub struct HeadTiming {
     pub max_us: u64,
 }
 
+/// A witness's own record, as status reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessStatus {
+    /// Its public key, Base64.
+    pub key: String,
+    /// The last head it cosigned.
+    pub last: Option<SignedHead>,
+    /// The time of its newest cosignature of that head.
+    pub at: u64,
+    /// Cosignatures made since start.
+    pub made: u64,
+    /// Heads refused since start.
+    pub refused: u64,
+    /// Why it refused or stopped, if it did.
+    pub alarm: Option<String>,
+    /// Evidence files written.
+    pub evidence: Vec<String>,
+}
+
+/// Cosignatures at a server, as status reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CosignStatus {
+    /// Cosignatures a head needs before a mirror answers with it.
+    pub needed: u64,
+    /// Cosignatures held for the current head.
+    pub current: u64,
+    /// At a witness, its own record.
+    pub witness: Option<WitnessStatus>,
+}
+
 /// A server's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -131,6 +161,9 @@ pub struct Status {
     pub audit: Option<AuditStatus>,
     /// How long heads took (an addition of this implementation).
     pub head_timing: Option<HeadTiming>,
+    /// Witnesses' cosignatures (PROTOCOL.md §11), when the server
+    /// collects them or is a witness.
+    pub cosignatures: Option<CosignStatus>,
 }
 
 impl Status {
@@ -158,6 +191,21 @@ impl Status {
         if let Some(t) = &self.head_timing {
             value["head_timing"] =
                 json!({"count": t.count, "total_us": t.total_us, "max_us": t.max_us});
+        }
+        if let Some(c) = &self.cosignatures {
+            value["cosignatures"] = json!({
+                "needed": c.needed,
+                "current": c.current,
+                "witness": c.witness.as_ref().map(|w| json!({
+                    "key": w.key,
+                    "last": w.last.as_ref().map(SignedHead::to_value),
+                    "at": w.at,
+                    "made": w.made,
+                    "refused": w.refused,
+                    "alarm": w.alarm,
+                    "evidence": w.evidence,
+                })),
+            });
         }
         line(&value)
     }
@@ -195,6 +243,7 @@ impl Status {
             upstream: optional(map.get("upstream"), upstream_of)?,
             audit: optional(map.get("audit"), AuditStatus::from_value)?,
             head_timing: optional(map.get("head_timing"), timing_of)?,
+            cosignatures: optional(map.get("cosignatures"), cosign_of)?,
         })
     }
 }
@@ -293,5 +342,41 @@ fn mismatch_of(value: &Value) -> Result<Mismatch, DecodeError> {
         root: b64_decode_exact::<32>(text(map, "root")?)
             .ok_or_else(|| DecodeError::Shape("root must be Base64 of 32 bytes".into()))?,
         size: uint(map, "size")?,
+    })
+}
+
+/// A `cosignatures` object.
+fn cosign_of(value: &Value) -> Result<CosignStatus, DecodeError> {
+    let map = as_map(value, "cosignatures")?;
+    Ok(CosignStatus {
+        needed: uint(map, "needed")?,
+        current: uint(map, "current")?,
+        witness: optional(map.get("witness"), witness_of)?,
+    })
+}
+
+/// A `witness` object.
+fn witness_of(value: &Value) -> Result<WitnessStatus, DecodeError> {
+    let map = as_map(value, "witness")?;
+    let strings = field(map, "evidence")?
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|v| v.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| DecodeError::Shape("evidence must be an array of strings".into()))?;
+    Ok(WitnessStatus {
+        key: text(map, "key")?.to_owned(),
+        last: optional(map.get("last"), head_of)?,
+        at: uint(map, "at")?,
+        made: uint(map, "made")?,
+        refused: uint(map, "refused")?,
+        alarm: optional(map.get("alarm"), |v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| DecodeError::Shape("alarm must be a string".into()))
+        })?,
+        evidence: strings,
     })
 }

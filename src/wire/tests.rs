@@ -68,6 +68,15 @@ fn replies_and_pushes_decode_to_what_they_encode() {
             id: Id::Number(3),
             head: head(),
             proof,
+            cosignatures: vec![crate::cosign::Cosignature::sign(
+                &head(),
+                5,
+                &crate::keys::SigningKey::from_seed(&[4; 32]),
+            )],
+        },
+        Reply::Cosigned {
+            id: Id::Number(5),
+            count: 2,
         },
         Reply::Subscribed {
             id: Id::Text("s".into()),
@@ -81,7 +90,15 @@ fn replies_and_pushes_decode_to_what_they_encode() {
         assert!(serde_json::from_slice::<Value>(&line).unwrap().is_object());
         assert_eq!(Reply::parse(&line).unwrap(), reply);
     }
-    for push in [Push::Head(head()), Push::Heartbeat { seq: 4 }] {
+    let cosigned = Push::Cosignatures {
+        head: head(),
+        cosignatures: vec![crate::cosign::Cosignature::sign(
+            &head(),
+            6,
+            &crate::keys::SigningKey::from_seed(&[4; 32]),
+        )],
+    };
+    for push in [Push::Head(head()), Push::Heartbeat { seq: 4 }, cosigned] {
         assert_eq!(Push::parse(&push.to_line()).unwrap().unwrap(), push);
     }
     let refusal = WireError::new(&Id::Number(1), Code::Busy, "later").to_line();

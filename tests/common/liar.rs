@@ -357,7 +357,13 @@ fn forge(
                 siblings: proof.siblings,
                 terminal: Some(Terminal::Empty),
             };
-            Reply::NotFound { id, head, proof }.to_line()
+            Reply::NotFound {
+                id,
+                head,
+                proof,
+                cosignatures: Vec::new(),
+            }
+            .to_line()
         }
         Forgery::DenyOtherRoot => {
             let Reply::Found { head, .. } = genuine() else {
@@ -371,7 +377,13 @@ fn forge(
                 })
                 .collect();
             let proof = merkle::reference_proof(&others, &LeafKey::of(&name.registered()));
-            Reply::NotFound { id, head, proof }.to_line()
+            Reply::NotFound {
+                id,
+                head,
+                proof,
+                cosignatures: Vec::new(),
+            }
+            .to_line()
         }
         Forgery::StripProof => {
             let mut line: serde_json::Value = serde_json::from_slice(&genuine().to_line()).unwrap();
@@ -414,6 +426,7 @@ fn with_id(reply: Reply, id: Id) -> Reply {
             attestation,
             head,
             proof,
+            cosignatures,
             ..
         } => Reply::Found {
             id,
@@ -421,8 +434,19 @@ fn with_id(reply: Reply, id: Id) -> Reply {
             attestation,
             head,
             proof,
+            cosignatures,
         },
-        Reply::NotFound { head, proof, .. } => Reply::NotFound { id, head, proof },
+        Reply::NotFound {
+            head,
+            proof,
+            cosignatures,
+            ..
+        } => Reply::NotFound {
+            id,
+            head,
+            proof,
+            cosignatures,
+        },
         other => other,
     }
 }
@@ -459,6 +483,7 @@ fn foreign(name: &LookupName, id: Id) -> Vec<u8> {
         attestation,
         head,
         proof,
+        cosignatures: Vec::new(),
     }
     .to_line()
 }
@@ -549,7 +574,7 @@ fn relay(
                 (0, Push::Head(lie).to_line())
             }
             Push::Head(_) => (0, line.clone()),
-            Push::Heartbeat { .. } => {
+            Push::Heartbeat { .. } | Push::Cosignatures { .. } => {
                 let mut all = subscribers.lock().unwrap();
                 all.retain_mut(|(_, s)| s.write_all(&line).is_ok());
                 continue;

@@ -85,8 +85,34 @@ impl Server {
         Server::start(ip, state, &args)
     }
 
+    /// Starts a mirror listening on `addr` (known before it starts)
+    /// replicating `upstream`, trusting `key`.
+    pub fn mirror_at(
+        addr: SocketAddr,
+        state: &Path,
+        upstream: SocketAddr,
+        key: &str,
+        extra: &[&str],
+    ) -> Server {
+        let upstream = upstream.to_string();
+        let mut args = vec![
+            "--role",
+            "mirror",
+            "--upstream",
+            &upstream,
+            "--quorum-key",
+            key,
+        ];
+        args.extend_from_slice(extra);
+        Server::start_at(addr, state, &args)
+    }
+
     fn start(ip: &str, state: &Path, args: &[&str]) -> Server {
         let addr: SocketAddr = format!("{ip}:{}", free_port_on(ip)).parse().unwrap();
+        Server::start_at(addr, state, args)
+    }
+
+    fn start_at(addr: SocketAddr, state: &Path, args: &[&str]) -> Server {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.extend([
             "--listen".into(),
