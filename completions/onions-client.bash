@@ -42,12 +42,13 @@ _onions_client()
             mapfile -t COMPREPLY < <(compgen -W 'error warn info debug trace' -- "$cur")
             return ;;
         --control-password | --mirror | --quorum-key | --min-work | --max-head-age | \
-        --timeout | --quarantine | --cache-size | --lookup-threads | --lookup-queue)
+        --witness-key | --witnesses | --timeout | --quarantine | --cache-size | --lookup-threads | --lookup-queue)
             return ;;
     esac
 
     mapfile -t COMPREPLY < <(compgen -W '--config --control --control-password --cookie
-        --mirror --quorum-key --socks --direct --min-work --max-head-age --timeout
+        --mirror --quorum-key --socks --direct --min-work --max-head-age
+        --witness-key --witnesses --timeout
         --quarantine --cache-size --lookup-threads --lookup-queue --release
         --log-level --help' -- "$cur")
 }

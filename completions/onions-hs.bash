@@ -30,7 +30,7 @@ _onions_hs()
     local command="" i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            claim | verify | lookup | help)
+            claim | verify | lookup | evidence | help)
                 command=${words[i]}
                 break ;;
         esac
@@ -48,15 +48,16 @@ _onions_hs()
             mapfile -t COMPREPLY < <(compgen -W '30 7 1' -- "$cur")
             return ;;
         --sub | --contact | --work | --quorum | --serial | --threads | \
-        --quorum-key | --min-work | --now | --server | --max-head-age)
+        --quorum-key | --min-work | --now | --server | --max-head-age | \
+        --witness-key | --witnesses)
             return ;;
     esac
 
     case $command in
         "")
-            mapfile -t COMPREPLY < <(compgen -W 'claim verify lookup help --help' -- "$cur") ;;
+            mapfile -t COMPREPLY < <(compgen -W 'claim verify lookup evidence help --help' -- "$cur") ;;
         help)
-            mapfile -t COMPREPLY < <(compgen -W 'claim verify lookup' -- "$cur") ;;
+            mapfile -t COMPREPLY < <(compgen -W 'claim verify lookup evidence' -- "$cur") ;;
         claim)
             mapfile -t COMPREPLY < <(compgen -W '--config --key --sub --contact --work
                 --lifetime --quorum --socks --direct --dry-run --out --serial
@@ -69,7 +70,13 @@ _onions_hs()
             fi ;;
         lookup)
             mapfile -t COMPREPLY < <(compgen -W '--server --socks --direct --quorum-key
-                --min-work --max-head-age --help' -- "$cur") ;;
+                --min-work --max-head-age --witness-key --witnesses --help' -- "$cur") ;;
+        evidence)
+            if [[ $cur == -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")
+            else
+                _onions_hs_files file
+            fi ;;
     esac
 }
 complete -F _onions_hs onions-hs

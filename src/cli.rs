@@ -23,7 +23,8 @@
 //!   `contact = "  x "` keeps its blanks). There are no escapes.
 //! - A switch takes `true` or `false`.
 //! - Flags that may be repeated on the command line (`quorum-key`,
-//!   `mirror`, `sub`) may repeat; any other name may appear once.
+//!   `mirror`, `sub`, `witness-key`) may repeat; any other name may appear
+//!   once.
 //! - A positional argument (the NAME of `onions-hs claim`) is written
 //!   under its name, `name = example.tor`.
 //!
@@ -546,39 +547,49 @@ pub fn route(socks: Option<&str>, direct: bool) -> Result<Route, String> {
 
 /// Parses every `--quorum-key`.
 pub fn quorum_keys(texts: &[String]) -> Result<Vec<PublicKey>, String> {
-    texts
-        .iter()
-        .map(|t| {
-            PublicKey::from_base64(t).ok_or_else(|| {
-                format!("--quorum-key {t:?}: expected Base64 of a 32-byte ed25519 key (onions-server --print-key)")
-            })
-        })
-        .collect()
+    public_keys("quorum-key", texts, "onions-server --print-key")
 }
 
-/// Parses `--witness-key` (or the server's `--trust-witness`, named by
-/// `flag`) keys and `--witnesses K` (default: a majority of the keys).
+/// Parses the trusted witness keys given with `--FLAG` (`--witness-key` at
+/// a client, `--trust-witness` at a server) and `--witnesses K`, which
+/// defaults to a majority of them ([`Quorate::majority`]). K may not exceed
+/// the keys given: a client could never be satisfied.
 pub fn witness_policy(
     flag: &str,
     texts: &[String],
     needed: Option<usize>,
 ) -> Result<Quorate, String> {
-    let trusted = texts
-        .iter()
-        .map(|t| {
-            PublicKey::from_base64(t).ok_or_else(|| {
-                format!("--{flag} {t:?}: expected Base64 of a 32-byte ed25519 key (onions-server --witness-key FILE --print-key at the witness)")
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let trusted = public_keys(
+        flag,
+        texts,
+        "onions-server --witness-key FILE --print-key at the witness",
+    )?;
     let needed = needed.unwrap_or_else(|| Quorate::majority(trusted.len()));
+    if needed > 0 && trusted.is_empty() {
+        return Err(format!(
+            "--witnesses {needed}: no --{flag} is given; give the key of each witness to trust, or leave --witnesses out"
+        ));
+    }
     if needed > trusted.len() {
         return Err(format!(
-            "--witnesses {needed}: only {} --{flag} keys are given",
+            "--witnesses {needed}: only {} --{flag} keys are given; give more keys or a lower --witnesses",
             trusted.len()
         ));
     }
     Ok(Quorate { trusted, needed })
+}
+
+/// Parses every `--FLAG` as an ed25519 public key in Base64; a bad one is
+/// named with where the right value comes from (`hint`).
+fn public_keys(flag: &str, texts: &[String], hint: &str) -> Result<Vec<PublicKey>, String> {
+    texts
+        .iter()
+        .map(|t| {
+            PublicKey::from_base64(t).ok_or_else(|| {
+                format!("--{flag} {t:?}: expected Base64 of a 32-byte ed25519 key ({hint})")
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -854,6 +865,52 @@ mod tests {
         assert_eq!(
             parse_config("my.conf", b"name = -x\n", CLAIM).unwrap_err(),
             "my.conf:1: name = \"-x\": cannot start with -"
+        );
+    }
+
+    #[test]
+    fn witnesses_default_to_a_majority_of_the_keys_given() {
+        crate::keys::init().unwrap();
+        let keys: Vec<String> = (1..=3u8)
+            .map(|n| {
+                crate::keys::SigningKey::from_seed(&[n; 32])
+                    .public()
+                    .to_base64()
+            })
+            .collect();
+        let policy = witness_policy("witness-key", &keys, None).unwrap();
+        assert_eq!((policy.trusted.len(), policy.needed), (3, 2));
+        assert_eq!(
+            witness_policy("witness-key", &keys, Some(3))
+                .unwrap()
+                .needed,
+            3
+        );
+        assert_eq!(
+            witness_policy("witness-key", &keys, Some(0))
+                .unwrap()
+                .needed,
+            0
+        );
+        assert!(witness_policy("witness-key", &[], None).unwrap().is_off());
+    }
+
+    #[test]
+    fn witness_mistakes_are_one_line_that_says_what_to_do() {
+        let keys = vec![crate::keys::SigningKey::from_seed(&[1; 32])
+            .public()
+            .to_base64()];
+        assert_eq!(
+            witness_policy("witness-key", &keys, Some(2)).unwrap_err(),
+            "--witnesses 2: only 1 --witness-key keys are given; give more keys or a lower --witnesses"
+        );
+        assert_eq!(
+            witness_policy("witness-key", &[], Some(1)).unwrap_err(),
+            "--witnesses 1: no --witness-key is given; give the key of each witness to trust, or leave --witnesses out"
+        );
+        assert_eq!(
+            witness_policy("trust-witness", &["AAA".into()], None).unwrap_err(),
+            "--trust-witness \"AAA\": expected Base64 of a 32-byte ed25519 key (onions-server --witness-key FILE --print-key at the witness)"
         );
     }
 

@@ -388,3 +388,221 @@ impl Witnessed {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SigningKey;
+    use crate::merkle::{reference_proof, reference_root, Leaf};
+    use crate::name::RegisteredName;
+    use crate::record::Claim;
+    use std::collections::BTreeMap;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn quorum() -> SigningKey {
+        SigningKey::from_seed(&[1; 32])
+    }
+
+    fn witness(n: u8) -> SigningKey {
+        SigningKey::from_seed(&[n + 10; 32])
+    }
+
+    /// Trusts the Quorum and witnesses 0, 1 and 2, requiring `needed`.
+    fn policy(needed: usize) -> Policy {
+        Policy {
+            verifier: Verifier {
+                trusted: vec![quorum().public()],
+                ..Verifier::default()
+            },
+            max_head_age: DEFAULT_MAX_HEAD_AGE,
+            witnesses: Quorate {
+                trusted: (0..3).map(|n| witness(n).public()).collect(),
+                needed,
+            },
+        }
+    }
+
+    fn name() -> LookupName {
+        LookupName::from_user("example.tor").unwrap()
+    }
+
+    /// A `not_found` for example.tor against an empty tree, its head signed
+    /// at `time`, with `cosignatures`.
+    fn absent(time: u64, cosignatures: Vec<Cosignature>) -> Reply {
+        let proof = reference_proof(&[], &LeafKey::of(&name().registered()));
+        Reply::NotFound {
+            id: Id::Number(1),
+            head: empty_head(time),
+            proof,
+            cosignatures,
+        }
+    }
+
+    fn empty_head(time: u64) -> SignedHead {
+        SignedHead::sign(0, time, 0, reference_root(&[]), &quorum())
+    }
+
+    /// A `found` for example.tor, the only name, its head signed at `time`,
+    /// cosigned by witness `n` at `t` for every `(n, t)` of `cosigners`.
+    fn found(time: u64, cosigners: &[(u8, u64)]) -> Reply {
+        let owner = SigningKey::from_seed(&[5; 32]);
+        let claim = Claim {
+            name: RegisteredName::parse("example.tor").unwrap(),
+            subdomains: BTreeMap::new(),
+            contact: String::new(),
+            serial: 1,
+            issued: time - 100,
+            expires: NOW + 86_400,
+            work: 0,
+        };
+        let mut record = Record::from_claim(claim, &owner);
+        record.sign_with(&owner);
+        let attestation = Attestation::sign(record.id(), 1, time - 100, &quorum());
+        let leaf = Leaf {
+            key: LeafKey::of(&record.name),
+            record: record.id(),
+            seq: 1,
+        };
+        let head = SignedHead::sign(1, time, 1, reference_root(&[leaf]), &quorum());
+        let cosignatures = cosigned(&head, cosigners);
+        Reply::Found {
+            id: Id::Number(1),
+            proof: reference_proof(&[leaf], &leaf.key),
+            record,
+            attestation,
+            head,
+            cosignatures,
+        }
+    }
+
+    fn cosigned(head: &SignedHead, cosigners: &[(u8, u64)]) -> Vec<Cosignature> {
+        cosigners
+            .iter()
+            .map(|(n, t)| Cosignature::sign(head, *t, &witness(*n)))
+            .collect()
+    }
+
+    fn check(reply: Reply, needed: usize) -> Result<Resolution, LookupError> {
+        check_reply(reply, &name(), &policy(needed), NOW)
+    }
+
+    #[test]
+    fn enough_cosignatures_are_accepted() {
+        let head = empty_head(NOW - 5);
+        let reply = absent(NOW - 5, cosigned(&head, &[(0, NOW - 2), (2, NOW - 1)]));
+        assert_eq!(
+            Witnessed::of_reply(&reply, &policy(2).witnesses),
+            Some(Witnessed {
+                valid: 2,
+                needed: 2,
+                fresh_as_of: NOW - 2
+            })
+        );
+        assert!(matches!(check(reply, 2), Ok(Resolution::Absent(_))));
+        let reply = found(NOW - 5, &[(0, NOW - 3), (1, NOW - 1), (2, NOW - 2)]);
+        let Ok(Resolution::Found(answer)) = check(reply, 2) else {
+            panic!("two of three trusted cosignatures are enough");
+        };
+        assert_eq!(answer.fresh_as_of, NOW - 2, "the 2nd newest cosignature");
+    }
+
+    #[test]
+    fn too_few_cosignatures_are_refused_and_not_a_lie() {
+        let head = empty_head(NOW);
+        let reply = absent(NOW, cosigned(&head, &[(1, NOW)]));
+        assert_eq!(Witnessed::of_reply(&reply, &policy(2).witnesses), None);
+        let err = check(reply, 2).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                LookupError::TooFewCosignatures(CosignError::TooFew {
+                    valid: 1,
+                    needed: 2
+                })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            !err.server_lied(),
+            "a mirror short of cosignatures is behind"
+        );
+        let text = err.to_string();
+        for part in ["1 valid", "2 are required", "--witnesses"] {
+            assert!(text.contains(part), "{text}");
+        }
+        let bare = check(found(NOW, &[]), 1).unwrap_err();
+        assert!(
+            matches!(bare, LookupError::TooFewCosignatures(_)),
+            "{bare:?}"
+        );
+    }
+
+    #[test]
+    fn untrusted_or_forged_cosignatures_do_not_count() {
+        let head = empty_head(NOW);
+        let mut cosignatures = cosigned(&head, &[(0, NOW), (7, NOW)]);
+        let mut forged = Cosignature::sign(&head, NOW, &witness(1));
+        forged.time -= 1;
+        cosignatures.push(forged);
+        let other = empty_head(NOW - 1);
+        cosignatures.push(Cosignature::sign(&other, NOW, &witness(2)));
+        cosignatures.push(Cosignature::sign(&head, NOW - 9, &witness(0)));
+        let err = check(absent(NOW, cosignatures), 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LookupError::TooFewCosignatures(CosignError::TooFew { valid: 1, .. })
+            ),
+            "only witness 0 counts, once: {err:?}"
+        );
+    }
+
+    #[test]
+    fn freshness_is_judged_by_the_kth_newest_cosignature() {
+        let old = NOW - 10 * DEFAULT_MAX_HEAD_AGE;
+        let reply = found(old, &[(0, NOW - 1), (1, NOW - 30), (2, old)]);
+        let Ok(Resolution::Found(answer)) = check(reply, 2) else {
+            panic!("an old head with fresh cosignatures is fresh");
+        };
+        assert_eq!(answer.fresh_as_of, NOW - 30);
+
+        let reply = found(NOW, &[(0, NOW - 1), (1, old), (2, old)]);
+        let err = check(reply, 2).unwrap_err();
+        assert!(
+            matches!(err, LookupError::StaleHead { time, cosigned: true, .. } if time == old),
+            "a fresh head with old cosignatures is stale: {err:?}"
+        );
+        assert!(!err.server_lied());
+        assert!(err.to_string().contains("cosignatures"), "{err}");
+
+        let ahead = NOW + 2 * HEAD_MAX_SKEW;
+        let err = check(found(NOW, &[(0, ahead), (1, ahead)]), 2).unwrap_err();
+        assert!(
+            matches!(err, LookupError::FutureHead { cosigned: true, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn without_witnesses_the_head_time_decides_and_cosignatures_are_ignored() {
+        let old = NOW - 10 * DEFAULT_MAX_HEAD_AGE;
+        let err = check(found(old, &[(0, NOW), (1, NOW)]), 0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                LookupError::StaleHead {
+                    cosigned: false,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let reply = found(NOW - 5, &[]);
+        assert_eq!(Witnessed::of_reply(&reply, &policy(0).witnesses), None);
+        let Ok(Resolution::Found(answer)) = check(reply, 0) else {
+            panic!("a fresh head needs no cosignature when none is required");
+        };
+        assert_eq!(answer.fresh_as_of, NOW - 5);
+    }
+}

@@ -3,7 +3,10 @@
 //! see common/liar.rs) that are caught.
 //!
 //! - `onions-hs lookup` shows the head and whether the proof held, and
-//!   refuses every forgery a lying mirror makes;
+//!   refuses every forgery a lying mirror makes; with `--witness-key` it
+//!   requires cosignatures and shows how many and how fresh;
+//! - `onions-hs evidence` convicts the key behind valid evidence, offline,
+//!   and refuses a tampered file;
 //! - a record that expires leaves the next head's root alike at the Quorum
 //!   and at every mirror of a chain;
 //! - an upstream that pushes a head whose root does not match its records
@@ -14,13 +17,17 @@ mod common;
 
 use common::liar::{Forgery, Liar};
 use common::servers::{owner, print_key, record, Server};
-use common::{run_hs, TempDir};
+use common::{assert_one_line_failure, run_hs, TempDir};
+use onions::attest::Attestation;
+use onions::evidence::{Attested, EvidenceFile, OwnershipEvidence, Rule};
+use onions::keys::SigningKey;
 use onions::merkle::LeafKey;
 use onions::name::RegisteredName;
 use onions::onion::OnionAddress;
 use onions::record::Claim;
 use onions::wire::{AuditState, Reply};
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// How long a mirror may take to replicate and match a head.
 const REPLICATE_LIMIT: Duration = Duration::from_secs(30);
@@ -118,6 +125,135 @@ fn onions_hs_lookup_refuses_every_forgery() {
         assert!(!err.contains(&onion_of(0xa7)), "{err}");
     }
     assert_eq!(liar.lies(), forgeries.len());
+}
+
+/// The public key of a witness key file, as `--print-key` prints it.
+fn witness_key(file: &std::path::Path, state: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_onions-server"))
+        .args(["--role", "mirror", "--print-key", "--witness-key"])
+        .arg(file)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .expect("onions-server runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn onions_hs_lookup_requires_cosignatures_and_shows_them() {
+    let tmp = TempDir::new("hs-witness");
+    let state = tmp.join("witness");
+    let key_file = tmp.join("witness.key");
+    let witness = witness_key(&key_file, &state);
+    let quorum = Server::quorum(
+        "127.0.0.1",
+        &tmp.join("quorum"),
+        &["--head-interval", "1", "--trust-witness", &witness],
+    );
+    let key = print_key(&quorum.state);
+    let file = key_file.display().to_string();
+    let _witness = Server::mirror(
+        "127.0.0.2",
+        &state,
+        quorum.addr,
+        &key,
+        &["--witness-key", &file, "--cosign-interval", "1"],
+    );
+    let server = quorum.addr.to_string();
+    let lookup = |extra: &[&str]| {
+        let mut args = vec![
+            "lookup",
+            "nobody.tor",
+            "--server",
+            &server,
+            "--direct",
+            "--quorum-key",
+            &key,
+            "--witness-key",
+            &witness,
+        ];
+        args.extend_from_slice(extra);
+        run_hs(args)
+    };
+    let deadline = Instant::now() + REPLICATE_LIMIT;
+    let (_, _, err) = loop {
+        let result = lookup(&[]);
+        if result.2.contains("proof of absence holds") || Instant::now() > deadline {
+            break result;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        err.contains("cosigned by 1 trusted witnesses (1 required), fresh as of"),
+        "{err}"
+    );
+    let stranger = owner(0x77).public().to_base64();
+    let short = lookup(&["--witness-key", &stranger, "--witnesses", "2"]);
+    assert_one_line_failure(
+        "one cosignature of two required",
+        &short,
+        &["1 valid cosignatures", "2 are required", "--witnesses"],
+    );
+    let too_many = lookup(&["--witnesses", "2"]);
+    assert_one_line_failure(
+        "more required than keys",
+        &too_many,
+        &["--witnesses 2: only 1 --witness-key"],
+    );
+}
+
+/// Name-taken evidence against the key with `seed`: example.tor attested
+/// to one onion, then to another while the first was live.
+fn name_taken(seed: u8) -> OwnershipEvidence {
+    let quorum = SigningKey::from_seed(&[seed; 32]);
+    let attested = |seq: u64, owner_seed: u8| {
+        let r = record(&owner(owner_seed), "example.tor", 1, 0, &[]);
+        let attestation = Attestation::sign(r.id(), seq, r.issued + seq, &quorum);
+        Attested {
+            seq,
+            record: r,
+            attestation,
+        }
+    };
+    let (earlier, later) = (attested(1, EXAMPLE), attested(2, OTHER));
+    assert_eq!(
+        OwnershipEvidence::check(&earlier, &later),
+        Some(Rule::NameTaken)
+    );
+    OwnershipEvidence::new(Rule::NameTaken, earlier, later)
+}
+
+#[test]
+fn onions_hs_evidence_convicts_the_key_offline() {
+    let tmp = TempDir::new("hs-evidence");
+    let evidence = EvidenceFile::Ownership(Box::new(name_taken(9)));
+    let state = tmp.join("state");
+    std::fs::create_dir(&state).unwrap();
+    let file = onions::evidence::write_file(&state, &evidence).unwrap();
+    let (status, out, err) = run_hs(["evidence", file.to_str().unwrap()]);
+    assert!(status.success(), "{err}");
+    let convicted = SigningKey::from_seed(&[9; 32]).public().to_base64();
+    assert!(
+        out.starts_with("valid ownership evidence: Quorum key ") && out.contains(&convicted),
+        "{out}"
+    );
+    assert!(out.contains("name_taken") && out.contains("seq 1"), "{out}");
+
+    let mut value = evidence.to_value();
+    value["records"][1]["attestation"]["accepted"] = 1.into();
+    let tampered = tmp.join("tampered.json");
+    std::fs::write(&tampered, value.to_string()).unwrap();
+    let refused = run_hs(["evidence", tampered.to_str().unwrap()]);
+    assert_one_line_failure(
+        "tampered evidence",
+        &refused,
+        &["not valid evidence", "does not verify"],
+    );
 }
 
 #[test]

@@ -5,14 +5,16 @@ use argh::FromArgs;
 use onions::attest::Attestation;
 use onions::cli::{self, ConfigScope, Flag};
 use onions::clock;
+use onions::evidence::EvidenceFile;
 use onions::keys::SigningKey;
-use onions::lookup::{self, Policy, Resolution};
+use onions::lookup::{self, Policy, Resolution, Witnessed};
 use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::operator::{self, OutputFile, SerialBook};
 use onions::record::{Claim, Record, MAX_LIFETIME};
-use onions::transport::Endpoint;
+use onions::transport::{self, Endpoint};
 use onions::verify::Verifier;
+use onions::wire::{Id, Request};
 use onions::work::{self, Progress};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -33,6 +35,7 @@ enum Command {
     Claim(ClaimArgs),
     Verify(VerifyArgs),
     Lookup(LookupArgs),
+    Evidence(EvidenceArgs),
 }
 
 #[derive(FromArgs)]
@@ -140,6 +143,16 @@ struct LookupArgs {
     witnesses: Option<usize>,
 }
 
+#[derive(FromArgs)]
+#[argh(subcommand, name = "evidence")]
+/// Check an evidence file that a mirror or witness wrote, offline and with no
+/// trusted key; exit 0 only if it proves that a Quorum key misbehaved.
+struct EvidenceArgs {
+    /// the evidence-*.json file to check
+    #[argh(positional)]
+    file: PathBuf,
+}
+
 /// Every flag of `claim` but `--config`, and its NAME, for config files.
 const CLAIM_FLAGS: &[Flag] = &[
     Flag::positional("name"),
@@ -170,6 +183,7 @@ fn main() {
         Command::Claim(a) => claim(a),
         Command::Verify(a) => verify(a),
         Command::Lookup(a) => lookup(a),
+        Command::Evidence(a) => evidence(a),
     });
 }
 
@@ -403,28 +417,24 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
         max_head_age: args.max_head_age,
         witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)?,
     };
-    let needed = policy.witnesses.needed;
-    let resolution = lookup::lookup(
-        &server,
-        route,
-        &name,
-        &policy,
-        clock::now(),
-        onions::transport::NETWORK_TIMEOUT,
-    )
-    .map_err(|e| format!("{server}: {e}"))?;
-    let head = resolution.head();
-    let cosigned = if needed > 0 {
-        format!(", cosigned by at least {needed} trusted witnesses")
-    } else {
-        String::new()
+    let request = Request::Lookup {
+        id: Id::Number(1),
+        name: name.clone(),
     };
+    let now = clock::now();
+    let reply = transport::request(&server, route, &request, transport::NETWORK_TIMEOUT)
+        .map_err(|e| format!("{server}: {e}"))?;
+    let witnessed = Witnessed::of_reply(&reply, &policy.witnesses);
+    let resolution =
+        lookup::check_reply(reply, &name, &policy, now).map_err(|e| format!("{server}: {e}"))?;
+    let head = resolution.head();
     let head_line = format!(
-        "head seq {} time {} root {} size {}{cosigned}",
+        "head seq {} time {} root {} size {}{}",
         head.seq,
         head.time,
         onions::codec::b64_encode(&head.root),
-        head.size
+        head.size,
+        witnessed.map_or(String::new(), |w| cosigned_line(&w, now))
     );
     match resolution {
         Resolution::Found(answer) => {
@@ -445,6 +455,30 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
             name.registered()
         )),
     }
+}
+
+/// Checks an evidence file and says what it proves: valid evidence
+/// convicts the key that signed it, so the user compares that key with the
+/// Quorum key they trust.
+fn evidence(args: EvidenceArgs) -> Result<(), String> {
+    let path = &args.file;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let invalid = |why: String| format!("{}: not valid evidence: {why}", path.display());
+    let evidence = EvidenceFile::from_json(&text).map_err(invalid)?;
+    let conviction = evidence.verify().map_err(invalid)?;
+    println!("valid {} evidence: {conviction}", evidence.kind());
+    Ok(())
+}
+
+/// What the witnesses say of the answer's head, after the head line.
+fn cosigned_line(witnessed: &Witnessed, now: u64) -> String {
+    format!(
+        ", cosigned by {} trusted witnesses ({} required), fresh as of {} ({} s ago)",
+        witnessed.valid,
+        witnessed.needed,
+        witnessed.fresh_as_of,
+        now.saturating_sub(witnessed.fresh_as_of)
+    )
 }
 
 #[cfg(test)]
