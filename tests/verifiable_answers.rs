@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::liar::{Forgery, Liar};
+use common::liar::{Forgery, Liar, Plan};
 use common::servers::{owner, print_key, record, Server};
 use common::{assert_one_line_failure, run_hs, TempDir};
 use onions::attest::Attestation;
@@ -366,7 +366,7 @@ fn a_head_that_does_not_match_raises_the_alarm_below_it() {
         &tmp.join("liar.log"),
         quorum.addr,
         &key_file,
-        3,
+        Plan::FalseRoot(3),
     );
     let m1 = Server::mirror("127.0.0.2", &tmp.join("m1"), liar.addr, &key, &[]);
     let m2 = Server::mirror("127.0.0.3", &tmp.join("m2"), m1.addr, &key, &[]);

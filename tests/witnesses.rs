@@ -8,12 +8,17 @@
 //! - a Quorum that hands a live name to another key: the witness refuses to
 //!   cosign and writes evidence that `onions-hs evidence` accepts;
 //! - a witness killed with SIGKILL while heads stream in never cosigns two
-//!   conflicting heads (every cosignature it ever sent is recorded).
+//!   conflicting heads (every cosignature it ever sent is recorded);
+//! - an equivocating Quorum (a liar with its key showing one witness a
+//!   split view): the minority head never gathers two cosignatures, no
+//!   client accepts an answer under it, and evidence files appear where
+//!   both heads were seen.
 
 mod common;
 
+use common::liar::{Liar, Plan};
 use common::servers::{owner, print_key, record, Client, Server};
-use common::TempDir;
+use common::{run_hs, TempDir};
 use onions::cosign::{Cosignature, Quorate};
 use onions::head::SignedHead;
 use onions::lookup::{check_reply, LookupError, Policy, Resolution};
@@ -29,6 +34,8 @@ use std::time::{Duration, Instant};
 
 /// How long replication and cosigning may take.
 const LIMIT: Duration = Duration::from_secs(30);
+
+liar_entry!();
 
 /// The witness key file of the witness whose state is `state`.
 fn witness_key_file(state: &Path) -> PathBuf {
@@ -486,4 +493,208 @@ fn a_witness_killed_at_random_never_cosigns_two_conflicting_heads() {
         times.windows(2).all(|w| w[0].1 <= w[1].1),
         "a later cosignature never names a lower head: {times:?}"
     );
+}
+
+/// The evidence files of `kind` in the state directory `state`.
+fn evidence_files(state: &Path, kind: &str) -> Vec<PathBuf> {
+    let prefix = format!("evidence-{kind}-");
+    let Ok(dir) = std::fs::read_dir(state) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .collect()
+}
+
+/// Waits (bounded) for an evidence file of `kind` in `state`, and checks
+/// it offline with `onions-hs evidence`.
+fn wait_evidence(state: &Path, kind: &str, what: &str) {
+    let deadline = Instant::now() + LIMIT;
+    let file = loop {
+        if let Some(file) = evidence_files(state, kind).into_iter().next() {
+            break file;
+        }
+        assert!(Instant::now() < deadline, "no {kind} evidence at {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (status, out, err) = run_hs([std::ffi::OsStr::new("evidence"), file.as_os_str()]);
+    assert!(status.success(), "{what}: {}: {out}{err}", file.display());
+}
+
+#[test]
+fn an_equivocating_quorum_never_gets_its_minority_head_believed() {
+    let tmp = TempDir::new("witnesses-split");
+    let states: Vec<PathBuf> = (0..3).map(|i| tmp.join(format!("witness{i}"))).collect();
+    let keys: Vec<String> = states
+        .iter()
+        .map(|s| witness_key(&witness_key_file(s), s))
+        .collect();
+    let trust = trust_flags(&keys);
+    let mut quorum_flags = vec!["--head-interval", "1"];
+    quorum_flags.extend(trust.iter().map(String::as_str));
+    let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &quorum_flags);
+    let quorum_key = print_key(&quorum.state);
+    let liar = Liar::upstream(
+        "127.0.0.4",
+        &tmp.join("liar.log"),
+        quorum.addr,
+        &quorum.state.join(onions::server::QUORUM_KEY_FILE),
+        Plan::Split("hidden.tor".into()),
+    );
+    let witnesses: Vec<Server> = (0..3)
+        .map(|i| {
+            let mut flags: Vec<String> = vec![
+                "--witness-key".into(),
+                witness_key_file(&states[i]).display().to_string(),
+                "--cosign-to".into(),
+                quorum.addr.to_string(),
+            ];
+            flags.extend(trust.iter().cloned());
+            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+            let upstream = if i == 2 { liar.addr } else { quorum.addr };
+            Server::mirror(
+                &format!("127.0.0.{}", 11 + i),
+                &states[i],
+                upstream,
+                &quorum_key,
+                &flags,
+            )
+        })
+        .collect();
+    let mut mirror_flags: Vec<&str> = trust.iter().map(String::as_str).collect();
+    mirror_flags.extend(["--witnesses", "2"]);
+    let honest = Server::mirror(
+        "127.0.0.21",
+        &tmp.join("honest"),
+        witnesses[0].addr,
+        &quorum_key,
+        &mirror_flags,
+    );
+    let misled = Server::mirror(
+        "127.0.0.22",
+        &tmp.join("misled"),
+        witnesses[2].addr,
+        &quorum_key,
+        &mirror_flags,
+    );
+    let mut client = quorum.client();
+    for (seed, name) in [(1, "example.tor"), (2, "hidden.tor")] {
+        let reply = client.put(&record(&owner(seed), name, 1, 0, &[]));
+        assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    }
+    let net = Network {
+        quorum,
+        witnesses,
+        mirror: honest,
+        quorum_key,
+        witness_keys: keys,
+    };
+    let policy = net.policy(2, 600);
+    let found = wait_lookup(
+        net.mirror.addr,
+        "hidden.tor",
+        &policy,
+        "the honest view",
+        |r| matches!(r, Ok(Resolution::Found(_))),
+    );
+    let real = found.unwrap().head().clone();
+
+    for (state, what) in [
+        (&states[2], "the witness shown the split view"),
+        (&states[0], "an honest witness"),
+        (&tmp.join("misled"), "the mirror under the misled witness"),
+    ] {
+        wait_evidence(state, "equivocation", what);
+    }
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        for server in [net.mirror.addr, misled.addr] {
+            let result = lookup(server, "hidden.tor", &policy);
+            if let Ok(resolution) = &result {
+                let head = resolution.head();
+                assert!(
+                    !head.conflicts(&real) || head == &real,
+                    "an answer under the minority head was accepted: {result:?}"
+                );
+                assert!(
+                    !matches!(resolution, Resolution::Absent(h) if h.seq >= real.seq),
+                    "the hidden name was denied under a head covering it: {result:?}"
+                );
+            }
+        }
+        let current = misled.current_head();
+        assert!(
+            current.as_ref().is_none_or(|h| !h.conflicts(&real)),
+            "the misled mirror answers with the minority head: {current:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for server in [&net.witnesses[2], &net.witnesses[0]] {
+        let audit = server.status().audit.unwrap();
+        assert_eq!(audit.state, onions::wire::AuditState::Alarm, "{audit:?}");
+        let evidence = audit.evidence.expect("status shows the evidence");
+        assert!(evidence.heads.contains(&real), "{evidence:?}");
+    }
+}
+
+#[test]
+fn a_quorum_that_hands_a_live_name_to_another_key_gets_no_cosignature() {
+    let tmp = TempDir::new("witnesses-handover");
+    let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &["--head-interval", "1"]);
+    let quorum_key = print_key(&quorum.state);
+    let liar = Liar::upstream(
+        "127.0.0.4",
+        &tmp.join("liar.log"),
+        quorum.addr,
+        &quorum.state.join(onions::server::QUORUM_KEY_FILE),
+        Plan::HandOver("example.tor".into()),
+    );
+    let recorder = Recorder::start();
+    let witnesses: Vec<(Server, String)> = (0..3)
+        .map(|i| {
+            let state = tmp.join(format!("witness{i}"));
+            let key_file = witness_key_file(&state);
+            let key = witness_key(&key_file, &state);
+            let server = Server::mirror(
+                &format!("127.0.0.{}", 11 + i),
+                &state,
+                liar.addr,
+                &quorum_key,
+                &[
+                    "--witness-key",
+                    &key_file.display().to_string(),
+                    "--cosign-to",
+                    &recorder.addr.to_string(),
+                ],
+            );
+            (server, key)
+        })
+        .collect();
+    let reply = quorum
+        .client()
+        .put(&record(&owner(1), "example.tor", 1, 0, &[]));
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    let handed = quorum.wait_head(1, LIMIT).seq + 1;
+    for (witness, key) in &witnesses {
+        wait_evidence(&witness.state, "ownership", "a witness");
+        let status = witness.status().cosignatures.unwrap().witness.unwrap();
+        assert!(
+            status
+                .alarm
+                .as_deref()
+                .is_some_and(|a| a.contains("name_taken")),
+            "{status:?}"
+        );
+        let seen = recorder.seen.lock().unwrap().clone();
+        assert!(
+            seen.iter()
+                .all(|(h, c)| c.witness.to_base64() != *key || h.seq < handed),
+            "a witness cosigned a head covering the handed-over name"
+        );
+    }
 }

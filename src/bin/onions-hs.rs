@@ -467,6 +467,11 @@ fn evidence(args: EvidenceArgs) -> Result<(), String> {
     let evidence = EvidenceFile::from_json(&text).map_err(invalid)?;
     let conviction = evidence.verify().map_err(invalid)?;
     println!("valid {} evidence: {conviction}", evidence.kind());
+    if matches!(evidence, EvidenceFile::Ownership(_)) {
+        eprintln!(
+            "conclusive with the log between the two seqs: check that a mirror holds no other record of the name there (PROTOCOL.md §11.6)"
+        );
+    }
     Ok(())
 }
 

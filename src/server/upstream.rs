@@ -260,10 +260,11 @@ impl Upstream {
         gate: &mut Gate,
         batch: &mut Vec<Entry>,
     ) -> Result<(), String> {
+        // A head that conflicts with one held is kept as evidence, and its
+        // cosignatures are still passed on, so that the servers below see
+        // both heads too; the audit never makes it current.
         if let Some(audit) = &self.shared.audit {
-            if audit.lock().observe(&self.shared.store, head) {
-                return Ok(());
-            }
+            audit.lock().observe(&self.shared.store, head);
         }
         let line = {
             let mut book = self.shared.book.lock();

@@ -426,3 +426,59 @@ pub fn check_ownership(store: &Store, batch: &[Entry], report: &Mutex<Report>) {
         earlier.insert(&entry.name, entry.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(seq: u64, time: u64, root: u8) -> SignedHead {
+        SignedHead::sign(seq, time, 1, [root; 32], &SigningKey::from_seed(&[1; 32]))
+    }
+
+    fn dir(label: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("onions-witness-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn the_last_head_cosigned_survives_a_restart_and_bounds_the_next() {
+        let dir = dir("restart");
+        let key = SigningKey::from_seed(&[2; 32]);
+        let mut report = Report::load(&dir, &key).unwrap();
+        assert_eq!(report.refusal(&head(5, 100, 1)), None);
+        report.commit(&head(5, 100, 1), 120).unwrap();
+        let again = Report::load(&dir, &key).unwrap();
+        assert_eq!(again.last, Some((head(5, 100, 1), 120)));
+        assert!(again
+            .refusal(&head(5, 100, 2))
+            .unwrap()
+            .contains("conflicts"));
+        assert!(again
+            .refusal(&head(4, 101, 1))
+            .unwrap()
+            .contains("conflicts"));
+        assert!(again.refusal(&head(5, 99, 1)).unwrap().contains("below"));
+        assert_eq!(again.refusal(&head(5, 100, 1)), None, "the same head again");
+        assert_eq!(again.refusal(&head(6, 100, 3)), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_halted_witness_refuses_everything_and_a_damaged_state_is_named() {
+        let dir = dir("halted");
+        let key = SigningKey::from_seed(&[2; 32]);
+        let mut report = Report::load(&dir, &key).unwrap();
+        report.halted = true;
+        assert!(report.refusal(&head(1, 1, 1)).is_some());
+        std::fs::write(dir.join(STATE_FILE), "{").unwrap();
+        let err = Report::load(&dir, &key).unwrap_err();
+        assert!(
+            err.contains(STATE_FILE) && err.contains("restore it"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

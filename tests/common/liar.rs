@@ -12,9 +12,11 @@
 //!   material it mangles from an honest mirror, in turn from a list
 //!   ([`Forgery`]);
 //! - an **upstream** that relays a real Quorum's subscription stream to
-//!   mirrors, but from a given seq on re-signs each head, with the Quorum's
-//!   own key, over a root that does not match the records: what a Quorum
-//!   whose tree disagrees with its log would send.
+//!   mirrors and lies with the Quorum's own key ([`Plan`]): heads over a
+//!   root that does not match the records (a Quorum whose tree disagrees
+//!   with its log), a split view (a name's records left out, and every
+//!   head re-signed over what was sent: a fork of the real heads), or a
+//!   live name handed to another key.
 
 use super::ChildGuard;
 use onions::attest::Attestation;
@@ -92,9 +94,24 @@ enum Orders {
         quorum: SocketAddr,
         /// The Quorum's key file, to re-sign heads.
         key_file: PathBuf,
-        /// Heads with this seq or more get a false root.
-        lie_from_seq: u64,
+        /// How it lies.
+        plan: Plan,
     },
+}
+
+/// How a lying upstream lies, with the Quorum's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Plan {
+    /// Heads with this seq or more get a false root.
+    FalseRoot(u64),
+    /// Records of this name are left out, and every head is re-signed
+    /// (same seq and time) over the records sent: heads that conflict
+    /// with the Quorum's, each consistent with the stream it ends.
+    Split(String),
+    /// Once a head covers a record of this name, a record for it by
+    /// another key, attested at the next seq, is sent with a head over
+    /// it; nothing real is relayed after.
+    HandOver(String),
 }
 
 /// A running liar; stopped when dropped.
@@ -125,18 +142,12 @@ impl Liar {
     }
 
     /// Starts a lying upstream on `ip` relaying `quorum`, whose key is in
-    /// `key_file`, lying about heads from `lie_from_seq` on.
-    pub fn upstream(
-        ip: &str,
-        log: &Path,
-        quorum: SocketAddr,
-        key_file: &Path,
-        lie_from_seq: u64,
-    ) -> Liar {
+    /// `key_file`, lying as `plan` says.
+    pub fn upstream(ip: &str, log: &Path, quorum: SocketAddr, key_file: &Path, plan: Plan) -> Liar {
         let orders = Orders::Upstream {
             quorum,
             key_file: key_file.to_owned(),
-            lie_from_seq,
+            plan,
         };
         Liar::start(ip, log, &orders)
     }
@@ -225,8 +236,8 @@ pub fn serve_from_env() {
         Orders::Upstream {
             quorum,
             key_file,
-            lie_from_seq,
-        } => serve_upstream(&listener, quorum, &key_file, lie_from_seq, &log),
+            plan,
+        } => serve_upstream(&listener, quorum, &key_file, plan, &log),
     }
 }
 
@@ -496,13 +507,12 @@ type History = Mutex<Vec<(u64, Vec<u8>)>>;
 /// Subscribers and the first seq each asked for.
 type Subscribers = Mutex<Vec<(u64, TcpStream)>>;
 
-/// Relays the Quorum's stream to every subscriber, heads from
-/// `lie_from_seq` on re-signed over a false root.
+/// Relays the Quorum's stream to every subscriber, lying as `plan` says.
 fn serve_upstream(
     listener: &TcpListener,
     quorum: SocketAddr,
     key_file: &Path,
-    lie_from_seq: u64,
+    plan: Plan,
     log: &Arc<Mutex<std::fs::File>>,
 ) {
     let key = SigningKey::read_tor_file(key_file).unwrap();
@@ -510,7 +520,7 @@ fn serve_upstream(
     let subscribers: Arc<Subscribers> = Arc::default();
     {
         let (history, subscribers, log) = (history.clone(), subscribers.clone(), log.clone());
-        std::thread::spawn(move || relay(quorum, &key, lie_from_seq, &history, &subscribers, &log));
+        std::thread::spawn(move || relay(quorum, &key, &plan, &history, &subscribers, &log));
     }
     for stream in listener.incoming().map_while(Result::ok) {
         let mut reader = BufReader::new(stream);
@@ -536,11 +546,147 @@ fn serve_upstream(
     }
 }
 
-/// Follows the Quorum and hands every push on, lying about heads.
+/// The records a lying upstream has sent: each name's newest, for the
+/// roots of the heads it re-signs.
+#[derive(Default)]
+struct Sent {
+    newest: std::collections::HashMap<LeafKey, (Leaf, u64)>,
+    /// True once a name was handed over: nothing real is relayed after.
+    handed: bool,
+}
+
+impl Sent {
+    fn add(&mut self, seq: u64, record: &Record) {
+        let key = LeafKey::of(&record.name);
+        let leaf = Leaf {
+            key,
+            record: record.id(),
+            seq,
+        };
+        self.newest.insert(key, (leaf, record.expires));
+    }
+
+    /// `head` re-signed over what was sent, as of its time.
+    fn head(&self, head: &SignedHead, seq: u64, key: &SigningKey) -> SignedHead {
+        let live: Vec<Leaf> = self
+            .newest
+            .values()
+            .filter(|(_, expires)| *expires > head.time)
+            .map(|(leaf, _)| *leaf)
+            .collect();
+        let root = merkle::reference_root(&live);
+        SignedHead::sign(seq, head.time, live.len() as u64, root, key)
+    }
+}
+
+/// What the relay sends for one push from the Quorum: lines with their
+/// record seq (0 for a head), or nothing.
+fn lie(
+    push: Push,
+    line: &[u8],
+    plan: &Plan,
+    key: &SigningKey,
+    sent: &mut Sent,
+    log: &Mutex<std::fs::File>,
+) -> Vec<(u64, Vec<u8>)> {
+    match (plan, push) {
+        (_, Push::Record { seq, record, .. }) => {
+            if matches!(plan, Plan::Split(name) if record.name.as_str() == name) {
+                note(log, &format!("lie left out seq {seq} ({})", record.name));
+                return Vec::new();
+            }
+            if sent.handed {
+                return Vec::new();
+            }
+            sent.add(seq, &record);
+            vec![(seq, line.to_vec())]
+        }
+        (Plan::FalseRoot(from), Push::Head(head)) if head.seq >= *from => {
+            let false_root = sodiumoxide::crypto::hash::sha256::hash(&head.root).0;
+            let lie = SignedHead::sign(head.seq, head.time, head.size, false_root, key);
+            note(
+                log,
+                &format!("lie head seq {} time {}", head.seq, head.time),
+            );
+            vec![(0, Push::Head(lie).to_line())]
+        }
+        (Plan::Split(_), Push::Head(head)) => {
+            let lie = sent.head(&head, head.seq, key);
+            note(
+                log,
+                &format!("lie head seq {} time {}", head.seq, head.time),
+            );
+            vec![(0, Push::Head(lie).to_line())]
+        }
+        (Plan::HandOver(name), Push::Head(head)) => hand_over(name, &head, key, sent, line, log),
+        (_, Push::Head(_)) => vec![(0, line.to_vec())],
+        (_, Push::Heartbeat { .. } | Push::Cosignatures { .. }) => Vec::new(),
+    }
+}
+
+/// Relays `head`; once it covers a record of `name`, follows it with a
+/// record for `name` by the attacker, attested at the next seq with the
+/// Quorum's key, and a head over it (then relays nothing real again).
+fn hand_over(
+    name: &str,
+    head: &SignedHead,
+    key: &SigningKey,
+    sent: &mut Sent,
+    line: &[u8],
+    log: &Mutex<std::fs::File>,
+) -> Vec<(u64, Vec<u8>)> {
+    let mut out = vec![(0, line.to_vec())];
+    let name = onions::name::RegisteredName::parse(name).unwrap();
+    if sent.handed {
+        return Vec::new();
+    }
+    if !sent.newest.contains_key(&LeafKey::of(&name)) {
+        return out;
+    }
+    let issued = onions::clock::now();
+    let claim = Claim {
+        name,
+        subdomains: Default::default(),
+        contact: "attacker".into(),
+        serial: 1,
+        issued,
+        expires: issued + 86_400,
+        work: 0,
+    };
+    let mut record = Record::from_claim(claim, &attacker());
+    record.sign_with(&attacker());
+    let seq = head.seq + 1;
+    let attestation = Attestation::sign(record.id(), seq, issued, key);
+    sent.add(seq, &record);
+    let forged = Push::Record {
+        seq,
+        record,
+        attestation,
+    };
+    let after = sent.head(head, seq, key);
+    note(
+        log,
+        &format!("lie handed {} over at seq {seq}", name_of(&forged)),
+    );
+    out.push((seq, forged.to_line()));
+    out.push((0, Push::Head(after).to_line()));
+    sent.handed = true;
+    out
+}
+
+/// The name of a record push.
+fn name_of(push: &Push) -> String {
+    match push {
+        Push::Record { record, .. } => record.name.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Follows the Quorum and hands every push on, lying as `plan` says.
 fn relay(
     quorum: SocketAddr,
     key: &SigningKey,
-    lie_from_seq: u64,
+    plan: &Plan,
     history: &History,
     subscribers: &Subscribers,
     log: &Mutex<std::fs::File>,
@@ -554,6 +700,7 @@ fn relay(
     reader.get_mut().write_all(&subscribe.to_line()).unwrap();
     let mut line = Vec::new();
     reader.read_until(b'\n', &mut line).unwrap();
+    let mut sent = Sent::default();
     loop {
         line.clear();
         if !matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
@@ -562,28 +709,17 @@ fn relay(
         let Ok(Ok(push)) = Push::parse(line.trim_ascii_end()) else {
             continue;
         };
-        let (seq, out) = match push {
-            Push::Record { seq, .. } => (seq, line.clone()),
-            Push::Head(head) if head.seq >= lie_from_seq => {
-                let false_root = sodiumoxide::crypto::hash::sha256::hash(&head.root).0;
-                let lie = SignedHead::sign(head.seq, head.time, head.size, false_root, key);
-                note(
-                    log,
-                    &format!("lie head seq {} time {}", head.seq, head.time),
-                );
-                (0, Push::Head(lie).to_line())
-            }
-            Push::Head(_) => (0, line.clone()),
-            Push::Heartbeat { .. } | Push::Cosignatures { .. } => {
-                let mut all = subscribers.lock().unwrap();
-                all.retain_mut(|(_, s)| s.write_all(&line).is_ok());
-                continue;
-            }
-        };
-        history.lock().unwrap().push((seq, out.clone()));
-        subscribers
-            .lock()
-            .unwrap()
-            .retain_mut(|(from, s)| (seq != 0 && seq < *from) || s.write_all(&out).is_ok());
+        if matches!(push, Push::Heartbeat { .. } | Push::Cosignatures { .. }) {
+            let mut all = subscribers.lock().unwrap();
+            all.retain_mut(|(_, s)| s.write_all(&line).is_ok());
+            continue;
+        }
+        for (seq, out) in lie(push, &line, plan, key, &mut sent, log) {
+            history.lock().unwrap().push((seq, out.clone()));
+            subscribers
+                .lock()
+                .unwrap()
+                .retain_mut(|(from, s)| (seq != 0 && seq < *from) || s.write_all(&out).is_ok());
+        }
     }
 }
