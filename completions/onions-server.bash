@@ -26,6 +26,14 @@ _onions_server()
         prev=${COMP_WORDS[COMP_CWORD-1]}
     fi
 
+    if [[ ${COMP_WORDS[1]} == status ]]; then
+        case $prev in
+            --server) return ;;
+        esac
+        mapfile -t COMPREPLY < <(compgen -W '--server --json --help' -- "$cur")
+        return
+    fi
+
     case $prev in
         --config)
             _onions_server_files file
@@ -47,18 +55,18 @@ _onions_server()
         --max-connections | --worker-queue | --subscriber-queue | \
         --idle-timeout | --heartbeat | --head-interval | --upstream-silence | \
         --cosign-to | --cosign-interval | --trust-witness | --witnesses | \
-        --cosigned-heads | --held-pushes)
+        --cosigned-heads | --held-pushes | --recover-from)
             return ;;
         --witness-key)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
             return ;;
     esac
 
-    mapfile -t COMPREPLY < <(compgen -W '--config --role --listen --state-dir --print-key
+    mapfile -t COMPREPLY < <(compgen -W 'status --config --role --listen --state-dir --print-key
         --upstream --upstream-socks --quorum-key --min-work --workers --max-message
         --max-connections --worker-queue --subscriber-queue --idle-timeout
         --heartbeat --head-interval --upstream-silence --witness-key --cosign-to
         --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes
-        --log-level --help' -- "$cur")
+        --recover-from --log-level --help' -- "$cur")
 }
 complete -F _onions_server onions-server

@@ -492,6 +492,11 @@ pub fn check_flag_table<T: argh::TopLevelCommand>(
         if *word == "--" {
             continue;
         }
+        // argh's placeholder for a subcommand: its flags have a table of
+        // their own (or none).
+        if *word == "<command>" {
+            break;
+        }
         if let Some(name) = word.strip_prefix("--") {
             let kind = match words.get(i) {
                 Some(v) if v.starts_with('<') && v.ends_with("...>") => FlagKind::Repeated,

@@ -28,6 +28,7 @@ pub mod operator;
 pub mod record;
 pub mod server;
 pub mod signals;
+pub mod status_text;
 pub mod store;
 pub mod tor;
 pub mod transport;

@@ -260,7 +260,10 @@ fn assert_status(
                 status.upstream,
                 Some(UpstreamStatus {
                     addr: addr.to_string(),
-                    connected: true
+                    connected: true,
+                    alarm: None,
+                    lag_records: 0,
+                    lag_secs: 0,
                 }),
                 "{at}: {status}"
             );

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 #[derive(FromArgs)]
 /// Run the onions Quorum (accepts and attests claims) or a mirror (keeps a
-/// verified replica and answers lookups).
+/// verified replica and answers lookups), or show a running server's status.
 struct Args {
+    #[argh(subcommand)]
+    command: Option<Command>,
     /// read flags from FILE, one "flag-name = value" a line (see the man page); flags given here win
     #[argh(option)]
     config: Option<PathBuf>,
@@ -89,10 +91,39 @@ struct Args {
     /// at a mirror, most pushes held back while a head waits for cosignatures (default 65536)
     #[argh(option, default = "Limits::default().held_pushes")]
     held_pushes: usize,
+    /// at the Quorum, take records its log lost back from this mirror HOST:PORT before starting (a log damaged in the middle, or restored from an old backup)
+    #[argh(option)]
+    recover_from: Option<String>,
     /// log level: error, warn, info, debug, trace (default: RUST_LOG, else info)
     #[argh(option)]
     log_level: Option<String>,
 }
+
+/// What else the program does besides running a server.
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Status(StatusArgs),
+}
+
+#[derive(FromArgs)]
+/// Show a running server's status: role, head, records, upstream and lag,
+/// audit, witnesses, alarms. Exit status 0 when all is well, 1 when the
+/// server cannot be reached, 2 when it raises an alarm.
+#[argh(subcommand, name = "status")]
+struct StatusArgs {
+    /// the server, IP:PORT (default 127.0.0.1:10053)
+    #[argh(option, default = "String::from(\"127.0.0.1:10053\")")]
+    server: String,
+    /// print the status reply as JSON, for scripts
+    #[argh(switch)]
+    json: bool,
+}
+
+/// Exit status of `status` when the server cannot be reached.
+const UNREACHABLE: i32 = 1;
+/// Exit status of `status` when the server raises an alarm.
+const ALARMED: i32 = 2;
 
 /// Every flag but `--config`, for config files.
 const FLAGS: &[Flag] = &[
@@ -120,6 +151,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("witnesses"),
     Flag::single("cosigned-heads"),
     Flag::single("held-pushes"),
+    Flag::single("recover-from").command_line_only(),
     Flag::single("log-level"),
 ];
 
@@ -131,6 +163,9 @@ fn main() {
             flags: FLAGS,
         }],
     );
+    if let Some(Command::Status(status)) = &args.command {
+        std::process::exit(show_status(status));
+    }
     cli::run("onions-server", || {
         let state_dir = args.state_dir.clone().ok_or("give --state-dir DIR")?;
         if args.print_key {
@@ -152,6 +187,52 @@ fn main() {
     });
 }
 
+/// `onions-server status`: asks the server, prints, and returns the exit
+/// status.
+fn show_status(args: &StatusArgs) -> i32 {
+    let request = onions::wire::Request::Status {
+        id: onions::wire::Id::Number(1),
+    };
+    let reply = Endpoint::parse(&args.server)
+        .map_err(|e| format!("--server {e}"))
+        .and_then(|server| {
+            onions::transport::request(
+                &server,
+                Route::Direct,
+                &request,
+                onions::transport::NETWORK_TIMEOUT,
+            )
+            .map_err(|e| format!("{server}: {e}"))
+        });
+    let status = match reply {
+        Ok(onions::wire::Reply::Status { status, .. }) => status,
+        Ok(other) => {
+            eprintln!("onions-server status: {}: answered {other}", args.server);
+            return UNREACHABLE;
+        }
+        Err(e) => {
+            eprintln!("onions-server status: {e}");
+            return UNREACHABLE;
+        }
+    };
+    if args.json {
+        print!(
+            "{}",
+            String::from_utf8_lossy(&status.to_line(&onions::wire::Id::Number(1)))
+        );
+    } else {
+        print!(
+            "{}",
+            onions::status_text::render(&status, onions::clock::now())
+        );
+    }
+    if onions::status_text::alarms(&status).is_empty() {
+        0
+    } else {
+        ALARMED
+    }
+}
+
 /// A server's configuration, checked, before anything touches the disk.
 struct Plan {
     /// `None` for the Quorum: its key is loaded from the state directory.
@@ -162,6 +243,7 @@ struct Plan {
     limits: Limits,
     witnesses: Quorate,
     witness: Option<WitnessPlan>,
+    recover_from: Option<(Endpoint, Route)>,
 }
 
 /// A witness's key file, where its cosignatures go and how, and how often.
@@ -193,7 +275,25 @@ fn plan(args: &Args) -> Result<Plan, String> {
         limits: limits(args)?,
         witnesses: witnesses(args)?,
         witness: witness(args)?,
+        recover_from: recover_from(args)?,
     })
+}
+
+/// `--recover-from`: the Quorum only.
+fn recover_from(args: &Args) -> Result<Option<(Endpoint, Route)>, String> {
+    let Some(text) = &args.recover_from else {
+        return Ok(None);
+    };
+    if args.role.as_deref() != Some("quorum") {
+        return Err("--recover-from is for the Quorum: a mirror takes lost records from its upstream by itself".into());
+    }
+    let from = Endpoint::parse(text).map_err(|e| format!("--recover-from {e}"))?;
+    let route = if from.host.ends_with(".onion") {
+        cli::route(None, false)?
+    } else {
+        Route::Direct
+    };
+    Ok(Some((from, route)))
 }
 
 /// `--trust-witness` and `--witnesses`.
@@ -274,6 +374,7 @@ impl Plan {
             limits: self.limits,
             witnesses: self.witnesses,
             witness,
+            recover_from: self.recover_from,
         })
     }
 }

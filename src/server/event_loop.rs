@@ -219,6 +219,10 @@ impl EventLoop {
             return;
         }
         log::debug!("session {session}: connected from {peer}");
+        self.shared
+            .stats
+            .connections
+            .fetch_add(1, Ordering::Relaxed);
         self.conns.insert(
             token,
             Conn {
@@ -447,6 +451,10 @@ impl EventLoop {
 
     fn close(&mut self, token: Token, why: &str) {
         if let Some(mut conn) = self.conns.remove(&token) {
+            self.shared
+                .stats
+                .connections
+                .fetch_sub(1, Ordering::Relaxed);
             let _ = self.poll.registry().deregister(&mut conn.stream);
             if conn.sub.is_some() {
                 self.shared

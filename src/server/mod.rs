@@ -12,6 +12,7 @@ pub mod audit;
 pub mod cosigs;
 pub mod event_loop;
 pub mod quorum;
+pub mod recovery;
 pub mod upstream;
 pub mod witness;
 pub mod workers;
@@ -21,7 +22,7 @@ use crate::head::SignedHead;
 use crate::keys::{PublicKey, SigningKey};
 use crate::merkle::Hash;
 use crate::signals;
-use crate::store::Store;
+use crate::store::{OnDamage, Store};
 use crate::transport::{Endpoint, Route};
 use crate::wire::{HeadTiming, ServerRole};
 use crossbeam_channel::Sender;
@@ -122,6 +123,9 @@ pub struct Config {
     pub witnesses: Quorate,
     /// At a witness, its key and where its cosignatures go.
     pub witness: Option<witness::Setup>,
+    /// At the Quorum, a mirror to take lost records back from before
+    /// signing anything (`--recover-from`).
+    pub recover_from: Option<(Endpoint, Route)>,
 }
 
 /// Counters the status reply reports, updated by whoever knows them.
@@ -131,6 +135,18 @@ pub struct Stats {
     pub subscribers: AtomicUsize,
     /// Whether a mirror's upstream session is up.
     pub upstream_connected: AtomicBool,
+    /// Why a mirror does not replicate from its upstream (it is behind
+    /// this mirror), for status.
+    pub upstream_alarm: Mutex<Option<String>>,
+    /// The highest seq the upstream said it holds.
+    pub upstream_seq: AtomicU64,
+    /// When (Unix seconds) the mirror last held everything its upstream
+    /// had.
+    pub caught_up_at: AtomicU64,
+    /// When (Unix seconds) the server started.
+    pub started: AtomicU64,
+    /// Open connections.
+    pub connections: AtomicUsize,
 }
 
 /// How long heads take, for status and the benchmarks: at the Quorum from a
@@ -392,6 +408,21 @@ pub fn maybe_compact(store: &Store) {
     }
 }
 
+/// Notes that the upstream holds records up to `seq`, and when the mirror
+/// held all of them.
+pub fn note_upstream_seq(shared: &Shared, seq: u64) {
+    let stats = &shared.stats;
+    let known = stats
+        .upstream_seq
+        .fetch_max(seq, Ordering::Relaxed)
+        .max(seq);
+    if shared.store.seq() >= known {
+        stats
+            .caught_up_at
+            .store(crate::clock::now(), Ordering::Relaxed);
+    }
+}
+
 /// Marks the upstream flag; a helper so call sites read as sentences.
 pub fn set_upstream_connected(stats: &Stats, connected: bool) {
     stats.upstream_connected.store(connected, Ordering::Relaxed);
@@ -401,8 +432,22 @@ pub fn set_upstream_connected(stats: &Stats, connected: bool) {
 /// returns.
 pub fn run(config: Config) -> Result<(), String> {
     signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let (store, report) = Store::open(&config.state_dir)
-        .map_err(|e| format!("{}: cannot open the log: {e}", config.state_dir.display()))?;
+    let is_quorum = matches!(config.role, Role::Quorum { .. });
+    let on_damage = if is_quorum && config.recover_from.is_none() {
+        OnDamage::Refuse
+    } else {
+        OnDamage::Cut
+    };
+    let (store, report) = Store::open_with(&config.state_dir, on_damage).map_err(|e| {
+        let damaged = e.get_ref().is_some_and(|i| i.is::<crate::store::DamageRefused>());
+        if damaged {
+            format!(
+                "{e}; the Quorum will not hand those seqs out again: start it once with --recover-from MIRROR_HOST:PORT to take the records back from a mirror, or restore the log from a backup"
+            )
+        } else {
+            format!("{}: cannot open the log: {e}", config.state_dir.display())
+        }
+    })?;
     log::info!(
         "log replayed: {} entries, {} names, seq {}, {}{}",
         report.entries_read,
@@ -433,6 +478,14 @@ pub fn run(config: Config) -> Result<(), String> {
         Some((endpoint, route)) => (Some(endpoint), route),
         None => (None, Route::Direct),
     };
+    if let (Some(key), Some((from, route))) = (&quorum_key, &config.recover_from) {
+        let needed = report.damage.map_or(0, |d| d.seq);
+        let taken = recovery::recover(&store, key.public(), from, *route, needed)?;
+        log::warn!(
+            "took {taken} records back from {from}; the log now holds up to seq {}",
+            store.seq()
+        );
+    }
     if let Some(key) = &quorum_key {
         let head = quorum::start(&store, key)?;
         log::info!(
@@ -464,9 +517,11 @@ pub fn run(config: Config) -> Result<(), String> {
         )?)),
         None => None,
     };
+    let stats = Stats::default();
+    stats.started.store(crate::clock::now(), Ordering::Relaxed);
     let shared = Arc::new(Shared {
         store,
-        stats: Stats::default(),
+        stats,
         timings: Timings::default(),
         min_work: config.min_work,
         quorum_keys,

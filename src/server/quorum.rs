@@ -49,16 +49,30 @@ pub struct Claim {
 struct Holder {
     record: Record,
     attestation: String,
+    /// True when it was accepted in this batch: a decision against it
+    /// stands only if the batch becomes durable.
+    in_batch: bool,
 }
 
 /// What became of one claim.
 enum Decision {
     /// Accepted: to be appended, then answered.
     Accept(Entry),
-    /// The very record already live: answered with its attestation.
-    Repeat(String),
-    /// Refused.
-    Refuse(WireError),
+    /// The very record already live: answered with its attestation. The
+    /// flag says whether it went live in this batch.
+    Repeat(String, bool),
+    /// Refused; the flag says whether because of a record of this batch.
+    Refuse(WireError, bool),
+}
+
+impl Decision {
+    /// True when the answer stands only if the batch becomes durable.
+    fn rests_on_batch(&self) -> bool {
+        match self {
+            Decision::Accept(_) => true,
+            Decision::Repeat(_, in_batch) | Decision::Refuse(_, in_batch) => *in_batch,
+        }
+    }
 }
 
 /// Signs and writes a head over the replayed log before the server answers
@@ -190,25 +204,32 @@ fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &O
 fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox) {
     let session = claim.session;
     let name = &claim.record.name;
+    if !durable && decision.rests_on_batch() {
+        log::info!("session {session}: put {name} -> internal: the batch was not stored");
+        let err = WireError::new(
+            &claim.id,
+            Code::Internal,
+            "the record could not be stored; try again",
+        );
+        return outbox.send(LoopEvent::Reply {
+            conn: claim.conn,
+            bytes: err.to_line(),
+            close: false,
+        });
+    }
     let bytes = match decision {
-        Decision::Accept(entry) if durable => {
+        Decision::Accept(entry) => {
             log::info!(
                 "session {session}: put {name} -> accepted seq {}",
                 entry.seq
             );
             wire::accepted_line(&claim.id, &entry.attestation)
         }
-        Decision::Accept(_) => WireError::new(
-            &claim.id,
-            Code::Internal,
-            "the record could not be stored; try again",
-        )
-        .to_line(),
-        Decision::Repeat(attestation) => {
+        Decision::Repeat(attestation, _) => {
             log::info!("session {session}: put {name} -> already live, same record");
             wire::accepted_line(&claim.id, &attestation)
         }
-        Decision::Refuse(err) => {
+        Decision::Refuse(err, _) => {
             log::info!("session {session}: put {name} -> {err}");
             err.to_line()
         }
@@ -240,11 +261,10 @@ fn decide(
                     claim.session,
                     record.name
                 );
-                return Decision::Refuse(WireError::new(
-                    &claim.id,
-                    Code::Internal,
-                    "storage error; try again",
-                ));
+                return Decision::Refuse(
+                    WireError::new(&claim.id, Code::Internal, "storage error; try again"),
+                    false,
+                );
             }
         },
     };
@@ -253,12 +273,14 @@ fn decide(
         .and_then(|h| ownership_refusal(h, record, &claim.id));
     match (refusal, holder) {
         (Some(Ok(attestation)), Some(h)) => {
+            let in_batch = h.in_batch;
             pending.insert(record.name.clone(), h);
-            Decision::Repeat(attestation)
+            Decision::Repeat(attestation, in_batch)
         }
         (Some(Err(err)), Some(h)) => {
+            let in_batch = h.in_batch;
             pending.insert(record.name.clone(), h);
-            Decision::Refuse(err)
+            Decision::Refuse(err, in_batch)
         }
         _ => {
             let seq = *next_seq;
@@ -270,6 +292,7 @@ fn decide(
                 Holder {
                     record: record.clone(),
                     attestation: attestation.clone(),
+                    in_batch: true,
                 },
             );
             Decision::Accept(Entry::new(seq, record, attestation))
@@ -320,5 +343,6 @@ fn live_holder(store: &Store, name: &RegisteredName, now: u64) -> std::io::Resul
     Ok(Some(Holder {
         record,
         attestation: entry.attestation,
+        in_batch: false,
     }))
 }

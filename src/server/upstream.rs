@@ -118,6 +118,18 @@ impl Upstream {
             return Ok(());
         };
         let head = subscribed_head(&reply)?;
+        if head < from - 1 {
+            let alarm = format!(
+                "upstream is at seq {head}, below this mirror's seq {}: it lost records this mirror holds; not replicating from it until it is back at seq {} (a Quorum takes them back with --recover-from)",
+                from - 1,
+                from - 1
+            );
+            log::error!("UPSTREAM ALARM: {}: {alarm}", self.endpoint);
+            *self.shared.stats.upstream_alarm.lock() = Some(alarm.clone());
+            return Err(alarm);
+        }
+        *self.shared.stats.upstream_alarm.lock() = None;
+        super::note_upstream_seq(&self.shared, head);
         set_upstream_connected(&self.shared.stats, true);
         *backoff = BACKOFF_START;
         log::info!(
@@ -172,7 +184,10 @@ impl Upstream {
     /// dealt with after the records before them are applied.
     fn take(&self, item: Checked, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
         match item {
-            Checked::Heartbeat => Ok(()),
+            Checked::Heartbeat(seq) => {
+                super::note_upstream_seq(&self.shared, seq);
+                Ok(())
+            }
             Checked::Record(_) | Checked::Head(_) if gate.pending.is_some() => {
                 gate.held.push_back(item);
                 if gate.held.len() > self.held_limit {
@@ -346,6 +361,9 @@ impl Upstream {
             .store
             .append(&batch)
             .map_err(|e| format!("cannot append to the log: {e}"))?;
+        if let Some(last) = batch.last() {
+            super::note_upstream_seq(&self.shared, last.seq);
+        }
         let pushes = batch
             .iter()
             .map(|e| Outgoing::Record {
@@ -389,7 +407,7 @@ impl Checker {
             .map_err(|e| format!("sent a bad line: {e}"))?
             .map_err(|e| format!("refused: {e}"))?;
         match push {
-            Push::Heartbeat { .. } => Ok(Checked::Heartbeat),
+            Push::Heartbeat { seq } => Ok(Checked::Heartbeat(seq)),
             Push::Head(head) => Ok(Checked::Head(Box::new(head))),
             Push::Cosignatures { head, cosignatures } => {
                 Ok(Checked::Cosignatures(Box::new(head), cosignatures))
@@ -518,8 +536,8 @@ impl Drop for VerifyPool {
 
 /// One checked line from upstream.
 enum Checked {
-    /// A heartbeat: upstream is alive.
-    Heartbeat,
+    /// A heartbeat: upstream is alive and holds records up to this seq.
+    Heartbeat(u64),
     /// A verified record, to store.
     Record(Box<Entry>),
     /// A head, to audit.

@@ -17,7 +17,7 @@ use crate::record::Record;
 use crate::store::{Answer, Feed};
 use crate::verify::{Verifier, QUORUM_MAX_SKEW};
 use crate::wire::{
-    self, Code, CosignStatus, Id, Request, Status, UpstreamStatus, WireError, PROTOCOL,
+    self, Code, CosignStatus, Id, Request, Runtime, Status, UpstreamStatus, WireError, PROTOCOL,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Token;
@@ -240,12 +240,34 @@ impl Worker {
             upstream: shared.upstream.as_ref().map(|u| UpstreamStatus {
                 addr: u.to_string(),
                 connected: shared.stats.upstream_connected.load(Ordering::Relaxed),
+                alarm: shared.stats.upstream_alarm.lock().clone(),
+                lag_records: self.lag().0,
+                lag_secs: self.lag().1,
             }),
             audit: audit.map(|a| a.status(&shared.store)),
             head_timing: Some(shared.timings.report()),
             cosignatures: self.cosign_status(),
+            runtime: Some(Runtime {
+                uptime: clock::now().saturating_sub(shared.stats.started.load(Ordering::Relaxed)),
+                connections: shared.stats.connections.load(Ordering::Relaxed) as u64,
+            }),
         };
         status.to_line(id)
+    }
+
+    /// A mirror's lag behind its upstream: records, and seconds since it
+    /// last held them all.
+    fn lag(&self) -> (u64, u64) {
+        let stats = &self.shared.stats;
+        let records = stats
+            .upstream_seq
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.shared.store.seq());
+        if records == 0 {
+            return (0, 0);
+        }
+        let since = stats.caught_up_at.load(Ordering::Relaxed);
+        (records, clock::now().saturating_sub(since))
     }
 
     /// The `cosignatures` of status, when this server collects them or is

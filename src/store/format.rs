@@ -145,6 +145,25 @@ fn frame_len(head: &[u8]) -> Option<usize> {
     (body <= MAX_BODY).then_some(FRAME_HEAD + body + SUM_LEN)
 }
 
+/// The length of the whole frame that starts at `bytes[0]`, if a frame of
+/// a known kind with a checksum that holds starts there: how replay finds
+/// valid entries after a damaged one.
+pub(super) fn frame_at(bytes: &[u8]) -> io::Result<Option<usize>> {
+    if !matches!(
+        bytes.first(),
+        Some(&(KIND_RECORD | KIND_SEQ | KIND_SIGNED_HEAD))
+    ) {
+        return Ok(None);
+    }
+    let Some(len) = frame_len(bytes) else {
+        return Ok(None);
+    };
+    match bytes.get(..len) {
+        Some(raw) if sum_holds(raw)? => Ok(Some(len)),
+        _ => Ok(None),
+    }
+}
+
 /// True when a whole frame's checksum matches its contents.
 fn sum_holds(raw: &[u8]) -> io::Result<bool> {
     let Some((content, sum)) = raw.split_last_chunk::<SUM_LEN>() else {

@@ -110,6 +110,62 @@ pub struct OpenReport {
     /// The newest head in the log, when the rebuilt tree matched it: the
     /// server answers against it again at once.
     pub head: Option<SignedHead>,
+    /// When valid entries followed a damaged one and were cut with it:
+    /// what was lost.
+    pub damage: Option<Damage>,
+}
+
+/// Damage in the middle of a log: valid entries follow a bad one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Where the bad entry starts.
+    pub at: u64,
+    /// Where the first valid entry after it starts.
+    pub resumes_at: u64,
+    /// Valid entries from there to the end.
+    pub frames: u64,
+    /// The highest seq they name: what the log held before the damage.
+    pub seq: u64,
+}
+
+/// Opening refused: the log is damaged in the middle (see [`OnDamage`]).
+#[derive(Debug, Clone)]
+pub struct DamageRefused {
+    /// The log.
+    pub path: PathBuf,
+    /// What is wrong with the entry at `damage.at`.
+    pub why: &'static str,
+    /// Where and what follows.
+    pub damage: Damage,
+}
+
+impl std::fmt::Display for DamageRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.damage;
+        write!(
+            f,
+            "{}: damaged at byte {} ({}), and {} valid entries up to seq {} follow from byte {}",
+            self.path.display(),
+            d.at,
+            self.why,
+            d.frames,
+            d.seq,
+            d.resumes_at
+        )
+    }
+}
+
+impl std::error::Error for DamageRefused {}
+
+/// What opening does with damage in the middle of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Cut there, like a torn tail, and report what was cut (a mirror
+    /// fetches it again from upstream; a Quorum recovers it from a mirror).
+    Cut,
+    /// Refuse to open, cutting nothing: the Quorum must not hand out the
+    /// seqs of entries it still holds.
+    Refuse,
 }
 
 /// What [`Store::compact`] did, for the server's log line.
@@ -342,11 +398,23 @@ impl Store {
     /// it, cuts a torn or corrupt tail (with a warning giving byte counts),
     /// rebuilds the tree and checks it against the newest head in the log.
     pub fn open(dir: &Path) -> io::Result<(Store, OpenReport)> {
+        Store::open_with(dir, OnDamage::Cut)
+    }
+
+    /// Opens the log in `dir` like [`Store::open`], with `on_damage`
+    /// deciding what damage in the middle of the log does.
+    pub fn open_with(dir: &Path, on_damage: OnDamage) -> io::Result<(Store, OpenReport)> {
         let path = dir.join(LOG_FILE);
         let opened = recover::remove_leftover(dir)
             .and_then(|()| recover::open_log(&path, dir))
-            .and_then(|file| recover::replay(file, &path));
-        let (mut state, mut report) = opened.map_err(|e| named(&path, e))?;
+            .and_then(|file| recover::replay(file, &path, on_damage));
+        let (mut state, mut report) = opened.map_err(|e| {
+            if e.get_ref().is_some_and(|inner| inner.is::<DamageRefused>()) {
+                e
+            } else {
+                named(&path, e)
+            }
+        })?;
         report.head = seal::restore(&mut state).map_err(|e| named(&path, e))?;
         let store = Store {
             path,

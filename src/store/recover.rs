@@ -4,10 +4,10 @@
 //!
 //! Only what happens at start; appending and compacting are in [`super`].
 
-use super::format::{check_header, header, Next, Reader, HEADER_LEN};
+use super::format::{check_header, frame_at, header, Content, Frame, Next, Reader, HEADER_LEN};
 use super::slots::Slots;
 use super::state::State;
-use super::{OpenReport, COMPACT_FILE};
+use super::{Damage, DamageRefused, OnDamage, OpenReport, COMPACT_FILE};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -68,15 +68,39 @@ fn start_log(file: &File, len: u64, dir: &Path) -> io::Result<()> {
     sync_dir(dir)
 }
 
+/// How far past a bad frame replay looks for valid ones: a record frame
+/// is at most a few KiB, so entries that survive damage start well within.
+const DAMAGE_SCAN: u64 = 16 << 20;
+
 /// Replays every entry of `file` (at `path`) into a new state, cutting the
-/// log at the first entry that is incomplete, corrupt or out of order.
-pub(super) fn replay(file: File, path: &Path) -> io::Result<(State, OpenReport)> {
+/// log at the first entry that is incomplete, corrupt or out of order. When
+/// valid entries follow the bad one (damage in the middle, not a torn
+/// tail), `on_damage` says whether to cut them too or refuse to open.
+pub(super) fn replay(
+    file: File,
+    path: &Path,
+    on_damage: OnDamage,
+) -> io::Result<(State, OpenReport)> {
     let len = file.metadata()?.len();
     let file = Arc::new(file);
     let mut state = State::new(Arc::clone(&file), Slots::with_capacity(0), 0);
     let (entries_read, cut) = replay_frames(&mut state, Reader::new(&file, HEADER_LEN, len))?;
+    let mut damage = None;
     let truncated_bytes = match cut {
-        Some((at, why)) => cut_tail(&file, path, (at, len), why, entries_read)?,
+        Some((at, why)) => {
+            damage = later_frames(&file, at, len)?;
+            if let (Some(damage), OnDamage::Refuse) = (damage, on_damage) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    DamageRefused {
+                        path: path.to_owned(),
+                        why,
+                        damage,
+                    },
+                ));
+            }
+            cut_tail(&file, path, (at, len), why, entries_read)?
+        }
         None => 0,
     };
     let report = OpenReport {
@@ -85,8 +109,47 @@ pub(super) fn replay(file: File, path: &Path) -> io::Result<(State, OpenReport)>
         seq: state.seq,
         truncated_bytes,
         head: None,
+        damage,
     };
     Ok((state, report))
+}
+
+/// Valid frames after the bad one at `at`, if any: where they resume, how
+/// many there are and the highest seq they name.
+fn later_frames(file: &File, at: u64, len: u64) -> io::Result<Option<Damage>> {
+    let window = (len - at).min(DAMAGE_SCAN) as usize;
+    let mut bytes = vec![0u8; window];
+    file.read_exact_at(&mut bytes, at)?;
+    let Some(skip) = (1..window).find_map(|i| match frame_at(&bytes[i..]) {
+        Ok(Some(_)) => Some(Ok(i)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }) else {
+        return Ok(None);
+    };
+    let resumes_at = at + skip? as u64;
+    let mut reader = Reader::new(file, resumes_at, len);
+    let mut damage = Damage {
+        at,
+        resumes_at,
+        frames: 0,
+        seq: 0,
+    };
+    while let Next::Frame(frame) = reader.next()? {
+        damage.frames += 1;
+        damage.seq = damage.seq.max(frame_seq(&frame));
+    }
+    Ok(Some(damage))
+}
+
+/// The seq a frame names (a record's, a marker's, a head's), or 0.
+fn frame_seq(frame: &Frame) -> u64 {
+    match frame.content() {
+        Content::Record(body) => body.seq,
+        Content::Seq(seq) => seq,
+        Content::SignedHead(text) => crate::head::SignedHead::from_json(text).map_or(0, |h| h.seq),
+        Content::Malformed | Content::Unknown(_) => 0,
+    }
 }
 
 /// Applies frames until the end or the first bad one; returns how many

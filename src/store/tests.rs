@@ -189,6 +189,7 @@ fn reopening_replays_the_same_state() {
             seq: 40,
             truncated_bytes: 0,
             head: None,
+            damage: None,
         }
     );
     assert_eq!(everything(&store), before);
@@ -238,6 +239,42 @@ fn a_flipped_byte_in_the_last_entry_is_cut() {
     assert_eq!((report.entries_read, report.seq), (1, 1));
     assert_eq!(store.get(&name("b.tor"), NOW).unwrap(), None);
     assert!(store.get(&name("a.tor"), NOW).unwrap().is_some());
+}
+
+#[test]
+fn damage_in_the_middle_is_refused_or_cut_and_reported() {
+    let dir = TempDir::new("middle");
+    let (store, _) = open(&dir);
+    store.append(&[entry(1, LATER, "a")]).unwrap();
+    let good = file_len(&dir);
+    store.append(&[entry(2, LATER, "b")]).unwrap();
+    let second = file_len(&dir);
+    for seq in 3..=6 {
+        store
+            .append(&[entry(seq, LATER, &format!("n{seq}"))])
+            .unwrap();
+    }
+    let full = file_len(&dir);
+    drop(store);
+    let mut bytes = fs::read(dir.log()).unwrap();
+    bytes[(good + (second - good) / 2) as usize] ^= 0x04;
+    fs::write(dir.log(), &bytes).unwrap();
+
+    let Err(refused) = Store::open_with(&dir.0, OnDamage::Refuse) else {
+        panic!("damage in the middle is refused");
+    };
+    let inner = refused
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<DamageRefused>());
+    let damage = inner.expect("the refusal says what follows").damage;
+    assert_eq!((damage.at, damage.resumes_at), (good, second));
+    assert_eq!((damage.frames, damage.seq), (4, 6));
+    assert_eq!(file_len(&dir), full, "nothing is cut when refused");
+
+    let (store, report) = open(&dir);
+    assert_eq!(report.damage, Some(damage));
+    assert_eq!((report.seq, report.truncated_bytes), (1, full - good));
+    assert!(store.get(&name("n6.tor"), NOW).unwrap().is_none());
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub use reply::{
 };
 pub use request::Request;
 pub use status::{
-    AuditState, AuditStatus, CosignStatus, HeadTiming, Mismatch, ServerRole, Status,
+    AuditState, AuditStatus, CosignStatus, HeadTiming, Mismatch, Runtime, ServerRole, Status,
     UpstreamStatus, WitnessStatus,
 };
 

@@ -33,6 +33,23 @@ pub struct UpstreamStatus {
     pub addr: String,
     /// Whether a subscription is up.
     pub connected: bool,
+    /// Why the mirror does not replicate from it, if it does not (it is
+    /// behind the mirror); absent on the wire when none.
+    pub alarm: Option<String>,
+    /// Records the upstream holds that the mirror does not yet.
+    pub lag_records: u64,
+    /// Seconds since the mirror last held everything its upstream had (0
+    /// while it does).
+    pub lag_secs: u64,
+}
+
+/// How long the server has run and what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Runtime {
+    /// Seconds since it started.
+    pub uptime: u64,
+    /// Open connections, subscribers included.
+    pub connections: u64,
 }
 
 /// The state of a mirror's audit (protocol.md §10.8).
@@ -164,6 +181,8 @@ pub struct Status {
     /// Witnesses' cosignatures (PROTOCOL.md §11), when the server
     /// collects them or is a witness.
     pub cosignatures: Option<CosignStatus>,
+    /// Uptime and connections (an addition of this implementation).
+    pub runtime: Option<Runtime>,
 }
 
 impl Status {
@@ -183,7 +202,15 @@ impl Status {
             "quorum_keys": self.quorum_keys,
         });
         if let Some(upstream) = &self.upstream {
-            value["upstream"] = json!({"addr": upstream.addr, "connected": upstream.connected});
+            value["upstream"] = json!({
+                "addr": upstream.addr,
+                "connected": upstream.connected,
+                "lag_records": upstream.lag_records,
+                "lag_secs": upstream.lag_secs,
+            });
+            if let Some(alarm) = &upstream.alarm {
+                value["upstream"]["alarm"] = alarm.as_str().into();
+            }
         }
         if let Some(audit) = &self.audit {
             value["audit"] = audit.to_value();
@@ -191,6 +218,9 @@ impl Status {
         if let Some(t) = &self.head_timing {
             value["head_timing"] =
                 json!({"count": t.count, "total_us": t.total_us, "max_us": t.max_us});
+        }
+        if let Some(r) = &self.runtime {
+            value["runtime"] = json!({"uptime": r.uptime, "connections": r.connections});
         }
         if let Some(c) = &self.cosignatures {
             value["cosignatures"] = json!({
@@ -244,6 +274,7 @@ impl Status {
             audit: optional(map.get("audit"), AuditStatus::from_value)?,
             head_timing: optional(map.get("head_timing"), timing_of)?,
             cosignatures: optional(map.get("cosignatures"), cosign_of)?,
+            runtime: optional(map.get("runtime"), runtime_of)?,
         })
     }
 }
@@ -321,6 +352,29 @@ fn upstream_of(value: &Value) -> Result<UpstreamStatus, DecodeError> {
         connected: field(map, "connected")?
             .as_bool()
             .ok_or_else(|| DecodeError::Shape("connected must be true or false".into()))?,
+        alarm: optional(map.get("alarm"), |v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| DecodeError::Shape("alarm must be a string".into()))
+        })?,
+        lag_records: optional(map.get("lag_records"), count)?.unwrap_or(0),
+        lag_secs: optional(map.get("lag_secs"), count)?.unwrap_or(0),
+    })
+}
+
+/// A non-negative integer.
+fn count(value: &Value) -> Result<u64, DecodeError> {
+    value
+        .as_u64()
+        .ok_or_else(|| DecodeError::Shape("expected a non-negative integer".into()))
+}
+
+/// A `runtime` object.
+fn runtime_of(value: &Value) -> Result<Runtime, DecodeError> {
+    let map = as_map(value, "runtime")?;
+    Ok(Runtime {
+        uptime: uint(map, "uptime")?,
+        connections: uint(map, "connections")?,
     })
 }
 

@@ -85,6 +85,14 @@ impl Server {
         Server::start(ip, state, &args)
     }
 
+    /// Starts a Quorum listening on `addr` (a restart on the same address
+    /// with other flags).
+    pub fn quorum_at(addr: SocketAddr, state: &Path, extra: &[&str]) -> Server {
+        let mut args = vec!["--role", "quorum", "--min-work", "0"];
+        args.extend_from_slice(extra);
+        Server::start_at(addr, state, &args)
+    }
+
     /// Starts a mirror listening on `addr` (known before it starts)
     /// replicating `upstream`, trusting `key`.
     pub fn mirror_at(
