@@ -51,6 +51,10 @@ _onions_server()
             mapfile -t COMPREPLY < <(compgen -W '127.0.0.1:10053 127.0.0.1:10054' -- "$cur")
             declare -F __ltrim_colon_completions >/dev/null && __ltrim_colon_completions "$cur"
             return ;;
+        --metrics)
+            mapfile -t COMPREPLY < <(compgen -W '127.0.0.1:10063 127.0.0.1:10064' -- "$cur")
+            declare -F __ltrim_colon_completions >/dev/null && __ltrim_colon_completions "$cur"
+            return ;;
         --upstream | --upstream-socks | --quorum-key | --min-work | --workers | --max-message | \
         --max-connections | --worker-queue | --subscriber-queue | \
         --idle-timeout | --heartbeat | --head-interval | --upstream-silence | \
@@ -67,6 +71,6 @@ _onions_server()
         --max-connections --worker-queue --subscriber-queue --idle-timeout
         --heartbeat --head-interval --upstream-silence --witness-key --cosign-to
         --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes
-        --recover-from --log-level --help' -- "$cur")
+        --recover-from --metrics --log-level --help' -- "$cur")
 }
 complete -F _onions_server onions-server

@@ -94,6 +94,9 @@ struct Args {
     /// at the Quorum, take records its log lost back from this mirror HOST:PORT before starting (a log damaged in the middle, or restored from an old backup)
     #[argh(option)]
     recover_from: Option<String>,
+    /// serve Prometheus metrics over HTTP at http://IP:PORT/metrics (off by default; never the --listen address)
+    #[argh(option)]
+    metrics: Option<String>,
     /// log level: error, warn, info, debug, trace (default: RUST_LOG, else info)
     #[argh(option)]
     log_level: Option<String>,
@@ -152,6 +155,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("cosigned-heads"),
     Flag::single("held-pushes"),
     Flag::single("recover-from").command_line_only(),
+    Flag::single("metrics"),
     Flag::single("log-level"),
 ];
 
@@ -244,6 +248,7 @@ struct Plan {
     witnesses: Quorate,
     witness: Option<WitnessPlan>,
     recover_from: Option<(Endpoint, Route)>,
+    metrics: Option<SocketAddr>,
 }
 
 /// A witness's key file, where its cosignatures go and how, and how often.
@@ -265,9 +270,10 @@ fn plan(args: &Args) -> Result<Plan, String> {
         None => onions::work::DEFAULT_WORK,
         Some(_) => 0,
     };
+    let listen = listen_addr(&args.listen)?;
     Ok(Plan {
         mirror,
-        listen: listen_addr(&args.listen)?,
+        listen,
         min_work: args.min_work.unwrap_or(default_work),
         workers: args
             .workers
@@ -276,7 +282,20 @@ fn plan(args: &Args) -> Result<Plan, String> {
         witnesses: witnesses(args)?,
         witness: witness(args)?,
         recover_from: recover_from(args)?,
+        metrics: metrics_addr(args.metrics.as_deref(), listen)?,
     })
+}
+
+/// `--metrics IP:PORT`: any address but the protocol's.
+fn metrics_addr(text: Option<&str>, listen: SocketAddr) -> Result<Option<SocketAddr>, String> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let addr = text.parse::<SocketAddr>().map_err(|_| {
+        format!("--metrics {text:?}: expected IP:PORT, e.g. 127.0.0.1:10063 or [::1]:10063")
+    })?;
+    server::metrics::check_addr(addr, listen)?;
+    Ok(Some(addr))
 }
 
 /// `--recover-from`: the Quorum only.
@@ -375,6 +394,7 @@ impl Plan {
             witnesses: self.witnesses,
             witness,
             recover_from: self.recover_from,
+            metrics: self.metrics,
         })
     }
 }

@@ -86,6 +86,21 @@ impl Audit {
         self.newest.as_ref()
     }
 
+    /// Heads audited since start.
+    pub fn checked(&self) -> u64 {
+        self.checked
+    }
+
+    /// Audited heads that did not match.
+    pub fn mismatches(&self) -> u64 {
+        self.mismatches
+    }
+
+    /// True when it holds evidence of two conflicting heads.
+    pub fn holds_evidence(&self) -> bool {
+        self.evidence.is_some()
+    }
+
     /// What status reports.
     pub fn status(&self, store: &Store) -> AuditStatus {
         AuditStatus {

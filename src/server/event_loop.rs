@@ -205,7 +205,7 @@ impl EventLoop {
                 Code::Busy,
                 "too many connections; try again later",
             );
-            let _ = stream.write(&refusal.to_line());
+            let _ = stream.write(&self.shared.metrics.error_line(&refusal));
             return;
         }
         let token = Token(self.next_token);
@@ -346,7 +346,7 @@ impl EventLoop {
                 Code::TooLarge,
                 format!("a message is at most {max} bytes"),
             );
-            conn.queue(err.to_line());
+            conn.queue(self.shared.metrics.error_line(&err));
             conn.close_after_flush = true;
             self.flush(token);
         }
@@ -363,7 +363,7 @@ impl EventLoop {
                 Code::Busy,
                 "server is stopping; try again shortly",
             );
-            conn.queue(err.to_line());
+            conn.queue(self.shared.metrics.error_line(&err));
             conn.close_after_flush = true;
             return self.flush(token);
         }
@@ -379,12 +379,12 @@ impl EventLoop {
                     self.limits.worker_queue
                 );
                 let err = WireError::new(&Id::Null, Code::Busy, "server busy; try again shortly");
-                conn.queue(err.to_line());
+                conn.queue(self.shared.metrics.error_line(&err));
                 self.flush(token);
             }
             Err(TrySendError::Disconnected(_)) => {
                 let err = WireError::new(&Id::Null, Code::Internal, "server is stopping");
-                conn.queue(err.to_line());
+                conn.queue(self.shared.metrics.error_line(&err));
                 conn.close_after_flush = true;
                 self.flush(token);
             }
@@ -629,6 +629,7 @@ impl EventLoop {
                         conn.session
                     );
                 }
+                self.shared.metrics.subscriber_dropped();
                 self.close(token, "subscriber queue full");
             }
         }

@@ -5,12 +5,14 @@
 //! answer lines handed over a bounded crossbeam channel; at the Quorum one
 //! [`quorum`] committer decides ownership, assigns seqs and group-commits;
 //! at a mirror one [`upstream`] thread replicates. Whoever makes records
-//! durable tells the loop, which fans them out to subscribers. No async
-//! runtime.
+//! durable tells the loop, which fans them out to subscribers. With
+//! `--metrics`, one [`metrics`] thread answers Prometheus scrapes over
+//! HTTP on its own port. No async runtime.
 
 pub mod audit;
 pub mod cosigs;
 pub mod event_loop;
+pub mod metrics;
 pub mod quorum;
 pub mod recovery;
 pub mod upstream;
@@ -126,6 +128,9 @@ pub struct Config {
     /// At the Quorum, a mirror to take lost records back from before
     /// signing anything (`--recover-from`).
     pub recover_from: Option<(Endpoint, Route)>,
+    /// Where Prometheus metrics are served over HTTP (`--metrics`); never
+    /// the protocol's address.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Counters the status reply reports, updated by whoever knows them.
@@ -309,6 +314,8 @@ pub struct Shared {
     pub store: Store,
     /// Counters for status.
     pub stats: Stats,
+    /// Counters for the Prometheus metrics.
+    pub metrics: metrics::Metrics,
     /// How long heads take.
     pub timings: Timings,
     /// Least proof of work accepted.
@@ -333,6 +340,21 @@ impl Shared {
         } else {
             ServerRole::Quorum
         }
+    }
+
+    /// A mirror's lag behind its upstream: records, and seconds since it
+    /// last held them all (status and metrics).
+    pub fn upstream_lag(&self) -> (u64, u64) {
+        let stats = &self.stats;
+        let records = stats
+            .upstream_seq
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.store.seq());
+        if records == 0 {
+            return (0, 0);
+        }
+        let since = stats.caught_up_at.load(Ordering::Relaxed);
+        (records, crate::clock::now().saturating_sub(since))
     }
 }
 
@@ -522,6 +544,7 @@ pub fn run(config: Config) -> Result<(), String> {
     let shared = Arc::new(Shared {
         store,
         stats,
+        metrics: metrics::Metrics::default(),
         timings: Timings::default(),
         min_work: config.min_work,
         quorum_keys,
@@ -530,6 +553,14 @@ pub fn run(config: Config) -> Result<(), String> {
         book: Mutex::new(book),
         witness: witness_report,
     });
+    // Metrics first: once the protocol's port answers, so does this one.
+    let metrics_listener = match config.metrics {
+        Some(addr) => {
+            metrics::check_addr(addr, config.listen)?;
+            Some(metrics::bind(addr)?)
+        }
+        None => None,
+    };
     let listener = mio::net::TcpListener::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let (poll, waker) =
@@ -587,6 +618,14 @@ pub fn run(config: Config) -> Result<(), String> {
         threads.push(spawn("upstream", move || upstream.run()));
     }
     drop(outbox);
+    if let Some(listener) = metrics_listener {
+        match listener.local_addr() {
+            Ok(addr) => log::info!("metrics on http://{addr}/metrics"),
+            Err(e) => log::warn!("metrics listener: {e}"),
+        }
+        let shared = shared.clone();
+        threads.push(spawn("metrics", move || metrics::serve(listener, &shared)));
+    }
     log::info!(
         "{} listening on {} (state {}, min work {})",
         shared.role().as_str(),

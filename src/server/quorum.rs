@@ -10,6 +10,7 @@
 //! [`HEAD_INTERVAL`]), a head with a new time is signed alone, so records
 //! that expired leave the tree and clients see a fresh head.
 
+use super::metrics::Metrics;
 use super::{HeadMark, LoopEvent, Outbox, Outgoing, Shared};
 use crate::attest::Attestation;
 use crate::canonical;
@@ -169,7 +170,7 @@ fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &O
     };
     let durable = entries.is_empty() || head.is_some();
     for (claim, decision) in answers {
-        answer(claim, decision, durable, outbox);
+        answer(claim, decision, durable, outbox, &shared.metrics);
     }
     let Some(head) = head else {
         return false;
@@ -201,7 +202,7 @@ fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &O
     true
 }
 
-fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox) {
+fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox, metrics: &Metrics) {
     let session = claim.session;
     let name = &claim.record.name;
     if !durable && decision.rests_on_batch() {
@@ -211,9 +212,10 @@ fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox) {
             Code::Internal,
             "the record could not be stored; try again",
         );
+        metrics.put_refused(err.code);
         return outbox.send(LoopEvent::Reply {
             conn: claim.conn,
-            bytes: err.to_line(),
+            bytes: metrics.error_line(&err),
             close: false,
         });
     }
@@ -223,15 +225,18 @@ fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox) {
                 "session {session}: put {name} -> accepted seq {}",
                 entry.seq
             );
+            metrics.put_accepted();
             wire::accepted_line(&claim.id, &entry.attestation)
         }
         Decision::Repeat(attestation, _) => {
             log::info!("session {session}: put {name} -> already live, same record");
+            metrics.put_accepted();
             wire::accepted_line(&claim.id, &attestation)
         }
         Decision::Refuse(err, _) => {
             log::info!("session {session}: put {name} -> {err}");
-            err.to_line()
+            metrics.put_refused(err.code);
+            metrics.error_line(&err)
         }
     };
     outbox.send(LoopEvent::Reply {

@@ -6,6 +6,7 @@
 //! through the [`Outbox`]. A bad line is an error reply, never a panic.
 
 use super::cosigs::Refusal;
+use super::metrics::Lookup;
 use super::quorum::Claim;
 use super::{HeadMark, LoopEvent, Outbox, Shared};
 use crate::clock;
@@ -89,7 +90,8 @@ impl Worker {
 
     fn fail(&self, conn: Token, session: u64, err: WireError) {
         log::info!("session {session}: {err}");
-        self.reply(conn, err.to_line(), err.closes_connection());
+        let line = self.shared.metrics.error_line(&err);
+        self.reply(conn, line, err.closes_connection());
     }
 
     fn on_line(&self, conn: Token, session: u64, line: &[u8]) {
@@ -114,21 +116,29 @@ impl Worker {
                 None => self.fail(
                     conn,
                     session,
-                    WireError::new(
+                    self.refused_put(WireError::new(
                         &id,
                         Code::ReadOnly,
                         "this is a mirror; send claims to the Quorum",
-                    ),
+                    )),
                 ),
                 Some(committer) => self.put(conn, session, id, &record, committer),
             },
         }
     }
 
+    /// Counts a put refused with `err`'s code, and returns `err`.
+    fn refused_put(&self, err: WireError) -> WireError {
+        self.shared.metrics.put_refused(err.code);
+        err
+    }
+
     /// Answers a lookup against the current head, with its proof.
     fn lookup(&self, conn: Token, session: u64, id: &Id, name: &LookupName) {
+        let metrics = &self.shared.metrics;
         let bytes = match self.shared.store.answer(&name.registered()) {
             Ok(Answer::Found { entry, proof, head }) => {
+                metrics.lookup(Lookup::Found);
                 log::info!(
                     "session {session}: lookup {name} -> found seq {}",
                     entry.seq
@@ -144,22 +154,28 @@ impl Worker {
                 )
             }
             Ok(Answer::NotFound { proof, head }) => {
+                metrics.lookup(Lookup::NotFound);
                 log::debug!("session {session}: lookup {name} -> not found");
                 let cosigs = self.shared.book.lock().text_for(&head);
                 wire::not_found_line(id, &head, &proof, &cosigs)
             }
             Ok(Answer::NoHead) => {
+                metrics.lookup(Lookup::NoHead);
                 log::info!("session {session}: lookup {name} -> no head yet");
-                WireError::new(
+                metrics.error_line(&WireError::new(
                     id,
                     Code::NoHead,
                     "this server has no head to answer against yet; ask another",
-                )
-                .to_line()
+                ))
             }
             Err(e) => {
+                metrics.lookup(Lookup::Error);
                 log::error!("session {session}: lookup {name}: store read failed: {e}");
-                WireError::new(id, Code::Internal, "storage error; try again").to_line()
+                metrics.error_line(&WireError::new(
+                    id,
+                    Code::Internal,
+                    "storage error; try again",
+                ))
             }
         };
         self.reply(conn, bytes, false);
@@ -227,6 +243,7 @@ impl Worker {
             Some(audit) => audit.newest().cloned(),
             None => shared.store.newest_head(),
         };
+        let lag = shared.upstream_lag();
         let status = Status {
             role: shared.role(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -241,8 +258,8 @@ impl Worker {
                 addr: u.to_string(),
                 connected: shared.stats.upstream_connected.load(Ordering::Relaxed),
                 alarm: shared.stats.upstream_alarm.lock().clone(),
-                lag_records: self.lag().0,
-                lag_secs: self.lag().1,
+                lag_records: lag.0,
+                lag_secs: lag.1,
             }),
             audit: audit.map(|a| a.status(&shared.store)),
             head_timing: Some(shared.timings.report()),
@@ -253,21 +270,6 @@ impl Worker {
             }),
         };
         status.to_line(id)
-    }
-
-    /// A mirror's lag behind its upstream: records, and seconds since it
-    /// last held them all.
-    fn lag(&self) -> (u64, u64) {
-        let stats = &self.shared.stats;
-        let records = stats
-            .upstream_seq
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.shared.store.seq());
-        if records == 0 {
-            return (0, 0);
-        }
-        let since = stats.caught_up_at.load(Ordering::Relaxed);
-        (records, clock::now().saturating_sub(since))
     }
 
     /// The `cosignatures` of status, when this server collects them or is
@@ -296,11 +298,8 @@ impl Worker {
         let record = match Record::from_value(value) {
             Ok(r) => r,
             Err(e) => {
-                return self.fail(
-                    conn,
-                    session,
-                    WireError::new(&id, Code::from_verify(e.code()), e.to_string()),
-                )
+                let err = WireError::new(&id, Code::from_verify(e.code()), e.to_string());
+                return self.fail(conn, session, self.refused_put(err));
             }
         };
         let verifier = Verifier {
@@ -314,7 +313,7 @@ impl Worker {
                 Code::from_verify(e.code()),
                 format!("{}: {e}", record.name),
             );
-            return self.fail(conn, session, err);
+            return self.fail(conn, session, self.refused_put(err));
         }
         let claim = Claim {
             conn,
@@ -326,18 +325,12 @@ impl Worker {
             Ok(()) => {}
             Err(TrySendError::Full(claim)) => {
                 log::warn!("session {session}: commit queue full (--worker-queue); answered busy");
-                self.fail(
-                    conn,
-                    session,
-                    WireError::new(&claim.id, Code::Busy, "server busy; try again shortly"),
-                );
+                let err = WireError::new(&claim.id, Code::Busy, "server busy; try again shortly");
+                self.fail(conn, session, self.refused_put(err));
             }
             Err(TrySendError::Disconnected(claim)) => {
-                self.fail(
-                    conn,
-                    session,
-                    WireError::new(&claim.id, Code::Internal, "server is stopping"),
-                );
+                let err = WireError::new(&claim.id, Code::Internal, "server is stopping");
+                self.fail(conn, session, self.refused_put(err));
             }
         }
     }

@@ -27,6 +27,7 @@
 
 mod compact;
 mod format;
+mod latency;
 mod read;
 mod recover;
 mod seal;
@@ -42,6 +43,7 @@ use crate::name::RegisteredName;
 use crate::record::Record;
 use format::{corrupt, push_record, read_entry_at, read_summary_at};
 use format::{Content, Frame, Next, Reader, RecordBody};
+pub use latency::{Latency, LatencySnapshot, BUCKETS as LATENCY_BUCKETS};
 use parking_lot::{Mutex, RwLock};
 use slots::Summary;
 use state::State;
@@ -266,6 +268,8 @@ pub struct Store {
     writer: Mutex<Writer>,
     /// What readers see; written only by the holder of `writer`.
     state: RwLock<State>,
+    /// How long the fsyncs of appends and heads take.
+    fsyncs: Latency,
 }
 
 /// What the appenders' mutex guards: whether a failure left memory and
@@ -421,6 +425,7 @@ impl Store {
             dir: dir.to_owned(),
             writer: Mutex::new(Writer { broken: false }),
             state: RwLock::new(state),
+            fsyncs: Latency::default(),
         };
         Ok((store, report))
     }
@@ -444,6 +449,11 @@ impl Store {
     /// The newest signed head written to the log, current or not.
     pub fn newest_head(&self) -> Option<SignedHead> {
         self.state.read().newest_head.clone()
+    }
+
+    /// How long the fsyncs of appended records and heads took so far.
+    pub fn fsync_latency(&self) -> LatencySnapshot {
+        self.fsyncs.snapshot()
     }
 
     /// Heap bytes of the index and the tree, for status and benchmarks.
@@ -512,7 +522,10 @@ impl Store {
         let file = &batch.file;
         let written = file.write_all_at(&batch.bytes, batch.end).and_then(|()| {
             if sync {
-                file.sync_data()
+                let started = std::time::Instant::now();
+                let synced = file.sync_data();
+                self.fsyncs.observe(started.elapsed());
+                synced
             } else {
                 Ok(())
             }

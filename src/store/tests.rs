@@ -706,3 +706,23 @@ fn the_live_count_leaves_out_expired_and_superseded_records() {
     let (store, _) = open(&dir);
     assert_eq!(store.live_count(NOW + 10), 3, "the same after replay");
 }
+
+#[test]
+fn fsyncs_of_appends_and_heads_are_timed_and_unsynced_seals_are_not() {
+    let dir = TempDir::new("fsync-times");
+    let (store, _) = open(&dir);
+    assert_eq!(store.fsync_latency().count, 0);
+    store.append(&[entry(1, LATER, "one")]).unwrap();
+    assert_eq!(store.fsync_latency().count, 1);
+    seal_at(&store, &[entry(2, LATER, "two")], 2, NOW);
+    let timed = store.fsync_latency();
+    assert_eq!(timed.count, 2);
+    assert!(timed.cumulative.windows(2).all(|w| w[0] <= w[1]));
+    assert!(timed.cumulative.iter().all(|&c| c <= timed.count));
+    assert!(timed.sum_ns > 0);
+    // A mirror's seal of a matched head is not fsynced, and not timed.
+    let sealing = store.prepare(&[], 2, NOW + 1).unwrap();
+    let head = SignedHead::sign(2, NOW + 1, sealing.size(), sealing.root(), &key());
+    store.seal(&[], sealing, &head, false).unwrap();
+    assert_eq!(store.fsync_latency().count, 2);
+}

@@ -133,8 +133,9 @@ pub enum Code {
     Internal,
 }
 
-/// Every code, for parsing.
-const CODES: [Code; 13] = [
+/// Every code, in the order of [`Code`]: for parsing, and for counting by
+/// code.
+pub const CODES: [Code; 13] = [
     Code::BadJson,
     Code::TooLarge,
     Code::BadRequest,

@@ -1,0 +1,172 @@
+//! Helpers the binaries share for turning flags into typed values and
+//! failing the way every onions program fails: one line on stderr naming
+//! the value and what is wrong, and a non-zero exit.
+//!
+//! # Config files
+//!
+//! `onions-server`, `onions-client` and `onions-hs claim` also read their
+//! flags from a file given with `--config FILE`. The format is one
+//! `flag-name = value` a line:
+//!
+//! ```text
+//! # The Quorum on this host.
+//! role = quorum
+//! listen = 127.0.0.1:10053
+//! state-dir = /var/lib/onions/quorum
+//! ```
+//!
+//! - The names are the program's long flags without `--`.
+//! - A line whose first non-blank character is `#` is a comment; blank
+//!   lines are ignored. A `#` anywhere else is part of the value.
+//! - The value is everything after the first `=`, with surrounding blanks
+//!   removed; a value wrapped in double quotes loses the quotes (so
+//!   `contact = "  x "` keeps its blanks). There are no escapes.
+//! - A switch takes `true` or `false`.
+//! - Flags that may be repeated on the command line (`quorum-key`,
+//!   `mirror`, `sub`, `witness-key`) may repeat; any other name may appear
+//!   once.
+//! - A positional argument (the NAME of `onions-hs claim`) is written
+//!   under its name, `name = example.tor`.
+//!
+//! The file becomes command-line arguments placed before the real ones, and
+//! every flag given on the command line replaces what the file says about
+//! it: an explicit flag wins, also for repeatable flags (one
+//! `--quorum-key` on the command line drops every `quorum-key` line).
+//! A switch set to `true` in a file cannot be turned off on the command
+//! line; edit the file. Relative paths in values are relative to the
+//! working directory, not to the file.
+//!
+//! Inside, `config` reads such files, folds them into the command line and
+//! remembers where each value came from, so that an error can name the
+//! line; `flags` holds the [`Flag`] tables that say what a file may set,
+//! and the check that a table matches what argh accepts. The rest, here, is
+//! what every program calls: [`run`], [`parse_args`] and the flag-to-type
+//! helpers.
+
+use crate::cosign::Quorate;
+use crate::keys::PublicKey;
+use crate::transport::{Route, DEFAULT_SOCKS};
+use config::with_origin;
+use std::net::SocketAddr;
+
+mod config;
+mod flags;
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    expand_config, locate, parse_args_with_config, parse_config, ConfigEntry, ConfigScope,
+    Expanded, Origin,
+};
+pub use flags::{check_flag_table, Flag, FlagKind};
+
+/// The flag that names a config file. It is not in any [`Flag`] table and
+/// cannot be set inside a config file.
+pub const CONFIG_FLAG: &str = "config";
+
+/// Exit status of a usage error: a bad flag or a bad config file.
+pub const USAGE_EXIT: i32 = 2;
+
+/// Runs a program's body; on error prints `PROGRAM: error` and exits 1.
+///
+/// When the error starts with a flag (`--listen "x": ...`) whose value came
+/// from the config file, the file and line are put in front of it:
+/// `PROGRAM: /etc/onions/mirror.conf:12: --listen "x": ...`.
+pub fn run(program: &str, body: impl FnOnce() -> Result<(), String>) {
+    if let Err(e) = crate::keys::init()
+        .map_err(str::to_owned)
+        .and_then(|()| body())
+    {
+        eprintln!("{program}: {}", with_origin(&e));
+        std::process::exit(1);
+    }
+}
+
+/// Parses the command line like `argh::from_env`, but reports a usage
+/// error on one line, as every other error is.
+pub fn parse_args<T: argh::TopLevelCommand>(program: &str) -> T {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    parse_or_exit(program, &args)
+}
+
+fn parse_or_exit<T: argh::TopLevelCommand>(program: &str, args: &[String]) -> T {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match T::from_args(&[program], &args) {
+        Ok(parsed) => parsed,
+        Err(exit) if exit.status.is_ok() => {
+            println!("{}", exit.output);
+            std::process::exit(0);
+        }
+        Err(exit) => {
+            let reason: Vec<&str> = exit
+                .output
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            eprintln!("{program}: {}", with_origin(&reason.join("; ")));
+            std::process::exit(USAGE_EXIT);
+        }
+    }
+}
+
+/// Chooses Tor's SOCKS port (the default) or a direct connection.
+pub fn route(socks: Option<&str>, direct: bool) -> Result<Route, String> {
+    match (socks, direct) {
+        (Some(_), true) => Err("--socks and --direct exclude each other".into()),
+        (_, true) => Ok(Route::Direct),
+        (socks, false) => {
+            let text = socks.unwrap_or(DEFAULT_SOCKS);
+            let addr: SocketAddr = text
+                .parse()
+                .map_err(|_| format!("--socks {text:?}: expected IP:PORT of Tor's SOCKS port"))?;
+            Ok(Route::Socks(addr))
+        }
+    }
+}
+
+/// Parses every `--quorum-key`.
+pub fn quorum_keys(texts: &[String]) -> Result<Vec<PublicKey>, String> {
+    public_keys("quorum-key", texts, "onions-server --print-key")
+}
+
+/// Parses the trusted witness keys given with `--FLAG` (`--witness-key` at
+/// a client, `--trust-witness` at a server) and `--witnesses K`, which
+/// defaults to a majority of them ([`Quorate::majority`]). K may not exceed
+/// the keys given: a client could never be satisfied.
+pub fn witness_policy(
+    flag: &str,
+    texts: &[String],
+    needed: Option<usize>,
+) -> Result<Quorate, String> {
+    let trusted = public_keys(
+        flag,
+        texts,
+        "onions-server --witness-key FILE --print-key at the witness",
+    )?;
+    let needed = needed.unwrap_or_else(|| Quorate::majority(trusted.len()));
+    if needed > 0 && trusted.is_empty() {
+        return Err(format!(
+            "--witnesses {needed}: no --{flag} is given; give the key of each witness to trust, or leave --witnesses out"
+        ));
+    }
+    if needed > trusted.len() {
+        return Err(format!(
+            "--witnesses {needed}: only {} --{flag} keys are given; give more keys or a lower --witnesses",
+            trusted.len()
+        ));
+    }
+    Ok(Quorate { trusted, needed })
+}
+
+/// Parses every `--FLAG` as an ed25519 public key in Base64; a bad one is
+/// named with where the right value comes from (`hint`).
+fn public_keys(flag: &str, texts: &[String], hint: &str) -> Result<Vec<PublicKey>, String> {
+    texts
+        .iter()
+        .map(|t| {
+            PublicKey::from_base64(t).ok_or_else(|| {
+                format!("--{flag} {t:?}: expected Base64 of a 32-byte ed25519 key ({hint})")
+            })
+        })
+        .collect()
+}
