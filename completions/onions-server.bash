@@ -59,7 +59,7 @@ _onions_server()
         --max-connections | --worker-queue | --subscriber-queue | \
         --idle-timeout | --heartbeat | --head-interval | --upstream-silence | \
         --cosign-to | --cosign-interval | --trust-witness | --witnesses | \
-        --cosigned-heads | --held-pushes | --recover-from)
+        --cosigned-heads | --held-pushes | --cosign-wait | --recover-from)
             return ;;
         --witness-key)
             mapfile -t COMPREPLY < <(compgen -f -- "$cur")
@@ -70,7 +70,7 @@ _onions_server()
         --upstream --upstream-socks --quorum-key --min-work --workers --max-message
         --max-connections --worker-queue --subscriber-queue --idle-timeout
         --heartbeat --head-interval --upstream-silence --witness-key --cosign-to
-        --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes
+        --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes --cosign-wait
         --recover-from --metrics --log-level --help' -- "$cur")
 }
 complete -F _onions_server onions-server

@@ -1,4 +1,4 @@
-//! The attestation (protocol.md §5): the Quorum's signed statement that it
+//! The attestation (PROTOCOL.md §5): the Quorum's signed statement that it
 //! accepted a record at a position in its log.
 //!
 //! Building one needs the Quorum's [`SigningKey`]; checking one needs the
@@ -32,7 +32,7 @@ pub enum AttestError {
 }
 
 impl AttestError {
-    /// The protocol's error code for this failure (protocol.md §8).
+    /// The protocol's error code for this failure (PROTOCOL.md §8).
     pub fn code(&self) -> &'static str {
         match self {
             AttestError::Shape(_) | AttestError::WrongRecord => "bad_record",

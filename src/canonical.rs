@@ -1,4 +1,4 @@
-//! Canonical JSON (protocol.md §3): the exact bytes that are signed and hashed.
+//! Canonical JSON (PROTOCOL.md §3): the exact bytes that are signed and hashed.
 //!
 //! One object, keys in ascending byte order at every level, no whitespace,
 //! integers in plain decimal, strings escaped only where JSON requires. This

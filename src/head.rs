@@ -1,4 +1,4 @@
-//! Signed heads (protocol.md §10.4): the Quorum's statement of the root
+//! Signed heads (PROTOCOL.md §10.4): the Quorum's statement of the root
 //! and size of its live set as of (seq, time), and equivocation evidence
 //! (§10.5), two heads of one key that cannot both be honest.
 //!

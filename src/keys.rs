@@ -4,7 +4,7 @@
 //! clamped scalar `a` and the 32-byte `prefix`), with no seed, in
 //! `hs_ed25519_secret_key`. libsodium's high-level API signs only from a
 //! seed, so [`SigningKey::sign`] builds the signature from libsodium's
-//! scalar primitives (protocol.md §2). The signature is ordinary ed25519 and
+//! scalar primitives (PROTOCOL.md §2). The signature is ordinary ed25519 and
 //! is checked with libsodium's ordinary verify. The Quorum keeps its own key
 //! in the same file format, so one signing path serves both.
 
@@ -133,10 +133,15 @@ impl KeyBytes {
     }
 
     /// Checks an ed25519 signature of `message` by these bytes. libsodium's
-    /// verify refuses non-canonical and small-order keys itself.
+    /// verify refuses non-canonical and small-order keys itself. Any 64
+    /// bytes may arrive from the network: the conversion to the library's
+    /// type refuses some (the top bits of the last byte set) rather than
+    /// panic, and those never verify.
     pub fn verify(&self, message: &[u8], signature: &Signature) -> bool {
         let key = ed25519::PublicKey(self.0);
-        let sig = ed25519::Signature::from(signature.0);
+        let Ok(sig) = ed25519::Signature::from_bytes(&signature.0) else {
+            return false;
+        };
         ed25519::verify_detached(&sig, message, &key)
     }
 }
@@ -331,6 +336,18 @@ pub fn init() -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn any_64_bytes_are_checked_without_a_panic() {
+        init().unwrap();
+        let key = SigningKey::from_seed(&[7u8; 32]);
+        let mut sig = key.sign(b"message");
+        assert!(key.public().verify(b"message", &sig));
+        for last in [0x20, 0x40, 0x80, 0xff] {
+            sig.0[63] |= last;
+            assert!(!key.public().verify(b"message", &sig), "{last:#x}");
+        }
+    }
 
     #[test]
     fn expanded_signatures_verify_with_plain_ed25519() {

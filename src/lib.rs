@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod attest;
+pub mod backoff;
 pub mod canonical;
 pub mod cli;
 pub mod client;

@@ -1,7 +1,7 @@
 //! Asking a server for a name and deciding whether to believe the answer.
 //!
 //! Used by `onions-hs lookup` and the client daemon alike, so the rules of
-//! protocol.md §9 and §10.7 live in one place: [`lookup`] and
+//! PROTOCOL.md §9 and §10.7 live in one place: [`lookup`] and
 //! [`check_reply`] never return an unverified [`Resolution`]. Every answer
 //! carries a head signed by a trusted Quorum key, fresh enough, and a proof
 //! against its root: "found" with a presence proof of the very record and
@@ -24,10 +24,10 @@ use std::fmt;
 use std::time::Duration;
 
 /// How far ahead of the client's clock a head's time may be, in seconds
-/// (protocol.md §10.7).
+/// (PROTOCOL.md §10.7).
 pub const HEAD_MAX_SKEW: u64 = 600;
 
-/// The default `max_head_age`, in seconds (protocol.md §10.7).
+/// The default `max_head_age`, in seconds (PROTOCOL.md §10.7).
 pub const DEFAULT_MAX_HEAD_AGE: u64 = 600;
 
 /// What an answer must pass: the checks on records and attestations, and
@@ -210,7 +210,7 @@ pub fn lookup(
     check_reply(reply, name, policy, now)
 }
 
-/// Verifies a reply to a lookup of `name` (protocol.md §9, §10.7).
+/// Verifies a reply to a lookup of `name` (PROTOCOL.md §9, §10.7).
 pub fn check_reply(
     reply: Reply,
     name: &LookupName,

@@ -1,4 +1,4 @@
-//! `.tor` names (protocol.md §1): registered names, lookup names and
+//! `.tor` names (PROTOCOL.md §1): registered names, lookup names and
 //! subdomain keys, parsed once at the edge and passed inward as types.
 //!
 //! A [`RegisteredName`] is what a record claims (`example.tor`); a

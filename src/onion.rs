@@ -1,4 +1,4 @@
-//! Tor v3 onion addresses (protocol.md §2).
+//! Tor v3 onion addresses (PROTOCOL.md §2).
 //!
 //! `base32(PUBKEY || CHECKSUM || VERSION).onion`, lower case. An
 //! [`OnionAddress`] only exists once its checksum, version and key have been

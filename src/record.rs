@@ -1,4 +1,4 @@
-//! The record (protocol.md §4): an onion service's signed claim on a name.
+//! The record (PROTOCOL.md §4): an onion service's signed claim on a name.
 //!
 //! A [`Record`] is built from JSON only through [`Record::from_value`],
 //! which checks its shape and every field's spelling; the rules that tie
@@ -113,7 +113,7 @@ pub enum RecordError {
 }
 
 impl RecordError {
-    /// The protocol's error code for this failure (protocol.md §8).
+    /// The protocol's error code for this failure (PROTOCOL.md §8).
     pub fn code(&self) -> &'static str {
         match self {
             RecordError::Expired { .. } => "expired",

@@ -4,7 +4,7 @@
 //! are usually onion services, and going direct would reveal who asks) or a
 //! direct TCP connection, which a person must ask for. [`exchange`] sends one
 //! request and reads one reply line, bounded in size and time, as
-//! protocol.md §7 describes; [`crate::wire`] encodes and decodes them.
+//! PROTOCOL.md §7 describes; [`crate::wire`] encodes and decodes them.
 
 use crate::tor::socks;
 use crate::wire::{DecodeError, Reply, Request, MAX_REPLY_LINE};

@@ -1,4 +1,4 @@
-//! Verification (protocol.md §9): the one place that decides whether a
+//! Verification (PROTOCOL.md §9): the one place that decides whether a
 //! record, or a record with its attestation, may be used.
 //!
 //! Every path that accepts a record (the Quorum's `put`, a mirror's
@@ -131,7 +131,7 @@ impl Verifier {
 
     /// Checks a record pushed to a mirror and its attestation: every rule
     /// but expiry, since a mirror stores a record that has expired
-    /// (protocol.md §9, §10.8: it may supersede one the mirror holds).
+    /// (PROTOCOL.md §9, §10.8: it may supersede one the mirror holds).
     pub fn check_replica(
         &self,
         record: &Record,

@@ -1,4 +1,4 @@
-//! Proof of work (protocol.md §4): Argon2id over the record, and the search
+//! Proof of work (PROTOCOL.md §4): Argon2id over the record, and the search
 //! for a nonce on every core.
 //!
 //! `input = SHA-256("onions-pow-v1\n" || canonical(record without sig and

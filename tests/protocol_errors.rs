@@ -950,3 +950,21 @@ fn pipelined_requests_are_answered_in_order() {
     assert_eq!(status.seq, 1, "{status}");
     assert_eq!(status.head.as_ref().map(|h| h.seq), Some(1), "{status}");
 }
+
+/// A signature whose last byte has its top bits set (bytes the ed25519
+/// library refuses to hold) is refused as a bad signature, and the Quorum
+/// keeps serving: found by fuzzing, it used to bring the server down.
+#[test]
+fn a_signature_with_the_top_bits_of_its_last_byte_set_is_refused() {
+    let tmp = TempDir::new("sig-high-bits");
+    let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &[]);
+    let mut value = record(&owner(9), "highbits.tor", 1, 0, &[]).to_value();
+    let sig = value["sig"].as_str().unwrap().to_owned();
+    let mut bytes = onions::codec::b64_decode_exact::<64>(&sig).unwrap();
+    bytes[63] |= 0xe0;
+    value["sig"] = onions::codec::b64_encode(&bytes).into();
+    let mut client = quorum.client();
+    let reply = client.request_json(&json!({"type": "put", "id": 1, "record": value}));
+    assert_error(&reply, &Id::Number(1), Code::BadSignature);
+    status_works(&mut quorum.client(), "after");
+}

@@ -698,3 +698,64 @@ fn a_quorum_that_hands_a_live_name_to_another_key_gets_no_cosignature() {
         );
     }
 }
+
+/// A mirror under a witness while heads come faster than it takes them,
+/// its book holding only the newest 4 heads' cosignatures: the heads it
+/// waits for lose their cosignatures from its book, so it must not wait
+/// for them once a newer head has its own, and it reaches the newest
+/// cosigned head.
+#[test]
+fn a_mirror_does_not_wait_for_a_head_whose_cosignatures_are_gone() {
+    let tmp = TempDir::new("witnesses-busy");
+    let net = Network::start(&tmp, &["--cosigned-heads", "4"], false);
+    let mut flags: Vec<String> = trust_flags(&net.witness_keys);
+    flags.extend(
+        [
+            "--witnesses",
+            "2",
+            "--cosigned-heads",
+            "4",
+            "--cosign-wait",
+            "600",
+        ]
+        .map(String::from),
+    );
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let busy = Server::mirror(
+        "127.0.0.23",
+        &tmp.join("busy"),
+        net.witnesses[0].addr,
+        &net.quorum_key,
+        &flags,
+    );
+    let mut clients: Vec<Client> = (0..4).map(|_| net.quorum.client()).collect();
+    let mut n = 0u16;
+    for round in 0..100 {
+        for client in clients.iter_mut() {
+            n += 1;
+            let rec = record(
+                &owner((n % 250) as u8),
+                &format!("busy{round}x{n}.tor"),
+                1,
+                0,
+                &[],
+            );
+            client.send_raw(&common::servers::put_request(&rec).to_line());
+        }
+        for client in clients.iter_mut() {
+            let reply = client.read().expect("a reply");
+            assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+        }
+    }
+    let newest = net.quorum.wait_head(u64::from(n), LIMIT);
+    let policy = net.policy(2, 600);
+    let last = format!("busy99x{n}.tor");
+    let found = wait_lookup(
+        busy.addr,
+        &last,
+        &policy,
+        "the busy mirror's newest answer",
+        |r| matches!(r, Ok(Resolution::Found(_))),
+    );
+    assert!(found.unwrap().head().seq >= newest.seq);
+}

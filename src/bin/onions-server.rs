@@ -91,6 +91,9 @@ struct Args {
     /// at a mirror, most pushes held back while a head waits for cosignatures (default 65536)
     #[argh(option, default = "Limits::default().held_pushes")]
     held_pushes: usize,
+    /// at a mirror, most seconds a head waits for its cosignatures before the mirror answers on without it (default 5)
+    #[argh(option, default = "Limits::default().cosign_wait.as_secs()")]
+    cosign_wait: u64,
     /// at the Quorum, take records its log lost back from this mirror HOST:PORT before starting (a log damaged in the middle, or restored from an old backup)
     #[argh(option)]
     recover_from: Option<String>,
@@ -154,6 +157,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("witnesses"),
     Flag::single("cosigned-heads"),
     Flag::single("held-pushes"),
+    Flag::single("cosign-wait"),
     Flag::single("recover-from").command_line_only(),
     Flag::single("metrics"),
     Flag::single("log-level"),
@@ -454,10 +458,11 @@ fn limits(args: &Args) -> Result<Limits, String> {
         upstream_silence: Duration::from_secs(positive("upstream-silence", args.upstream_silence)?),
         cosigned_heads: positive("cosigned-heads", args.cosigned_heads as u64)? as usize,
         held_pushes: positive("held-pushes", args.held_pushes as u64)? as usize,
+        cosign_wait: Duration::from_secs(positive("cosign-wait", args.cosign_wait)?),
     })
 }
 
-/// `--head-interval`: 1 to 60 s, since protocol.md §10.4 asks for a head
+/// `--head-interval`: 1 to 60 s, since PROTOCOL.md §10.4 asks for a head
 /// at least every 60 s.
 fn head_interval(seconds: u64) -> Result<Duration, String> {
     if !(1..=60).contains(&seconds) {

@@ -2,11 +2,11 @@
 //! the way argh will read it, parsing the file's `flag-name = value` lines
 //! against a program's [`Flag`] table, folding them in front of the
 //! command line so that an explicit flag wins, and remembering each value's
-//! `FILE:LINE` so that an error about it names the line. The format is
+//! `FILE:LINE` so that an error about it names the line; then argh's
+//! parsing, with a usage error on one line ([`USAGE_EXIT`]). The format is
 //! described in the module documentation of `cli`.
 
-use super::flags::{Flag, FlagKind};
-use super::{parse_or_exit, CONFIG_FLAG, USAGE_EXIT};
+use super::flags::{Flag, FlagKind, CONFIG_FLAG};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -55,11 +55,15 @@ pub struct ConfigEntry {
     pub line: usize,
 }
 
+/// Exit status of a usage error: a bad flag or a bad config file.
+pub const USAGE_EXIT: i32 = 2;
+
 static ORIGINS: OnceLock<Vec<Origin>> = OnceLock::new();
 
-/// Like [`parse_args`](super::parse_args), but first folds in the file
-/// named by `--config` when the command line is in one of `scopes`. A bad
-/// or unreadable file ends the program with `PROGRAM: FILE:LINE: what is
+/// Parses the command line like `argh::from_env`, with a usage error on
+/// one line as every other error is, but first folds in the file named by
+/// `--config` when the command line is in one of `scopes`. A bad or
+/// unreadable file ends the program with `PROGRAM: FILE:LINE: what is
 /// wrong` and exit status [`USAGE_EXIT`].
 pub fn parse_args_with_config<T: argh::TopLevelCommand>(
     program: &str,
@@ -73,6 +77,28 @@ pub fn parse_args_with_config<T: argh::TopLevelCommand>(
         }
         Err(e) => {
             eprintln!("{program}: {e}");
+            std::process::exit(USAGE_EXIT);
+        }
+    }
+}
+
+/// Parses `args` like `argh::from_env`, but reports a usage error on one
+/// line, as every other error is.
+fn parse_or_exit<T: argh::TopLevelCommand>(program: &str, args: &[String]) -> T {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match T::from_args(&[program], &args) {
+        Ok(parsed) => parsed,
+        Err(exit) if exit.status.is_ok() => {
+            println!("{}", exit.output);
+            std::process::exit(0);
+        }
+        Err(exit) => {
+            let reason: Vec<&str> = exit
+                .output
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            eprintln!("{program}: {}", with_origin(&reason.join("; ")));
             std::process::exit(USAGE_EXIT);
         }
     }

@@ -2,9 +2,12 @@
 //! what a program takes (a switch, a value, a repeatable value, a
 //! positional argument) and what a file may set. Each binary writes its
 //! table by hand next to its argh struct, and [`check_flag_table`] is the
-//! test that the two never drift apart.
+//! test that the two never drift apart. [`CONFIG_FLAG`], the flag that
+//! names the file, is in no table.
 
-use super::CONFIG_FLAG;
+/// The flag that names a config file. It is not in any [`Flag`] table and
+/// cannot be set inside a config file.
+pub const CONFIG_FLAG: &str = "config";
 
 /// How a flag takes its value, which is what a config file needs to know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -40,8 +40,8 @@
 //! remembers where each value came from, so that an error can name the
 //! line; `flags` holds the [`Flag`] tables that say what a file may set,
 //! and the check that a table matches what argh accepts. The rest, here, is
-//! what every program calls: [`run`], [`parse_args`] and the flag-to-type
-//! helpers.
+//! what every program calls: [`run`], [`parse_args_with_config`] and the
+//! flag-to-type helpers.
 
 use crate::cosign::Quorate;
 use crate::keys::PublicKey;
@@ -56,16 +56,9 @@ mod tests;
 
 pub use config::{
     expand_config, locate, parse_args_with_config, parse_config, ConfigEntry, ConfigScope,
-    Expanded, Origin,
+    Expanded, Origin, USAGE_EXIT,
 };
-pub use flags::{check_flag_table, Flag, FlagKind};
-
-/// The flag that names a config file. It is not in any [`Flag`] table and
-/// cannot be set inside a config file.
-pub const CONFIG_FLAG: &str = "config";
-
-/// Exit status of a usage error: a bad flag or a bad config file.
-pub const USAGE_EXIT: i32 = 2;
+pub use flags::{check_flag_table, Flag, FlagKind, CONFIG_FLAG};
 
 /// Runs a program's body; on error prints `PROGRAM: error` and exits 1.
 ///
@@ -79,33 +72,6 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<(), String>) {
     {
         eprintln!("{program}: {}", with_origin(&e));
         std::process::exit(1);
-    }
-}
-
-/// Parses the command line like `argh::from_env`, but reports a usage
-/// error on one line, as every other error is.
-pub fn parse_args<T: argh::TopLevelCommand>(program: &str) -> T {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    parse_or_exit(program, &args)
-}
-
-fn parse_or_exit<T: argh::TopLevelCommand>(program: &str, args: &[String]) -> T {
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    match T::from_args(&[program], &args) {
-        Ok(parsed) => parsed,
-        Err(exit) if exit.status.is_ok() => {
-            println!("{}", exit.output);
-            std::process::exit(0);
-        }
-        Err(exit) => {
-            let reason: Vec<&str> = exit
-                .output
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect();
-            eprintln!("{program}: {}", with_origin(&reason.join("; ")));
-            std::process::exit(USAGE_EXIT);
-        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! leaking meanwhile.
 
 use super::resolve::{ResolveError, Resolver, Source};
+use crate::backoff::Backoff;
 use crate::clock;
 use crate::name::LookupName;
 use crate::onion::OnionAddress;
@@ -24,8 +25,8 @@ use std::time::Duration;
 
 /// How long to wait for Tor's control port to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// First and longest wait before reconnecting to Tor.
-const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(10));
+/// Waits before reconnecting to Tor: 0.25 s doubling to 10 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
 /// How often the control loop checks for a stop request.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -79,7 +80,7 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
         threads.push(thread);
     }
     drop(out_tx);
-    let mut backoff = BACKOFF.0;
+    let mut backoff = BACKOFF;
     let mut result = Ok(());
     while !signals::stop_requested() {
         match session(&config, &job_tx, &out_rx, &mut backoff) {
@@ -90,9 +91,9 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
             }
             Err(Failure::Retry(e)) => log::warn!("tor control {}: {e}", config.tor.control),
         }
-        log::info!("reconnecting to tor in {:.1} s", backoff.as_secs_f64());
-        sleep_unless_stopped(backoff);
-        backoff = (backoff * 2).min(BACKOFF.1);
+        let wait = backoff.next_wait();
+        log::info!("reconnecting to tor in {:.1} s", wait.as_secs_f64());
+        signals::sleep_unless_stopped(wait);
     }
     drop(job_tx);
     for thread in threads {
@@ -147,7 +148,7 @@ fn session(
     config: &DaemonConfig,
     jobs: &Sender<Job>,
     outcomes: &Receiver<Outcome>,
-    backoff: &mut Duration,
+    backoff: &mut Backoff,
 ) -> Result<(), Failure> {
     let conn = take_over(&config.tor).map_err(|e| match e {
         ControlError::AuthFailed { .. } | ControlError::CookieFile { .. } => {
@@ -155,7 +156,7 @@ fn session(
         }
         e => Failure::Retry(e.to_string()),
     })?;
-    *backoff = BACKOFF.0;
+    backoff.reset();
     let events = conn.events();
     resume_waiting(&conn, jobs).map_err(Failure::Retry)?;
     // Tor names a stream's purpose only on NEWRESOLVE, not on the
@@ -331,12 +332,5 @@ fn finish(conn: &ControlConnection, outcome: Outcome) {
 fn command(result: Result<(), ControlError>, stream: &StreamId, what: &str) {
     if let Err(e) = result {
         log::debug!("stream {stream}: {what} refused: {e}");
-    }
-}
-
-fn sleep_unless_stopped(total: Duration) {
-    let until = std::time::Instant::now() + total;
-    while std::time::Instant::now() < until && !signals::stop_requested() {
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -3,7 +3,7 @@
 //! set aside for a while.
 //!
 //! Every answer comes from [`crate::lookup::lookup`], which returns only
-//! answers that passed protocol.md §9 and §10.7 for the name asked; nothing
+//! answers that passed PROTOCOL.md §9 and §10.7 for the name asked; nothing
 //! here weakens that. A cached answer is used only while it is fresh: its
 //! head (or, with witnesses required, the k-th newest trusted cosignature
 //! of it) younger than `max_head_age`. A mirror that answered with a head

@@ -1,4 +1,4 @@
-//! A mirror's audit (protocol.md §10.8): every head its upstream pushes is
+//! A mirror's audit (PROTOCOL.md §10.8): every head its upstream pushes is
 //! checked against the mirror's own replica before the mirror answers with
 //! it.
 //!
@@ -12,7 +12,8 @@
 //!
 //! The upstream thread owns the checking; `status` reads the result.
 
-use super::{HeadMark, Timings};
+use super::events::HeadMark;
+use super::stats::Timings;
 use crate::head::{Evidence, SignedHead};
 use crate::keys::PublicKey;
 use crate::store::{Sealing, Store};

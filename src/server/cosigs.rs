@@ -155,6 +155,15 @@ impl Book {
         self.count(head) >= self.policy.needed
     }
 
+    /// True when a head newer than `head` (higher seq, or the same seq at a
+    /// later time) has the cosignatures this server collects: waiting for
+    /// `head`'s own cannot lead to a newer answer.
+    pub fn newer_servable(&self, head: &SignedHead) -> bool {
+        self.heads.values().any(|h| {
+            (h.head.seq, h.head.time) > (head.seq, head.time) && h.list.len() >= self.policy.needed
+        })
+    }
+
     /// The canonical list for the head whose canonical JSON is
     /// `head_text`: what answers carry (empty when none is held).
     pub fn text_for(&self, head_text: &str) -> Arc<str> {
@@ -248,6 +257,21 @@ mod tests {
             book.take(&foreign, &Cosignature::sign(&foreign, 1, &w[0])),
             Err(Refusal::Head(_))
         ));
+    }
+
+    #[test]
+    fn a_newer_head_with_enough_cosignatures_supersedes_older_ones() {
+        let w: Vec<SigningKey> = (0..2)
+            .map(|i| SigningKey::from_seed(&[i + 5; 32]))
+            .collect();
+        let mut book = book(&w, 8);
+        let (old, new) = (head(1), head(2));
+        assert!(!book.newer_servable(&old));
+        book.take(&new, &Cosignature::sign(&new, 1, &w[0])).unwrap();
+        assert!(!book.newer_servable(&old), "one of two");
+        book.take(&new, &Cosignature::sign(&new, 1, &w[1])).unwrap();
+        assert!(book.newer_servable(&old));
+        assert!(!book.newer_servable(&new), "not newer than itself");
     }
 
     #[test]

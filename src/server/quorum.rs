@@ -1,17 +1,18 @@
 //! The Quorum's committer: the one thread that decides who owns a name,
 //! assigns seqs, attests, and makes batches durable with one fsync.
 //!
-//! Workers have already verified each claim (signature, work, expiry), so
+//! Workers have already verified each put (signature, work, expiry), so
 //! this thread does only what must be serial: the ownership rules of
-//! protocol.md §6, against the live set and the claims earlier in the same
-//! batch. Each batch is written with its signed head (protocol.md §10.4)
+//! PROTOCOL.md §6, against the live set and the puts earlier in the same
+//! batch. Each batch is written with its signed head (PROTOCOL.md §10.4)
 //! in one write and one fsync; replies and pushes go out only after that.
 //! When no batch came for a while (`--head-interval`, at most
 //! [`HEAD_INTERVAL`]), a head with a new time is signed alone, so records
 //! that expired leave the tree and clients see a fresh head.
 
+use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
 use super::metrics::Metrics;
-use super::{HeadMark, LoopEvent, Outbox, Outgoing, Shared};
+use super::shared::{maybe_compact, Shared};
 use crate::attest::Attestation;
 use crate::canonical;
 use crate::clock;
@@ -27,14 +28,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most claims committed with one fsync.
+/// Most puts committed with one fsync.
 const MAX_BATCH: usize = 1024;
-/// The longest time without a new head, and the default of
-/// `--head-interval` (protocol.md §10.4: at least every 60 s).
-pub const HEAD_INTERVAL: Duration = Duration::from_secs(60);
+pub use super::shared::HEAD_INTERVAL;
 
-/// A verified claim waiting for an ownership decision.
-pub struct Claim {
+/// A put whose record the workers verified, waiting for the committer's
+/// ownership decision and its answer.
+pub struct PendingPut {
     /// The connection to answer.
     pub conn: Token,
     /// Its session number, for the log.
@@ -46,7 +46,7 @@ pub struct Claim {
 }
 
 /// The live record a decision is made against: from the store, or an
-/// earlier claim in the same batch.
+/// earlier put in the same batch.
 struct Holder {
     record: Record,
     attestation: String,
@@ -55,7 +55,7 @@ struct Holder {
     in_batch: bool,
 }
 
-/// What became of one claim.
+/// What became of one put.
 enum Decision {
     /// Accepted: to be appended, then answered.
     Accept(Entry),
@@ -77,7 +77,7 @@ impl Decision {
 }
 
 /// Signs and writes a head over the replayed log before the server answers
-/// anything (protocol.md §10.4), so lookups and catch-up have one at once.
+/// anything (PROTOCOL.md §10.4), so lookups and catch-up have one at once.
 pub fn start(store: &Store, key: &SigningKey) -> Result<SignedHead, String> {
     seal(store, key, &[]).map_err(|e| format!("cannot sign the first head: {e}"))
 }
@@ -86,7 +86,7 @@ pub fn start(store: &Store, key: &SigningKey) -> Result<SignedHead, String> {
 pub fn run(
     shared: &Shared,
     key: SigningKey,
-    claims: Receiver<Claim>,
+    puts: Receiver<PendingPut>,
     outbox: Outbox,
     interval: Duration,
 ) {
@@ -94,10 +94,10 @@ pub fn run(
     let mut last_head = Instant::now();
     loop {
         let wait = interval.saturating_sub(last_head.elapsed());
-        let batch = match claims.recv_timeout(wait) {
+        let batch = match puts.recv_timeout(wait) {
             Ok(first) => {
                 let mut batch = vec![first];
-                batch.extend(claims.try_iter().take(MAX_BATCH - 1));
+                batch.extend(puts.try_iter().take(MAX_BATCH - 1));
                 batch
             }
             Err(RecvTimeoutError::Timeout) => Vec::new(),
@@ -106,7 +106,7 @@ pub fn run(
         if commit_batch(shared, &key, batch, &outbox) {
             last_head = Instant::now();
         }
-        super::maybe_compact(store);
+        maybe_compact(store);
     }
 }
 
@@ -138,19 +138,24 @@ fn seal(store: &Store, key: &SigningKey, entries: &[Entry]) -> std::io::Result<S
 /// Decides a batch, writes the accepted records with their head, answers,
 /// and fans out; an empty batch only signs a new head. Returns whether a
 /// head was signed.
-fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &Outbox) -> bool {
+fn commit_batch(
+    shared: &Shared,
+    key: &SigningKey,
+    batch: Vec<PendingPut>,
+    outbox: &Outbox,
+) -> bool {
     let store = &shared.store;
     let now = clock::now();
     let mut next_seq = store.seq() + 1;
     let mut pending: HashMap<RegisteredName, Holder> = HashMap::new();
     let mut entries = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());
-    for claim in batch {
-        let decision = decide(store, key, &claim, &mut pending, &mut next_seq, now);
+    for put in batch {
+        let decision = decide(store, key, &put, &mut pending, &mut next_seq, now);
         if let Decision::Accept(entry) = &decision {
             entries.push(entry.clone());
         }
-        answers.push((claim, decision));
+        answers.push((put, decision));
     }
     let needs_head = !entries.is_empty() || answers.is_empty();
     let started = Instant::now();
@@ -169,8 +174,8 @@ fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &O
         None
     };
     let durable = entries.is_empty() || head.is_some();
-    for (claim, decision) in answers {
-        answer(claim, decision, durable, outbox, &shared.metrics);
+    for (put, decision) in answers {
+        answer(put, decision, durable, outbox, &shared.metrics);
     }
     let Some(head) = head else {
         return false;
@@ -202,19 +207,19 @@ fn commit_batch(shared: &Shared, key: &SigningKey, batch: Vec<Claim>, outbox: &O
     true
 }
 
-fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox, metrics: &Metrics) {
-    let session = claim.session;
-    let name = &claim.record.name;
+fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, metrics: &Metrics) {
+    let session = put.session;
+    let name = &put.record.name;
     if !durable && decision.rests_on_batch() {
         log::info!("session {session}: put {name} -> internal: the batch was not stored");
         let err = WireError::new(
-            &claim.id,
+            &put.id,
             Code::Internal,
             "the record could not be stored; try again",
         );
         metrics.put_refused(err.code);
         return outbox.send(LoopEvent::Reply {
-            conn: claim.conn,
+            conn: put.conn,
             bytes: metrics.error_line(&err),
             close: false,
         });
@@ -226,12 +231,12 @@ fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox, metr
                 entry.seq
             );
             metrics.put_accepted();
-            wire::accepted_line(&claim.id, &entry.attestation)
+            wire::accepted_line(&put.id, &entry.attestation)
         }
         Decision::Repeat(attestation, _) => {
             log::info!("session {session}: put {name} -> already live, same record");
             metrics.put_accepted();
-            wire::accepted_line(&claim.id, &attestation)
+            wire::accepted_line(&put.id, &attestation)
         }
         Decision::Refuse(err, _) => {
             log::info!("session {session}: put {name} -> {err}");
@@ -240,22 +245,22 @@ fn answer(claim: Claim, decision: Decision, durable: bool, outbox: &Outbox, metr
         }
     };
     outbox.send(LoopEvent::Reply {
-        conn: claim.conn,
+        conn: put.conn,
         bytes,
         close: false,
     });
 }
 
-/// Applies protocol.md §6 to one claim.
+/// Applies PROTOCOL.md §6 to one put.
 fn decide(
     store: &Store,
     key: &SigningKey,
-    claim: &Claim,
+    put: &PendingPut,
     pending: &mut HashMap<RegisteredName, Holder>,
     next_seq: &mut u64,
     now: u64,
 ) -> Decision {
-    let record = &claim.record;
+    let record = &put.record;
     let holder = match pending.remove(&record.name) {
         Some(h) => Some(h),
         None => match live_holder(store, &record.name, now) {
@@ -263,11 +268,11 @@ fn decide(
             Err(e) => {
                 log::error!(
                     "session {}: reading the live record of {}: {e}",
-                    claim.session,
+                    put.session,
                     record.name
                 );
                 return Decision::Refuse(
-                    WireError::new(&claim.id, Code::Internal, "storage error; try again"),
+                    WireError::new(&put.id, Code::Internal, "storage error; try again"),
                     false,
                 );
             }
@@ -275,7 +280,7 @@ fn decide(
     };
     let refusal = holder
         .as_ref()
-        .and_then(|h| ownership_refusal(h, record, &claim.id));
+        .and_then(|h| ownership_refusal(h, record, &put.id));
     match (refusal, holder) {
         (Some(Ok(attestation)), Some(h)) => {
             let in_batch = h.in_batch;

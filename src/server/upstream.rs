@@ -9,7 +9,10 @@
 //! try. Lookups keep being answered from the store meanwhile.
 
 use super::audit::Verdict;
-use super::{set_upstream_connected, HeadMark, LoopEvent, Outbox, Outgoing, Shared};
+use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
+use super::shared::{maybe_compact, note_upstream_seq, Shared};
+use super::stats::set_upstream_connected;
+use crate::backoff::{jittered, Backoff};
 use crate::canonical;
 use crate::cosign::Cosignature;
 use crate::head::SignedHead;
@@ -25,10 +28,8 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// First wait before reconnecting.
-const BACKOFF_START: Duration = Duration::from_millis(500);
-/// Longest wait before reconnecting.
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Waits before reconnecting: 0.5 s doubling to 60 s.
+const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
 /// How often a blocked read wakes to check for shutdown.
 const READ_SLICE: Duration = Duration::from_millis(500);
 /// How long to wait for the upstream to accept (through Tor, reaching an
@@ -58,6 +59,8 @@ pub struct Upstream {
     pub threads: usize,
     /// Most pushes held back while a head waits for cosignatures.
     pub held_limit: usize,
+    /// Longest wait of a head for its cosignatures.
+    pub cosign_wait: Duration,
     /// At a witness, the cosigner's queue of matched heads.
     pub cosigner: Option<crossbeam_channel::Sender<SignedHead>>,
 }
@@ -69,7 +72,7 @@ impl Upstream {
             verifier: self.verifier.clone(),
         });
         let pool = VerifyPool::start(&checker, self.threads.saturating_sub(1));
-        let mut backoff = BACKOFF_START;
+        let mut backoff = BACKOFF;
         let mut attempt = 0u64;
         while !crate::signals::stop_requested() {
             attempt += 1;
@@ -85,20 +88,19 @@ impl Upstream {
             if crate::signals::stop_requested() {
                 break;
             }
-            let wait = jittered(backoff);
+            let wait = jittered(backoff.next_wait());
             log::info!(
                 "upstream {}: reconnecting in {:.1} s",
                 self.endpoint,
                 wait.as_secs_f64()
             );
-            sleep_unless_stopped(wait);
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            crate::signals::sleep_unless_stopped(wait);
         }
     }
 
     /// One subscription, until it fails or a stop is requested. A session
     /// that got as far as `subscribed` resets the backoff.
-    fn session(&self, backoff: &mut Duration, pool: &VerifyPool) -> Result<(), String> {
+    fn session(&self, backoff: &mut Backoff, pool: &VerifyPool) -> Result<(), String> {
         let mut stream = transport::connect(&self.endpoint, self.route, CONNECT_TIMEOUT)
             .map_err(|e| e.to_string())?;
         let from = self.shared.store.seq() + 1;
@@ -117,10 +119,10 @@ impl Upstream {
         let Some(reply) = reader.next_line(self.silence)? else {
             return Ok(());
         };
-        let head = subscribed_head(&reply)?;
-        if head < from - 1 {
+        let upstream_seq = subscribed_seq(&reply)?;
+        if upstream_seq < from - 1 {
             let alarm = format!(
-                "upstream is at seq {head}, below this mirror's seq {}: it lost records this mirror holds; not replicating from it until it is back at seq {} (a Quorum takes them back with --recover-from)",
+                "upstream is at seq {upstream_seq}, below this mirror's seq {}: it lost records this mirror holds; not replicating from it until it is back at seq {} (a Quorum takes them back with --recover-from)",
                 from - 1,
                 from - 1
             );
@@ -129,14 +131,19 @@ impl Upstream {
             return Err(alarm);
         }
         *self.shared.stats.upstream_alarm.lock() = None;
-        super::note_upstream_seq(&self.shared, head);
+        note_upstream_seq(&self.shared, upstream_seq);
         set_upstream_connected(&self.shared.stats, true);
-        *backoff = BACKOFF_START;
+        backoff.reset();
         log::info!(
-            "upstream {}: subscribed from seq {from}; upstream seq {head}",
+            "upstream {}: subscribed from seq {from}; upstream seq {upstream_seq}",
             self.endpoint
         );
-        let mut gate = Gate::default();
+        let mut gate = Gate {
+            pending: None,
+            since: Instant::now(),
+            held: VecDeque::new(),
+            last_head: 0,
+        };
         while let Some(first) = reader.next_line(self.silence)? {
             let mut lines = vec![first];
             while lines.len() < MAX_BATCH && reader.has_buffered_line() {
@@ -185,22 +192,12 @@ impl Upstream {
     fn take(&self, item: Checked, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
         match item {
             Checked::Heartbeat(seq) => {
-                super::note_upstream_seq(&self.shared, seq);
+                note_upstream_seq(&self.shared, seq);
                 Ok(())
             }
             Checked::Record(_) | Checked::Head(_) if gate.pending.is_some() => {
                 gate.held.push_back(item);
-                if gate.held.len() > self.held_limit {
-                    log::warn!(
-                        "{} pushes wait for head seq {} to gather cosignatures (--held-pushes {}); answering on without it",
-                        gate.held.len(),
-                        gate.pending.as_ref().map_or(0, |(h, _)| h.seq),
-                        self.held_limit
-                    );
-                    gate.pending = None;
-                    self.release(gate, batch)?;
-                }
-                Ok(())
+                self.give_up_if_due(gate, batch)
             }
             Checked::Record(entry) => {
                 let after = batch
@@ -242,10 +239,20 @@ impl Upstream {
             }
             // A witness never waits: it must check every head as it comes
             // to cosign it, so it answers with the newest it matched.
-            if self.cosigner.is_some() || self.shared.book.lock().servable(head) {
+            let book = self.shared.book.lock();
+            let (servable, superseded) = (book.servable(head), book.newer_servable(head));
+            drop(book);
+            if self.cosigner.is_some() || servable {
                 current = audit.seal(&self.shared.store, sealing, head);
+            } else if superseded {
+                log::debug!(
+                    "head seq {} time {} not waited for: a newer head has its cosignatures",
+                    head.seq,
+                    head.time
+                );
             } else {
                 gate.pending = Some((head.clone(), sealing));
+                gate.since = Instant::now();
             }
         }
         drop(audit);
@@ -259,7 +266,7 @@ impl Upstream {
             });
         }
         if current {
-            super::maybe_compact(&self.shared.store);
+            maybe_compact(&self.shared.store);
         }
     }
 
@@ -296,10 +303,6 @@ impl Upstream {
         }
         let book = self.shared.book.lock();
         let pending_ready = gate.pending.as_ref().is_some_and(|(h, _)| book.servable(h));
-        let held_ready = gate
-            .held
-            .iter()
-            .any(|item| matches!(item, Checked::Head(h) if book.servable(h)));
         let unseen = gate.pending.is_none()
             && head.seq == self.shared.store.seq()
             && head.seq >= gate.last_head
@@ -310,16 +313,53 @@ impl Upstream {
             self.seal_pending(gate);
             return self.release(gate, batch);
         }
-        if held_ready {
-            log::debug!("a newer head has its cosignatures; skipping the waiting one");
-            gate.pending = None;
-            return self.release(gate, batch);
+        if gate.pending.is_some() {
+            return self.give_up_if_due(gate, batch);
         }
         if unseen {
             gate.last_head = head.seq;
             self.on_head(head, gate);
         }
         Ok(())
+    }
+
+    /// Gives the waiting head up, and takes the held pushes, when waiting
+    /// longer cannot help or has lasted too long: a newer head already has
+    /// its cosignatures (a mirror catching up, whose old heads' lists are
+    /// gone), more than `--held-pushes` pushes wait, or it waited more than
+    /// `--cosign-wait`.
+    fn give_up_if_due(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+        let Some((head, _)) = &gate.pending else {
+            return Ok(());
+        };
+        let why = if self.shared.book.lock().newer_servable(head) {
+            log::debug!(
+                "head seq {} given up: a newer head has its cosignatures",
+                head.seq
+            );
+            return self.give_up(gate, batch);
+        } else if gate.held.len() > self.held_limit {
+            format!(
+                "{} pushes wait for it (--held-pushes {})",
+                gate.held.len(),
+                self.held_limit
+            )
+        } else if gate.since.elapsed() > self.cosign_wait {
+            format!("it waited {} s (--cosign-wait)", self.cosign_wait.as_secs())
+        } else {
+            return Ok(());
+        };
+        log::warn!(
+            "head seq {} did not gather its cosignatures: {why}; answering on without it",
+            head.seq
+        );
+        self.give_up(gate, batch)
+    }
+
+    /// Drops the waiting head and takes the held pushes.
+    fn give_up(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+        gate.pending = None;
+        self.release(gate, batch)
     }
 
     /// Makes the waiting head current.
@@ -335,7 +375,7 @@ impl Upstream {
                     current: true,
                 }]),
             });
-            super::maybe_compact(&self.shared.store);
+            maybe_compact(&self.shared.store);
         }
     }
 
@@ -362,7 +402,7 @@ impl Upstream {
             .append(&batch)
             .map_err(|e| format!("cannot append to the log: {e}"))?;
         if let Some(last) = batch.last() {
-            super::note_upstream_seq(&self.shared, last.seq);
+            note_upstream_seq(&self.shared, last.seq);
         }
         let pushes = batch
             .iter()
@@ -382,10 +422,11 @@ impl Upstream {
 /// cosignatures this server collects: the head and its prepared tree, and
 /// every record and head pushed after it (applying them would move the
 /// replica past the head).
-#[derive(Default)]
 struct Gate {
     /// The matched head waiting for cosignatures.
     pending: Option<(SignedHead, Sealing)>,
+    /// Since when it waits.
+    since: Instant,
     /// Pushes after it, in order.
     held: VecDeque<Checked>,
     /// The highest head seq taken in this session.
@@ -394,13 +435,13 @@ struct Gate {
 
 /// What checks a pushed line: shared by the upstream thread and the pool.
 struct Checker {
-    /// The checks of protocol.md §9.
+    /// The checks of PROTOCOL.md §9.
     verifier: Verifier,
 }
 
 impl Checker {
     /// Parses and verifies one pushed line: records completely
-    /// (protocol.md §9, expired ones included, §10.8); heads are audited in
+    /// (PROTOCOL.md §9, expired ones included, §10.8); heads are audited in
     /// order by the upstream thread.
     fn check_line(&self, line: &[u8]) -> Result<Checked, String> {
         let push = Push::parse(line)
@@ -547,7 +588,7 @@ enum Checked {
 }
 
 /// The upstream's seq from its reply to `subscribe`.
-fn subscribed_head(reply: &[u8]) -> Result<u64, String> {
+fn subscribed_seq(reply: &[u8]) -> Result<u64, String> {
     match Reply::parse(reply).map_err(|e| format!("bad reply to subscribe: {e}"))? {
         Reply::Subscribed { seq, .. } => Ok(seq),
         Reply::Error(e) => Err(format!("refused subscribe: {e}")),
@@ -607,19 +648,5 @@ impl Lines {
                 ));
             }
         }
-    }
-}
-
-/// `base` scaled by a random factor in [0.5, 1.5).
-fn jittered(base: Duration) -> Duration {
-    let mut byte = [0u8; 1];
-    sodiumoxide::randombytes::randombytes_into(&mut byte);
-    base.mul_f64(0.5 + f64::from(byte[0]) / 256.0)
-}
-
-fn sleep_unless_stopped(total: Duration) {
-    let until = Instant::now() + total;
-    while Instant::now() < until && !crate::signals::stop_requested() {
-        std::thread::sleep(Duration::from_millis(100).min(until - Instant::now()));
     }
 }

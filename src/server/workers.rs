@@ -6,9 +6,10 @@
 //! through the [`Outbox`]. A bad line is an error reply, never a panic.
 
 use super::cosigs::Refusal;
+use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
 use super::metrics::Lookup;
-use super::quorum::Claim;
-use super::{HeadMark, LoopEvent, Outbox, Shared};
+use super::quorum::PendingPut;
+use super::shared::Shared;
 use crate::clock;
 use crate::cosign::Cosignature;
 use crate::head::SignedHead;
@@ -61,7 +62,7 @@ pub struct Worker {
     /// The way back to the event loop.
     pub outbox: Outbox,
     /// At the Quorum, the committer's queue; `None` at a mirror.
-    pub committer: Option<Sender<Claim>>,
+    pub committer: Option<Sender<PendingPut>>,
 }
 
 impl Worker {
@@ -220,7 +221,7 @@ impl Worker {
                 );
                 if let Some(line) = line {
                     self.outbox.send(LoopEvent::Committed {
-                        pushes: Arc::new(vec![super::Outgoing::Cosignatures { line }]),
+                        pushes: Arc::new(vec![Outgoing::Cosignatures { line }]),
                     });
                 }
                 self.reply(conn, wire::cosigned_line(id, taken.count as u64), false);
@@ -292,9 +293,16 @@ impl Worker {
         })
     }
 
-    /// Verifies a claim here, in parallel with other workers, and hands it
+    /// Verifies a put here, in parallel with other workers, and hands it
     /// to the committer, which alone decides ownership.
-    fn put(&self, conn: Token, session: u64, id: Id, value: &Value, committer: &Sender<Claim>) {
+    fn put(
+        &self,
+        conn: Token,
+        session: u64,
+        id: Id,
+        value: &Value,
+        committer: &Sender<PendingPut>,
+    ) {
         let record = match Record::from_value(value) {
             Ok(r) => r,
             Err(e) => {
@@ -315,21 +323,21 @@ impl Worker {
             );
             return self.fail(conn, session, self.refused_put(err));
         }
-        let claim = Claim {
+        let put = PendingPut {
             conn,
             session,
             id,
             record,
         };
-        match committer.try_send(claim) {
+        match committer.try_send(put) {
             Ok(()) => {}
-            Err(TrySendError::Full(claim)) => {
+            Err(TrySendError::Full(put)) => {
                 log::warn!("session {session}: commit queue full (--worker-queue); answered busy");
-                let err = WireError::new(&claim.id, Code::Busy, "server busy; try again shortly");
+                let err = WireError::new(&put.id, Code::Busy, "server busy; try again shortly");
                 self.fail(conn, session, self.refused_put(err));
             }
-            Err(TrySendError::Disconnected(claim)) => {
-                let err = WireError::new(&claim.id, Code::Internal, "server is stopping");
+            Err(TrySendError::Disconnected(put)) => {
+                let err = WireError::new(&put.id, Code::Internal, "server is stopping");
                 self.fail(conn, session, self.refused_put(err));
             }
         }

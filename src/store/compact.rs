@@ -2,18 +2,19 @@
 //! (write `records.log.compact`, fsync it, rename it over `records.log`,
 //! fsync the directory).
 //!
-//! Kept: each name's newest record until the retention rule of protocol.md
+//! Kept: each name's newest record until the retention rule of PROTOCOL.md
 //! §10.6 lets it go (its `expires` + 30 days and 600 s is at most the
 //! newest head's time), the newest signed head in its place among the
 //! records, and a seq marker so the highest seq applied survives. Nothing
 //! is compacted while records wait for a head, since the tree's state
 //! still needs the records they replaced.
 
-use super::format::{self, push_seq, push_signed_head, Reader, HEADER_LEN};
-use super::slots::{Slots, Summary};
+use super::format::{self, push_seq, push_signed_head, Reader, Summary, HEADER_LEN};
+use super::recover::{self, COMPACT_FILE};
+use super::slots::Slots;
 use super::state::State;
 use super::tree::Tree;
-use super::{create, named, next_sound, record_of, recover, CompactReport, Store, COMPACT_FILE};
+use super::{create, named, next_sound, record_of, CompactReport, Store};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::Path;

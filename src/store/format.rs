@@ -9,20 +9,20 @@
 //! kind 1  record entry: seq u64 | expires u64 | leaf hash [32] | name length u8 |
 //!         record length u32 | attestation length u32 | name | record | attestation
 //! kind 2  seq marker: seq u64 (the highest seq applied, kept across compaction)
-//! kind 3  signed head: the head's canonical JSON (protocol.md §10.4)
+//! kind 3  signed head: the head's canonical JSON (PROTOCOL.md §10.4)
 //! ```
 //!
 //! A record entry starts with what the Merkle tree needs of it (seq,
 //! expires, the leaf hash of §10.2), so the tree reads 53 bytes of a frame
-//! instead of the whole record ([`read_leaf_at`]).
+//! instead of the whole record ([`read_leaf_at`]); what the index and the
+//! garbage count need of it is a [`Summary`] ([`read_summary_at`]).
 //!
 //! The checksum is libsodium's `crypto_generichash` (BLAKE2b, unkeyed)
 //! cut to 16 bytes: it catches torn writes and flipped bits, not a person
 //! who can rewrite the file. This module does not know which entries are
 //! live, keeps no index and takes no locks; [`super`] does that.
 
-use super::slots::Summary;
-use super::Entry;
+use super::entry::Entry;
 use crate::merkle::Hash;
 use crate::name::RegisteredName;
 use sodiumoxide::crypto::generichash;
@@ -228,7 +228,7 @@ pub(super) struct RecordBody<'a> {
     pub(super) seq: u64,
     /// The record's expiry, Unix seconds.
     pub(super) expires: u64,
-    /// The leaf hash of the record at its seq (protocol.md §10.2).
+    /// The leaf hash of the record at its seq (PROTOCOL.md §10.2).
     pub(super) leaf: Hash,
     /// The registered name.
     pub(super) name: RegisteredName,
@@ -320,6 +320,28 @@ pub(super) fn read_entry_at(file: &File, offset: u64) -> io::Result<Entry> {
     match read_frame_at(file, offset)?.content() {
         Content::Record(body) => Ok(body.into_entry()),
         _ => Err(corrupt(offset, "not a record entry")),
+    }
+}
+
+/// What the index and the garbage count need to know of a stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Summary {
+    /// The entry's name.
+    pub(super) name: RegisteredName,
+    /// The record's expiry, Unix seconds.
+    pub(super) expires: u64,
+    /// Bytes the entry's frame takes in the log.
+    pub(super) len: u64,
+}
+
+impl Summary {
+    /// The summary of a parsed record entry whose frame is `len` bytes.
+    pub(super) fn of(body: &RecordBody<'_>, len: u64) -> Summary {
+        Summary {
+            name: body.name.clone(),
+            expires: body.expires,
+            len,
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! Every accepted or replicated record is appended to `records.log` with
 //! a per-entry checksum and fsynced before anyone sees it; so is every
-//! signed head the server answers with (protocol.md §10.4). On open the log
+//! signed head the server answers with (PROTOCOL.md §10.4). On open the log
 //! is replayed, a torn or corrupt tail cut, and the tree rebuilt and checked
 //! against the newest head in the log; compaction rewrites the log with
 //! only what must be kept (write new, fsync, rename). Memory holds only
@@ -26,6 +26,7 @@
 //! they ever take the write side, and only to publish durable work.
 
 mod compact;
+mod entry;
 mod format;
 mod latency;
 mod read;
@@ -38,15 +39,16 @@ mod tests;
 mod tree;
 
 use crate::head::SignedHead;
-use crate::merkle::{self, Hash, LeafKey, Proof};
+use crate::merkle::{Hash, Proof};
 use crate::name::RegisteredName;
-use crate::record::Record;
+pub use entry::Entry;
 use format::{corrupt, push_record, read_entry_at, read_summary_at};
-use format::{Content, Frame, Next, Reader, RecordBody};
+use format::{Content, Frame, Next, Reader, RecordBody, Summary};
 pub use latency::{Latency, LatencySnapshot, BUCKETS as LATENCY_BUCKETS};
 use parking_lot::{Mutex, RwLock};
-use slots::Summary;
+pub use recover::{Damage, DamageRefused, OnDamage, OpenReport};
 use state::State;
+pub use state::RETENTION;
 use std::collections::{hash_map, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -54,121 +56,6 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tree::{Node, Tree};
-
-/// Name of the log in the state directory.
-const LOG_FILE: &str = "records.log";
-/// Name of a compaction's output until it is renamed over the log.
-const COMPACT_FILE: &str = "records.log.compact";
-/// How long after it expires a name's newest record is kept (protocol.md
-/// §10.6, retention): 30 days and 600 s, measured by head time.
-pub const RETENTION: u64 = 2_592_600;
-
-/// One accepted record as stored: what the server needs to answer and push
-/// without parsing JSON.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// The attestation's seq: the record's position in the Quorum's log.
-    pub seq: u64,
-    /// The record's `expires` (Unix seconds).
-    pub expires: u64,
-    /// The registered name the record claims: the index key.
-    pub name: RegisteredName,
-    /// The record's leaf hash at `seq` (protocol.md §10.2).
-    pub leaf: Hash,
-    /// Canonical JSON of the record, sent as is.
-    pub record: String,
-    /// Canonical JSON of the attestation, sent as is.
-    pub attestation: String,
-}
-
-impl Entry {
-    /// The entry of a verified `record` attested at `seq`.
-    pub fn new(seq: u64, record: &Record, attestation: String) -> Entry {
-        let text = record.canonical();
-        let id =
-            crate::record::RecordId(sodiumoxide::crypto::hash::sha256::hash(text.as_bytes()).0);
-        Entry {
-            seq,
-            expires: record.expires,
-            name: record.name.clone(),
-            leaf: merkle::leaf_hash(&LeafKey::of(&record.name), &id, seq),
-            record: text,
-            attestation,
-        }
-    }
-}
-
-/// What [`Store::open`] found, for the server's start-up log line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenReport {
-    /// Entries (records, markers and heads) replayed from the log.
-    pub entries_read: u64,
-    /// Names in the index afterwards.
-    pub live: usize,
-    /// Highest seq applied.
-    pub seq: u64,
-    /// Bytes of torn or corrupt tail cut off (0 after a clean stop).
-    pub truncated_bytes: u64,
-    /// The newest head in the log, when the rebuilt tree matched it: the
-    /// server answers against it again at once.
-    pub head: Option<SignedHead>,
-    /// When valid entries followed a damaged one and were cut with it:
-    /// what was lost.
-    pub damage: Option<Damage>,
-}
-
-/// Damage in the middle of a log: valid entries follow a bad one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Damage {
-    /// Where the bad entry starts.
-    pub at: u64,
-    /// Where the first valid entry after it starts.
-    pub resumes_at: u64,
-    /// Valid entries from there to the end.
-    pub frames: u64,
-    /// The highest seq they name: what the log held before the damage.
-    pub seq: u64,
-}
-
-/// Opening refused: the log is damaged in the middle (see [`OnDamage`]).
-#[derive(Debug, Clone)]
-pub struct DamageRefused {
-    /// The log.
-    pub path: PathBuf,
-    /// What is wrong with the entry at `damage.at`.
-    pub why: &'static str,
-    /// Where and what follows.
-    pub damage: Damage,
-}
-
-impl std::fmt::Display for DamageRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let d = &self.damage;
-        write!(
-            f,
-            "{}: damaged at byte {} ({}), and {} valid entries up to seq {} follow from byte {}",
-            self.path.display(),
-            d.at,
-            self.why,
-            d.frames,
-            d.seq,
-            d.resumes_at
-        )
-    }
-}
-
-impl std::error::Error for DamageRefused {}
-
-/// What opening does with damage in the middle of the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnDamage {
-    /// Cut there, like a torn tail, and report what was cut (a mirror
-    /// fetches it again from upstream; a Quorum recovers it from a mirror).
-    Cut,
-    /// Refuse to open, cutting nothing: the Quorum must not hand out the
-    /// seqs of entries it still holds.
-    Refuse,
-}
 
 /// What [`Store::compact`] did, for the server's log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +68,7 @@ pub struct CompactReport {
     pub live: usize,
 }
 
-/// A lookup's answer as of the current head (protocol.md §10.6).
+/// A lookup's answer as of the current head (PROTOCOL.md §10.6).
 #[derive(Debug, Clone)]
 pub enum Answer {
     /// The server has no current head to answer with.
@@ -241,7 +128,7 @@ enum Change {
     Full(Tree),
 }
 
-/// One catch-up batch for a subscriber (protocol.md §10.6): records, and
+/// One catch-up batch for a subscriber (PROTOCOL.md §10.6): records, and
 /// the current head in its place when the batch reaches it.
 #[derive(Debug, Clone, Default)]
 pub struct Feed {
@@ -398,38 +285,6 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if absent) the log `records.log` in `dir`, replays
-    /// it, cuts a torn or corrupt tail (with a warning giving byte counts),
-    /// rebuilds the tree and checks it against the newest head in the log.
-    pub fn open(dir: &Path) -> io::Result<(Store, OpenReport)> {
-        Store::open_with(dir, OnDamage::Cut)
-    }
-
-    /// Opens the log in `dir` like [`Store::open`], with `on_damage`
-    /// deciding what damage in the middle of the log does.
-    pub fn open_with(dir: &Path, on_damage: OnDamage) -> io::Result<(Store, OpenReport)> {
-        let path = dir.join(LOG_FILE);
-        let opened = recover::remove_leftover(dir)
-            .and_then(|()| recover::open_log(&path, dir))
-            .and_then(|file| recover::replay(file, &path, on_damage));
-        let (mut state, mut report) = opened.map_err(|e| {
-            if e.get_ref().is_some_and(|inner| inner.is::<DamageRefused>()) {
-                e
-            } else {
-                named(&path, e)
-            }
-        })?;
-        report.head = seal::restore(&mut state).map_err(|e| named(&path, e))?;
-        let store = Store {
-            path,
-            dir: dir.to_owned(),
-            writer: Mutex::new(Writer { broken: false }),
-            state: RwLock::new(state),
-            fsyncs: Latency::default(),
-        };
-        Ok((store, report))
-    }
-
     /// Highest seq ever applied (never goes down, even after compaction
     /// drops that record): the `seq` of protocol §10.6's status.
     pub fn seq(&self) -> u64 {

@@ -1,11 +1,12 @@
 //! Reading the live set as of the current head: a lookup's answer with its
 //! proof ([`Store::answer`]) and a subscriber's catch-up ([`Store::feed`]),
-//! both as protocol.md §10.6 orders them.
+//! both as PROTOCOL.md §10.6 orders them.
 
+use super::entry::Entry;
 use super::format::{read_entry_at, read_leaf_at, Reader, RecordBody};
 use super::state::{State, View};
 use super::tree::{Member, Stop};
-use super::{named, next_sound, record_of, Answer, Entry, Feed, Store};
+use super::{named, next_sound, record_of, Answer, Feed, Store};
 use crate::merkle::{self, Hash, Leaf, LeafKey, PathEnd, Proof, Terminal};
 use crate::name::RegisteredName;
 use crate::record::RecordId;
@@ -58,7 +59,7 @@ type Keep = fn(&State, &RecordBody<'_>, u64) -> bool;
 
 impl Store {
     /// The answer to a lookup of `name` against the current head: its
-    /// record with a presence proof, or an absence proof (protocol.md
+    /// record with a presence proof, or an absence proof (PROTOCOL.md
     /// §10.3, §10.6).
     pub fn answer(&self, name: &RegisteredName) -> io::Result<Answer> {
         let state = self.state.read();

@@ -1,18 +1,136 @@
-//! Opening a log: creating it with its header, refusing a file that is not
-//! ours, dropping an unfinished compaction, replaying the entries into a
-//! fresh [`State`] and cutting a torn or corrupt tail.
+//! Opening a log ([`Store::open`]): creating it with its header, refusing
+//! a file that is not ours, dropping an unfinished compaction, replaying
+//! the entries into a fresh [`State`], cutting a torn or corrupt tail, and
+//! taking the newest head back when the rebuilt tree gives its root.
 //!
-//! Only what happens at start; appending and compacting are in [`super`].
+//! Only what happens at start, with what it reports ([`OpenReport`],
+//! [`Damage`]) and how damage in the middle is met ([`OnDamage`],
+//! [`DamageRefused`]); appending and compacting are elsewhere.
 
 use super::format::{check_header, frame_at, header, Content, Frame, Next, Reader, HEADER_LEN};
+use super::latency::Latency;
+use super::seal;
 use super::slots::Slots;
 use super::state::State;
-use super::{Damage, DamageRefused, OnDamage, OpenReport, COMPACT_FILE};
+use super::{named, Store, Writer};
+use crate::head::SignedHead;
+use parking_lot::{Mutex, RwLock};
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Name of the log in the state directory.
+pub(super) const LOG_FILE: &str = "records.log";
+/// Name of a compaction's output until it is renamed over the log.
+pub(super) const COMPACT_FILE: &str = "records.log.compact";
+
+/// What [`Store::open`] found, for the server's start-up log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Entries (records, markers and heads) replayed from the log.
+    pub entries_read: u64,
+    /// Names in the index afterwards.
+    pub live: usize,
+    /// Highest seq applied.
+    pub seq: u64,
+    /// Bytes of torn or corrupt tail cut off (0 after a clean stop).
+    pub truncated_bytes: u64,
+    /// The newest head in the log, when the rebuilt tree matched it: the
+    /// server answers against it again at once.
+    pub head: Option<SignedHead>,
+    /// When valid entries followed a damaged one and were cut with it:
+    /// what was lost.
+    pub damage: Option<Damage>,
+}
+
+/// Damage in the middle of a log: valid entries follow a bad one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Where the bad entry starts.
+    pub at: u64,
+    /// Where the first valid entry after it starts.
+    pub resumes_at: u64,
+    /// Valid entries from there to the end.
+    pub frames: u64,
+    /// The highest seq they name: what the log held before the damage.
+    pub seq: u64,
+}
+
+/// Opening refused: the log is damaged in the middle (see [`OnDamage`]).
+#[derive(Debug, Clone)]
+pub struct DamageRefused {
+    /// The log.
+    pub path: PathBuf,
+    /// What is wrong with the entry at `damage.at`.
+    pub why: &'static str,
+    /// Where and what follows.
+    pub damage: Damage,
+}
+
+impl std::fmt::Display for DamageRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = &self.damage;
+        write!(
+            f,
+            "{}: damaged at byte {} ({}), and {} valid entries up to seq {} follow from byte {}",
+            self.path.display(),
+            d.at,
+            self.why,
+            d.frames,
+            d.seq,
+            d.resumes_at
+        )
+    }
+}
+
+impl std::error::Error for DamageRefused {}
+
+/// What opening does with damage in the middle of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDamage {
+    /// Cut there, like a torn tail, and report what was cut (a mirror
+    /// fetches it again from upstream; a Quorum recovers it from a mirror).
+    Cut,
+    /// Refuse to open, cutting nothing: the Quorum must not hand out the
+    /// seqs of entries it still holds.
+    Refuse,
+}
+
+impl Store {
+    /// Opens (creating if absent) the log `records.log` in `dir`, replays
+    /// it, cuts a torn or corrupt tail (with a warning giving byte counts),
+    /// rebuilds the tree and checks it against the newest head in the log.
+    pub fn open(dir: &Path) -> io::Result<(Store, OpenReport)> {
+        Store::open_with(dir, OnDamage::Cut)
+    }
+
+    /// Opens the log in `dir` like [`Store::open`], with `on_damage`
+    /// deciding what damage in the middle of the log does.
+    pub fn open_with(dir: &Path, on_damage: OnDamage) -> io::Result<(Store, OpenReport)> {
+        let path = dir.join(LOG_FILE);
+        let opened = remove_leftover(dir)
+            .and_then(|()| open_log(&path, dir))
+            .and_then(|file| replay(file, &path, on_damage));
+        let (mut state, mut report) = opened.map_err(|e| {
+            if e.get_ref().is_some_and(|inner| inner.is::<DamageRefused>()) {
+                e
+            } else {
+                named(&path, e)
+            }
+        })?;
+        report.head = seal::restore(&mut state).map_err(|e| named(&path, e))?;
+        let store = Store {
+            path,
+            dir: dir.to_owned(),
+            writer: Mutex::new(Writer { broken: false }),
+            state: RwLock::new(state),
+            fsyncs: Latency::default(),
+        };
+        Ok((store, report))
+    }
+}
 
 /// Makes a rename or creation in `dir` durable.
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {

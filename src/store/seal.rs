@@ -8,9 +8,10 @@
 //! thread) prepares and seals; a sealing checks that nothing was written in
 //! between.
 
+use super::entry::Entry;
 use super::state::{Current, State, View};
 use super::tree::{Member, Node, Tree};
-use super::{named, Change, Entry, Sealing, Store};
+use super::{named, Change, Sealing, Store};
 use crate::head::SignedHead;
 use crate::merkle::LeafKey;
 use std::collections::{HashMap, HashSet};

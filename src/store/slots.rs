@@ -1,6 +1,6 @@
 //! The in-memory index of the log: for each registered name, the file
 //! offset of its newest record, in about 19–24 bytes a name, kept in the
-//! order of the names' leaf keys (protocol.md §10.2).
+//! order of the names' leaf keys (PROTOCOL.md §10.2).
 //!
 //! A slot holds the first 64 bits of the name's leaf key and an offset.
 //! Slots live in one open-addressed table whose home position is monotone
@@ -11,31 +11,7 @@
 //! caller tells them apart by reading the name from the log. Records stay
 //! on disk: this module never reads them. Locking is the caller's business.
 
-use super::format::RecordBody;
-use crate::name::RegisteredName;
 use std::ops::Range;
-
-/// What the index and the garbage count need to know of a stored entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Summary {
-    /// The entry's name.
-    pub(super) name: RegisteredName,
-    /// The record's expiry, Unix seconds.
-    pub(super) expires: u64,
-    /// Bytes the entry's frame takes in the log.
-    pub(super) len: u64,
-}
-
-impl Summary {
-    /// The summary of a parsed record entry whose frame is `len` bytes.
-    pub(super) fn of(body: &RecordBody<'_>, len: u64) -> Summary {
-        Summary {
-            name: body.name.clone(),
-            expires: body.expires,
-            len,
-        }
-    }
-}
 
 /// One slot; `offset == 0` marks it empty (offset 0 is the file header,
 /// never an entry).

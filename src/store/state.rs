@@ -14,10 +14,9 @@
 //! remembers, for each of them, the record its name had at the anchor, so
 //! answers and catch-up can still be given as of the anchor.
 
-use super::format::{read_leaf_at, Content, Frame, LeafInfo, RecordBody, HEADER_LEN};
-use super::slots::{Slots, Summary};
+use super::format::{read_leaf_at, Content, Frame, LeafInfo, RecordBody, Summary, HEADER_LEN};
+use super::slots::Slots;
 use super::tree::{bucket_range, key_of_prefix, Member, Tree};
-use super::RETENTION;
 use crate::head::SignedHead;
 use crate::merkle::{Hash, LeafKey};
 use crate::name::RegisteredName;
@@ -25,6 +24,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::sync::Arc;
+
+/// How long after it expires a name's newest record is kept (PROTOCOL.md
+/// §10.6, retention): 30 days and 600 s, measured by head time.
+pub const RETENTION: u64 = 2_592_600;
 
 /// One record entry in this many gets a (seq, offset) sample, so a
 /// catch-up jumps near its start instead of scanning the whole log.
@@ -322,7 +325,7 @@ impl State {
     }
 
     /// The time before which a record's expiry lets compaction drop it:
-    /// the retention rule of protocol.md §10.6 against the newest head.
+    /// the retention rule of PROTOCOL.md §10.6 against the newest head.
     pub(super) fn retained_after(&self) -> u64 {
         self.newest_head
             .as_ref()

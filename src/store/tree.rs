@@ -1,4 +1,4 @@
-//! The stored part of the sparse Merkle tree (protocol.md §10.2) over a
+//! The stored part of the sparse Merkle tree (PROTOCOL.md §10.2) over a
 //! server's live set: every node down to a fixed depth, in one array.
 //!
 //! The tree is cut at depth `depth` into `2^depth` buckets, the subtrees
@@ -27,7 +27,7 @@ const MAX_DEPTH: u32 = 24;
 /// know of the entries under it without reading them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Node {
-    /// node(p) of protocol.md §10.2.
+    /// node(p) of PROTOCOL.md §10.2.
     pub(super) hash: Hash,
     /// Entries under the node.
     pub(super) count: u32,
@@ -242,7 +242,7 @@ impl Tree {
         }
     }
 
-    /// Walks from the root along `key`: the siblings passed (protocol.md
+    /// Walks from the root along `key`: the siblings passed (PROTOCOL.md
     /// §10.3, from the root down) and where the stored nodes stop.
     pub(super) fn walk(&self, key: &LeafKey) -> (Vec<Hash>, Stop) {
         let first = self.buckets();

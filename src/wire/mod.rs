@@ -1,4 +1,4 @@
-//! The protocol's messages (protocol.md §7–8 and §10.6), typed in both
+//! The protocol's messages (PROTOCOL.md §7–8 and §10.6), typed in both
 //! directions: [`Request`]s that clients send, [`Reply`]s that servers
 //! answer with, and [`Push`]es on a subscription, each decoded from a line
 //! and encoded to one in this module and nowhere else.
@@ -36,7 +36,7 @@ use std::fmt;
 /// The protocol version these messages speak (status's `protocol`).
 pub const PROTOCOL: u64 = 2;
 
-/// Longest reply line a client reads: protocol.md §10.6 asks for at least
+/// Longest reply line a client reads: PROTOCOL.md §10.6 asks for at least
 /// 32 KiB, since a `found` reply with a long proof can pass 16 KiB.
 pub const MAX_REPLY_LINE: usize = 64 * 1024;
 
@@ -102,7 +102,7 @@ impl From<u64> for Id {
     }
 }
 
-/// The protocol's error codes (protocol.md §8, §10.6).
+/// The protocol's error codes (PROTOCOL.md §8, §10.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// The line is not UTF-8 JSON.

@@ -1,4 +1,4 @@
-//! Pushes on a subscription (protocol.md §8, §10.6): records, heads and
+//! Pushes on a subscription (PROTOCOL.md §8, §10.6): records, heads and
 //! heartbeats, decoded by the subscribing mirror and encoded by the server
 //! straight from stored canonical text.
 

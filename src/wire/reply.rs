@@ -1,4 +1,4 @@
-//! Replies (protocol.md §8, §10.6): decoded by clients, encoded by
+//! Replies (PROTOCOL.md §8, §10.6): decoded by clients, encoded by
 //! servers, the latter straight from stored canonical text.
 
 use super::status::Status;
@@ -304,7 +304,7 @@ pub fn accepted_line(id: &Id, attestation: &str) -> Vec<u8> {
 }
 
 /// The `subscribed` reply; `seq` is the highest seq applied (sent as
-/// `head`, the integer of protocol.md §8).
+/// `head`, the integer of PROTOCOL.md §8).
 pub fn subscribed_line(id: &Id, seq: u64) -> Vec<u8> {
     let mut out = start("subscribed", id, 16);
     put(&mut out, "head", &seq.to_string());

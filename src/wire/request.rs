@@ -1,4 +1,4 @@
-//! Requests (protocol.md §8): what a server parses from each line it
+//! Requests (PROTOCOL.md §8): what a server parses from each line it
 //! reads, and what clients send.
 
 use super::{line, Code, Id, WireError};

@@ -1,4 +1,4 @@
-//! The `status` reply (protocol.md §8, §10.6, §10.8): what a server says
+//! The `status` reply (PROTOCOL.md §8, §10.6, §10.8): what a server says
 //! about itself, and a mirror's audit.
 
 use super::{field, line, text, uint, DecodeError, Id, PROTOCOL};
@@ -52,7 +52,7 @@ pub struct Runtime {
     pub connections: u64,
 }
 
-/// The state of a mirror's audit (protocol.md §10.8).
+/// The state of a mirror's audit (PROTOCOL.md §10.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditState {
     /// No head audited yet.

@@ -22,7 +22,6 @@ use std::time::Duration;
 /// a channel (see [`ControlConnection::events`]).
 #[derive(Debug)]
 pub struct ControlConnection {
-    addr: ControlAddr,
     socket: Socket,
     writer: Mutex<Socket>,
     replies: Receiver<Reply>,
@@ -51,7 +50,6 @@ impl ControlConnection {
             .name("tor-control".to_owned())
             .spawn(move || read_loop(read_half, reply_tx, event_tx))?;
         Ok(ControlConnection {
-            addr: addr.clone(),
             writer: Mutex::new(socket.try_clone()?),
             socket,
             replies,
@@ -71,16 +69,6 @@ impl ControlConnection {
         let connection = ControlConnection::connect(addr, timeout)?;
         connection.authenticate(auth)?;
         Ok(connection)
-    }
-
-    /// The address connected to.
-    pub fn addr(&self) -> &ControlAddr {
-        &self.addr
-    }
-
-    /// Sets how long a command waits for its reply.
-    pub fn set_reply_timeout(&mut self, timeout: Duration) {
-        self.reply_timeout = timeout;
     }
 
     /// The event channel. Events queue without bound until read; the channel

@@ -4,6 +4,7 @@
 //! One type for the whole module, so every caller handles failure alike.
 
 use super::auth::AuthMethod;
+use super::quoting::BadArgument;
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -159,6 +160,12 @@ fn no_method_hint(offered: &[String]) -> &'static str {
 }
 
 impl std::error::Error for ControlError {}
+
+impl From<BadArgument> for ControlError {
+    fn from(bad: BadArgument) -> ControlError {
+        ControlError::BadArgument(bad.0)
+    }
+}
 
 impl From<io::Error> for ControlError {
     fn from(e: io::Error) -> Self {

@@ -50,7 +50,7 @@ pub use reply::{Reply, ReplyLine};
 /// Tor's usual control port on the local machine.
 pub const DEFAULT_CONTROL: &str = "127.0.0.1:9051";
 
-/// How long a command waits for its reply unless told otherwise.
+/// How long a command waits for its reply.
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest line accepted from Tor; a longer one ends the connection.

@@ -4,8 +4,6 @@
 //! argument from smuggling a second command into a line. The parsers and
 //! the commands read and write Tor's text through these.
 
-use super::error::ControlError;
-
 /// Splits on spaces, keeping quoted strings (with their quotes) whole.
 pub(super) fn split_tokens(text: &str) -> Result<Vec<&str>, String> {
     let mut tokens = Vec::new();
@@ -137,18 +135,25 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// Why an argument must not be put on a command line; the connection's
+/// commands turn it into [`ControlError::BadArgument`].
+///
+/// [`ControlError::BadArgument`]: super::ControlError::BadArgument
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BadArgument(pub(super) String);
+
 /// A configuration key or event name: letters, digits and `_`.
-pub(super) fn check_keyword(word: &str) -> Result<&str, ControlError> {
+pub(super) fn check_keyword(word: &str) -> Result<&str, BadArgument> {
     let valid = !word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if valid {
         Ok(word)
     } else {
-        Err(ControlError::BadArgument(format!("{word:?} is not a key")))
+        Err(BadArgument(format!("{word:?} is not a key")))
     }
 }
 
 /// A plain argument: printable, no space, no `"`, no `=`.
-pub(super) fn check_word(word: &str) -> Result<&str, ControlError> {
+pub(super) fn check_word(word: &str) -> Result<&str, BadArgument> {
     let valid = !word.is_empty()
         && word
             .bytes()
@@ -156,14 +161,12 @@ pub(super) fn check_word(word: &str) -> Result<&str, ControlError> {
     if valid {
         Ok(word)
     } else {
-        Err(ControlError::BadArgument(format!(
-            "{word:?} is not a plain word"
-        )))
+        Err(BadArgument(format!("{word:?} is not a plain word")))
     }
 }
 
 /// A GETINFO key: letters, digits, `-`, `_`, `/`, `.`, `:`.
-pub(super) fn check_word_or_path(key: &str) -> Result<&str, ControlError> {
+pub(super) fn check_word_or_path(key: &str) -> Result<&str, BadArgument> {
     let valid = !key.is_empty()
         && key
             .bytes()
@@ -171,9 +174,7 @@ pub(super) fn check_word_or_path(key: &str) -> Result<&str, ControlError> {
     if valid {
         Ok(key)
     } else {
-        Err(ControlError::BadArgument(format!(
-            "{key:?} is not a GETINFO key"
-        )))
+        Err(BadArgument(format!("{key:?} is not a GETINFO key")))
     }
 }
 

@@ -1,0 +1,132 @@
+//! What the other threads hand the event loop: [`LoopEvent`]s sent
+//! through an [`Outbox`] (the channel and the loop's waker), the
+//! [`Outgoing`] push lines to fan out to subscribers in stream order, and
+//! the [`HeadMark`] that tells heads in that stream apart.
+
+use crate::head::SignedHead;
+use crate::merkle::Hash;
+use crossbeam_channel::Sender;
+use mio::{Token, Waker};
+use std::sync::Arc;
+
+/// What identifies a head in the stream: its seq, time and id. Heads are
+/// sent to a subscriber only when newer than the last it got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadMark {
+    /// The head's seq.
+    pub seq: u64,
+    /// The head's time.
+    pub time: u64,
+    /// The head's id.
+    pub id: Hash,
+}
+
+impl HeadMark {
+    /// The mark of `head`.
+    pub fn of(head: &SignedHead) -> HeadMark {
+        HeadMark {
+            seq: head.seq,
+            time: head.time,
+            id: head.id(),
+        }
+    }
+
+    /// True when this head is another one, lower in neither seq nor time
+    /// (PROTOCOL.md §10.6: what a server forwards).
+    pub fn follows(&self, last: Option<&HeadMark>) -> bool {
+        last.is_none_or(|l| self.seq >= l.seq && self.time >= l.time && self.id != l.id)
+    }
+}
+
+/// One line to fan out to subscribers, in stream order.
+#[derive(Debug, Clone)]
+pub enum Outgoing {
+    /// A record push.
+    Record {
+        /// Its seq.
+        seq: u64,
+        /// The push line.
+        line: Vec<u8>,
+    },
+    /// A head push.
+    Head {
+        /// Which head.
+        mark: HeadMark,
+        /// The push line.
+        line: Vec<u8>,
+        /// True when the server now answers against it (always at the
+        /// Quorum; at a mirror when it matched the audit): catch-up sends
+        /// the current head, so a subscriber whose catch-up ended on an
+        /// older one reads again.
+        current: bool,
+    },
+    /// A `cosignatures` push: sent to every live subscriber as it comes.
+    Cosignatures {
+        /// The push line.
+        line: Vec<u8>,
+    },
+}
+
+/// A message to the event loop from another thread.
+pub enum LoopEvent {
+    /// A reply line for a connection; `close` ends it once sent.
+    Reply {
+        /// The connection.
+        conn: Token,
+        /// The reply line.
+        bytes: Vec<u8>,
+        /// Close after sending.
+        close: bool,
+    },
+    /// The connection is now a subscriber wanting seqs from `from`.
+    Subscribed {
+        /// The connection.
+        conn: Token,
+        /// The `subscribed` line.
+        bytes: Vec<u8>,
+        /// First seq wanted.
+        from: u64,
+    },
+    /// Catch-up lines read from the store for a subscriber.
+    Feed {
+        /// The connection.
+        conn: Token,
+        /// Push lines in stream order.
+        bytes: Vec<u8>,
+        /// Highest seq this feed covers.
+        cursor: u64,
+        /// The head among the lines, if any.
+        head: Option<HeadMark>,
+        /// True when the feed reached the end of the store.
+        complete: bool,
+    },
+    /// Records made durable and heads, as push lines, to fan out.
+    Committed {
+        /// In stream order.
+        pushes: Arc<Vec<Outgoing>>,
+    },
+}
+
+/// The way back into the event loop: a channel and the loop's waker.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: Sender<LoopEvent>,
+    waker: Arc<Waker>,
+}
+
+impl Outbox {
+    /// Wraps the loop's channel and waker.
+    pub fn new(tx: Sender<LoopEvent>, waker: Arc<Waker>) -> Outbox {
+        Outbox { tx, waker }
+    }
+
+    /// Sends an event and wakes the loop. A closed loop means shutdown is
+    /// under way, and the event no longer matters.
+    pub fn send(&self, event: LoopEvent) {
+        if self.tx.send(event).is_ok() {
+            if let Err(e) = self.waker.wake() {
+                log::error!("cannot wake the event loop: {e}");
+            }
+        }
+    }
+}
