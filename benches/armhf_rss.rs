@@ -26,20 +26,20 @@
 //! a guard, and killed by the kernel if this program dies (PDEATHSIG);
 //! the temporary directory is removed at the end; every wait is bounded.
 
-mod common;
-
-use common::{free_port_on, Proc};
 use onions::keys::SigningKey;
 use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
 use onions::record::{Claim, Record};
 use onions::wire::{Code, Id, Reply, Request, Status};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use testkit::line::LineConn;
+use testkit::process::{self, Proc};
+use testkit::servers::answering_head;
+use testkit::{free_port_on, TempDir, XorShift};
 
 const DEFAULT_RECORDS: usize = 1 << 16;
 const NAMES_PER_KEY: usize = 1024;
@@ -57,7 +57,7 @@ const SEED_TAG: &[u8; 24] = b"onions-bench-armhf-rss-k";
 
 fn main() {
     onions::keys::init().unwrap_or_else(|e| fail(&format!("{e:?}")));
-    common::install_panic_hook(|| {});
+    process::install_panic_hook(|| {});
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let native = root.join("target/release/onions-server");
     let arm = PathBuf::from(
@@ -103,8 +103,8 @@ fn main() {
         qemu.join(" ")
     );
 
-    let tmp = TempDir::new();
-    let qstate = tmp.path.join("q");
+    let tmp = TempDir::new("armhf-rss");
+    let qstate = tmp.join("q");
     let key = print_key(&native, &qstate);
     let quorum = Server::start(
         "quorum",
@@ -144,7 +144,7 @@ fn main() {
         "native x86_64 mirror",
         Command::new(&native),
         "127.0.0.3",
-        &tmp.path.join("m-native"),
+        &tmp.join("m-native"),
         &mirror_args,
         head,
         records,
@@ -156,7 +156,7 @@ fn main() {
         "armv7 mirror under qemu-arm",
         qemu_cmd,
         "127.0.0.2",
-        &tmp.path.join("m-armv7"),
+        &tmp.join("m-armv7"),
         &mirror_args,
         head,
         records,
@@ -270,7 +270,7 @@ fn lookups(addr: SocketAddr, records: usize) {
         let threads: Vec<_> = (0..LOOKUP_CONNS)
             .map(|t| {
                 scope.spawn(move || {
-                    let mut conn = LineConn::connect(addr);
+                    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     let mut rng = XorShift::new(t as u64 + 1);
                     for n in 0..LOOKUPS / LOOKUP_CONNS {
                         let name = name(rng.below(records));
@@ -290,22 +290,6 @@ fn lookups(addr: SocketAddr, records: usize) {
             t.join().expect("a lookup thread");
         }
     });
-}
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        ((u128::from(x) * n as u128) >> 64) as usize
-    }
 }
 
 // ----------------------------------------------------------------- records
@@ -376,7 +360,7 @@ fn fill(addr: SocketAddr, lines: &[Vec<u8>]) -> (u64, u64, Option<String>) {
         let threads: Vec<_> = (0..PUT_CONNS)
             .map(|t| {
                 scope.spawn(move || {
-                    let mut conn = LineConn::connect(addr);
+                    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     let (mut ok, mut bad, mut first) = (0u64, 0u64, None);
                     'lines: for line in lines.iter().skip(t).step_by(PUT_CONNS) {
                         for _ in 0..BUSY_RETRIES {
@@ -435,17 +419,7 @@ impl Server {
             &format!("{label} on {addr}"),
             &state.with_extension("log"),
         );
-        let deadline = Instant::now() + START_LIMIT;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            proc.check_running();
-            assert!(
-                Instant::now() < deadline,
-                "{} did not listen within {START_LIMIT:?}:\n{}",
-                proc.what,
-                proc.log_tail()
-            );
-            std::thread::sleep(POLL);
-        }
+        proc.wait_listening(addr, START_LIMIT);
         Server { proc, addr }
     }
 
@@ -453,7 +427,7 @@ impl Server {
         let request = Request::Status {
             id: Id::Text("rss".into()),
         };
-        match LineConn::connect(self.addr).request(&request) {
+        match LineConn::connect(self.addr, REPLY_LIMIT).request(&request) {
             Reply::Status { status, .. } => *status,
             other => panic!("{}: status answered {other}", self.proc.what),
         }
@@ -469,11 +443,7 @@ impl Server {
         loop {
             self.proc.check_running();
             let status = self.status();
-            let answering = match &status.audit {
-                Some(audit) => audit.matched.as_ref(),
-                None => status.head.as_ref(),
-            }
-            .map_or(0, |h| h.seq);
+            let answering = answering_head(&status).map_or(0, |h| h.seq);
             let now = (status.seq, answering);
             if now.0 >= seq && now.1 >= seq {
                 return;
@@ -509,106 +479,10 @@ impl Server {
     }
 }
 
+/// The Quorum key of `state`, from the native `--print-key`.
 fn print_key(bin: &Path, state: &Path) -> String {
     std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
-    let out = state.with_extension("key");
-    let mut command = Command::new(bin);
-    command.arg("--print-key").arg("--state-dir").arg(state);
-    let mut proc = Proc::spawn(command, "onions-server --print-key", &out);
-    let deadline = Instant::now() + START_LIMIT;
-    let status = loop {
-        if let Some(status) = proc.exited() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "--print-key ran over {START_LIMIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    assert!(status.success(), "--print-key failed ({status}): {text}");
-    text.trim().to_owned()
-}
-
-// ----------------------------------------------------------------- clients
-
-struct LineConn {
-    reader: BufReader<TcpStream>,
-    line: Vec<u8>,
-}
-
-impl LineConn {
-    fn connect(addr: SocketAddr) -> LineConn {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-        stream
-            .set_read_timeout(Some(REPLY_LIMIT))
-            .expect("a read timeout");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
-        LineConn {
-            reader: BufReader::with_capacity(64 * 1024, stream),
-            line: Vec::with_capacity(4096),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.reader
-            .get_mut()
-            .write_all(bytes)
-            .unwrap_or_else(|e| panic!("send to server: {e}"));
-    }
-
-    fn read_line(&mut self) -> Result<&[u8], String> {
-        self.line.clear();
-        match self.reader.read_until(b'\n', &mut self.line) {
-            Ok(0) => Err("the server closed the connection".into()),
-            Ok(_) if self.line.last() == Some(&b'\n') => {
-                self.line.pop();
-                Ok(&self.line)
-            }
-            Ok(_) => Err("the server closed the connection mid-line".into()),
-            Err(e) => Err(format!("no line within {REPLY_LIMIT:?}: {e}")),
-        }
-    }
-
-    /// The next line as a reply.
-    fn read_reply(&mut self) -> Result<Reply, String> {
-        let line = self.read_line()?;
-        Reply::parse(line).map_err(|e| {
-            format!(
-                "the server sent {:?}, not a reply: {e}",
-                String::from_utf8_lossy(line)
-            )
-        })
-    }
-
-    fn request(&mut self, request: &Request) -> Reply {
-        self.send(&request.to_line());
-        self.read_reply().unwrap_or_else(|e| panic!("{e}"))
-    }
+    testkit::servers::print_key_with(Command::new(bin), state)
 }
 
 // ------------------------------------------------------------------- files
-
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path =
-            std::env::temp_dir().join(format!("onions-armhf-rss-{}-{nanos}", std::process::id()));
-        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}

@@ -57,9 +57,6 @@
 //!
 //! Arguments, such as cargo's `--bench`, are ignored.
 
-mod common;
-
-use common::{free_port_on, Proc};
 use onions::name::LookupName;
 use onions::wire::{Id, Reply, Request, Status};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -67,7 +64,11 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use testkit::line::LineConn;
+use testkit::process::{self, Proc};
+use testkit::servers::answering_head;
+use testkit::{free_port_on, TempDir};
 
 /// The release binaries used.
 const PROGRAMS: [&str; 3] = ["onions-server", "onions-client", "onions-hs"];
@@ -111,7 +112,7 @@ const POLL: Duration = Duration::from_millis(50);
 const PAGE_TEXT: &str = "served by the onion service";
 
 fn main() {
-    common::install_panic_hook(stop_network_on_panic);
+    process::install_panic_hook(stop_network_on_panic);
     let settings = Settings::from_env();
     settings.print();
     let report = run(&settings);
@@ -176,7 +177,7 @@ impl Settings {
         );
         println!("binaries: {}", self.bin.display());
         for program in PROGRAMS {
-            if let Some(newer) = newer_source(&self.bin, program) {
+            if let Some(newer) = testkit::newer_source(&self.bin.join(program)) {
                 println!(
                     "WARNING: {} is newer than {program}; run `cargo build --release --bins`",
                     newer.display()
@@ -205,37 +206,6 @@ fn env_number(key: &str, default: u64, min: u64, max: u64) -> u64 {
                 ))
             }),
     }
-}
-
-/// A source file of `program` (under `src/`, less the other programs'
-/// `src/bin/` files) modified after its binary in `bin`.
-fn newer_source(bin: &Path, program: &str) -> Option<PathBuf> {
-    let built = std::fs::metadata(bin.join(program))
-        .and_then(|m| m.modified())
-        .ok()?;
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let own = src.join("bin").join(format!("{program}.rs"));
-    let mut pending = vec![src.clone()];
-    let mut files = Vec::new();
-    // Bounded: the source tree is small; stop after a few thousand entries.
-    for _ in 0..10_000 {
-        let Some(dir) = pending.pop() else {
-            break;
-        };
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.parent() != Some(&src.join("bin")) || path == own {
-                files.push(path);
-            }
-        }
-    }
-    files.into_iter().find(|f| {
-        std::fs::metadata(f)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t > built)
-    })
 }
 
 /// Prints `message` and exits with a failure status (only before any
@@ -363,14 +333,7 @@ fn parse_env(text: &str) -> Vec<(String, String)> {
 
 /// `onions-server --print-key` for the state directory `state`.
 fn print_key(settings: &Settings, state: &Path) -> String {
-    let mut command = settings.program("onions-server");
-    command.arg("--print-key").arg("--state-dir").arg(state);
-    let proc = Proc::spawn(
-        command,
-        "onions-server --print-key",
-        &state.with_extension("key"),
-    );
-    proc.finish(START_LIMIT).trim().to_owned()
+    testkit::servers::print_key_with(settings.program("onions-server"), state)
 }
 
 /// Waits (bounded) until the server at `addr` has applied records up to
@@ -382,11 +345,8 @@ fn wait_caught_up(server: &mut Proc, addr: SocketAddr, seq: u64, limit: Duration
         server.check_running();
         let (applied, answering) = match status(addr) {
             Ok(status) => {
-                let answering = match &status.audit {
-                    Some(audit) => audit.matched.as_ref(),
-                    None => status.head.as_ref(),
-                };
-                (status.seq, answering.map_or(0, |h| h.seq))
+                let answering = answering_head(&status).map_or(0, |h| h.seq);
+                (status.seq, answering)
             }
             Err(_) => (0, 0),
         };
@@ -406,20 +366,8 @@ fn wait_caught_up(server: &mut Proc, addr: SocketAddr, seq: u64, limit: Duration
 
 /// One request to the server at `addr`, its reply decoded.
 fn request(addr: SocketAddr, request: &Request) -> Result<Reply, String> {
-    let stream =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    (&stream)
-        .write_all(&request.to_line())
-        .map_err(|e| e.to_string())?;
-    let mut line = Vec::new();
-    BufReader::new(&stream)
-        .take(onions::wire::MAX_REPLY_LINE as u64)
-        .read_until(b'\n', &mut line)
-        .map_err(|e| e.to_string())?;
-    Reply::parse(&line).map_err(|e| format!("{:?}: {e}", String::from_utf8_lossy(&line)))
+    LineConn::try_connect(addr, Duration::from_secs(5), Duration::from_secs(10))?
+        .try_request(request)
 }
 
 /// The server's status.
@@ -753,7 +701,7 @@ struct Report {
 }
 
 fn run(settings: &Settings) -> Report {
-    let tmp = TempDir::new();
+    let tmp = TempDir::new("bench-resolution");
     let quorum_addr: SocketAddr = format!("127.0.0.1:{}", free_port_on("127.0.0.1"))
         .parse()
         .expect("an address");
@@ -764,7 +712,7 @@ fn run(settings: &Settings) -> Report {
     println!("== the private Tor network (scripts/tornet/start)");
     let net = Network::start(
         settings,
-        &tmp.path.join("net"),
+        &tmp.join("net"),
         quorum_addr.port(),
         mirror_addr.port(),
     );
@@ -772,28 +720,28 @@ fn run(settings: &Settings) -> Report {
     let onion = net.get("TORNET_ONION").to_owned();
 
     println!("== the Quorum on {quorum_addr} and the mirror on {mirror_addr}");
-    let key = print_key(settings, &tmp.path.join("quorum"));
+    let key = print_key(settings, &tmp.join("quorum"));
     let mut command = settings.program("onions-server");
     command
         .args(["--role", "quorum", "--listen"])
         .arg(quorum_addr.to_string())
         .arg("--state-dir")
-        .arg(tmp.path.join("quorum"))
+        .arg(tmp.join("quorum"))
         .arg("--min-work")
         .arg(settings.work.to_string());
-    let mut quorum = Proc::spawn(command, "the Quorum", &tmp.path.join("quorum.log"));
+    let mut quorum = Proc::spawn(command, "the Quorum", &tmp.join("quorum.log"));
     quorum.wait_log("quorum listening", START_LIMIT);
     let mut command = settings.program("onions-server");
     command
         .args(["--role", "mirror", "--listen"])
         .arg(mirror_addr.to_string())
         .arg("--state-dir")
-        .arg(tmp.path.join("mirror"))
+        .arg(tmp.join("mirror"))
         .arg("--upstream")
         .arg(quorum_addr.to_string())
         .arg("--quorum-key")
         .arg(&key);
-    let mut mirror = Proc::spawn(command, "the mirror", &tmp.path.join("mirror.log"));
+    let mut mirror = Proc::spawn(command, "the mirror", &tmp.join("mirror.log"));
     mirror.wait_log("subscribed from seq", START_LIMIT);
 
     let uncached_names: Vec<String> = (0..settings.fetches).map(|i| format!("n{i}.tor")).collect();
@@ -813,12 +761,12 @@ fn run(settings: &Settings) -> Report {
             .args(["claim", name.as_str(), "--key", net.get("TORNET_HS_KEY")])
             .args(["--work", &settings.work.to_string(), "--contact", "bench"])
             .arg("--state")
-            .arg(tmp.path.join("serials"))
+            .arg(tmp.join("serials"))
             .args(["--quorum", &quorum_addr.to_string(), "--direct"]);
         Proc::spawn(
             command,
             &format!("onions-hs claim {name}"),
-            &tmp.path.join("claim.log"),
+            &tmp.join("claim.log"),
         )
         .finish(CLAIM_LIMIT);
         if (i + 1) % 10 == 0 || i + 1 == names.len() {
@@ -855,7 +803,7 @@ fn run(settings: &Settings) -> Report {
         .arg(proxy.to_string())
         .arg("--min-work")
         .arg(settings.work.to_string());
-    let client_log = tmp.path.join("client.log");
+    let client_log = tmp.join("client.log");
     let mut client = Proc::spawn(command, "onions-client", &client_log);
     client.wait_log("attached to tor", START_LIMIT);
     let control = Control::open(net.get("TORNET_CONTROL"), net.get("TORNET_COOKIE"));
@@ -1170,29 +1118,3 @@ impl Report {
 }
 
 // ------------------------------------------------------------------- files
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "onions-bench-resolution-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}

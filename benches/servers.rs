@@ -45,11 +45,7 @@
 //! instead (for example one built with symbols, to profile). Arguments,
 //! such as cargo's `--bench`, are ignored.
 
-mod common;
-
-use common::{free_port_on, Proc};
 use onions::attest::Attestation;
-use onions::head::SignedHead;
 use onions::keys::{PublicKey, SigningKey};
 use onions::lookup::{check_reply, Policy, Resolution};
 use onions::merkle::{self, Hash, LeafKey};
@@ -61,14 +57,18 @@ use onions::wire::{Code, HeadTiming, Id, Push, Reply, Request, Status};
 use sodiumoxide::crypto::sign::ed25519;
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Barrier};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+use testkit::line::LineConn;
+use testkit::process::{self, Proc};
+use testkit::servers::answering_head;
+use testkit::{free_port_on, TempDir, XorShift};
 
 /// Records when `ONIONS_BENCH_RECORDS` is unset or empty: 2^20.
 const DEFAULT_RECORDS: usize = 1 << 20;
@@ -145,7 +145,7 @@ const GOAL_RSS: u64 = 64 << 20;
 
 fn main() {
     onions::keys::init().unwrap_or_else(|e| fail(e));
-    common::install_panic_hook(|| {});
+    process::install_panic_hook(|| {});
     let settings = Settings::from_env();
     settings.print();
     let mut bench = Bench::new(settings);
@@ -222,9 +222,9 @@ impl Settings {
         println!("server binary: {}", self.server_bin.display());
         println!(
             "load average at start: {} (other work on the machine skews every figure)",
-            common::load_average()
+            process::load_average()
         );
-        if let Some(newer) = newer_source(&self.server_bin) {
+        if let Some(newer) = testkit::newer_source(&self.server_bin) {
             println!(
                 "WARNING: {} is newer than the server binary; run `cargo build --release --bins`",
                 newer.display()
@@ -251,33 +251,6 @@ fn find_on_path(tool: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A source file under `src/` modified after `binary`.
-fn newer_source(binary: &Path) -> Option<PathBuf> {
-    let built = std::fs::metadata(binary).and_then(|m| m.modified()).ok()?;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut pending = vec![root.join("src")];
-    let mut files = Vec::new();
-    // Bounded: the source tree is small; stop after a few thousand entries.
-    for _ in 0..10_000 {
-        let Some(dir) = pending.pop() else {
-            break;
-        };
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files.into_iter().find(|f| {
-        std::fs::metadata(f)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t > built)
-    })
-}
-
 /// Prints `message` and exits with a failure status (only before any
 /// process is started: exiting skips the guards).
 fn fail(message: &str) -> ! {
@@ -286,30 +259,6 @@ fn fail(message: &str) -> ! {
 }
 
 // ----------------------------------------------------------------- servers
-
-/// Waits (bounded) until `addr` accepts connections, failing if `proc` exits.
-fn wait_listening(proc: &mut Proc, addr: SocketAddr) {
-    let deadline = Instant::now() + START_LIMIT;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        proc.check_running();
-        assert!(
-            Instant::now() < deadline,
-            "{} did not listen on {addr} within {START_LIMIT:?}; its log ends:\n{}",
-            proc.what,
-            proc.log_tail()
-        );
-        std::thread::sleep(POLL);
-    }
-}
-
-/// The head a server answers lookups against: a mirror's newest head that
-/// matched its audit, the Quorum's newest head.
-fn answering_head(status: &Status) -> Option<&SignedHead> {
-    match &status.audit {
-        Some(audit) => audit.matched.as_ref(),
-        None => status.head.as_ref(),
-    }
-}
 
 /// The `head_timing` of a status (zero when the server sends none).
 fn timing(status: &Status) -> HeadTiming {
@@ -355,7 +304,7 @@ impl Server {
             label: label.to_owned(),
             role_args,
         };
-        wait_listening(&mut server.proc, addr);
+        server.proc.wait_listening(addr, START_LIMIT);
         server
     }
 
@@ -364,7 +313,7 @@ impl Server {
         let request = Request::Status {
             id: Id::Text("bench".into()),
         };
-        match LineConn::connect(self.addr).request(&request) {
+        match LineConn::connect(self.addr, REPLY_LIMIT).request(&request) {
             Reply::Status { status, .. } => *status,
             other => panic!("{}: status answered {other}", self.proc.what),
         }
@@ -469,7 +418,7 @@ impl Server {
                 self.proc.log_tail()
             );
             let Some(c) = conn.as_mut() else {
-                match LineConn::try_connect(self.addr, Duration::from_millis(200)) {
+                match LineConn::try_connect(self.addr, Duration::from_millis(200), REPLY_LIMIT) {
                     Ok(c) => {
                         listening.get_or_insert(started.elapsed().as_secs_f64());
                         conn = Some(c);
@@ -539,24 +488,7 @@ fn spawn_server(
 fn print_key(settings: &Settings, state: &Path) -> String {
     std::fs::create_dir_all(state)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", state.display()));
-    let out_path = state.with_extension("key");
-    let mut command = Command::new(&settings.server_bin);
-    command.arg("--print-key").arg("--state-dir").arg(state);
-    let mut proc = Proc::spawn(command, "onions-server --print-key", &out_path);
-    let deadline = Instant::now() + START_LIMIT;
-    let status = loop {
-        if let Some(status) = proc.exited() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "--print-key ran over {START_LIMIT:?}"
-        );
-        std::thread::sleep(POLL);
-    };
-    let text = std::fs::read_to_string(&out_path).unwrap_or_default();
-    assert!(status.success(), "--print-key failed ({status}): {text}");
-    text.trim().to_owned()
+    testkit::servers::print_key_with(Command::new(&settings.server_bin), state)
 }
 
 /// What a client checks answers against: the run's Quorum key, work 0.
@@ -585,104 +517,6 @@ fn lookup_request(id: u64, name: &str) -> Request {
 // ----------------------------------------------------------------- clients
 
 /// A line-protocol connection with a bounded wait for each line.
-struct LineConn {
-    reader: BufReader<TcpStream>,
-    line: Vec<u8>,
-}
-
-impl LineConn {
-    fn connect(addr: SocketAddr) -> LineConn {
-        LineConn::try_connect(addr, Duration::from_secs(5))
-            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"))
-    }
-
-    fn try_connect(addr: SocketAddr, timeout: Duration) -> Result<LineConn, String> {
-        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
-        stream
-            .set_read_timeout(Some(REPLY_LIMIT))
-            .map_err(|e| e.to_string())?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        Ok(LineConn {
-            reader: BufReader::with_capacity(64 * 1024, stream),
-            line: Vec::with_capacity(4096),
-        })
-    }
-
-    /// A second handle on the socket, to shut it down from elsewhere.
-    fn handle(&self) -> TcpStream {
-        self.reader.get_ref().try_clone().expect("clone a socket")
-    }
-
-    fn try_send(&mut self, bytes: &[u8]) -> Result<(), String> {
-        self.reader
-            .get_mut()
-            .write_all(bytes)
-            .map_err(|e| format!("send to server: {e}"))
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.try_send(bytes).unwrap_or_else(|e| panic!("{e}"));
-    }
-
-    /// The next line, without its newline.
-    fn read_line(&mut self) -> Result<&[u8], String> {
-        self.line.clear();
-        match self.reader.read_until(b'\n', &mut self.line) {
-            Ok(0) => Err("the server closed the connection".into()),
-            Ok(_) if self.line.last() == Some(&b'\n') => {
-                self.line.pop();
-                Ok(&self.line)
-            }
-            Ok(_) => Err("the server closed the connection mid-line".into()),
-            Err(e) => Err(format!("no line within {REPLY_LIMIT:?}: {e}")),
-        }
-    }
-
-    /// The next line as a reply.
-    fn read_reply(&mut self) -> Result<Reply, String> {
-        let line = self.read_line()?;
-        Reply::parse(line).map_err(|e| {
-            format!(
-                "the server sent {:?}, not a reply: {e}",
-                String::from_utf8_lossy(line)
-            )
-        })
-    }
-
-    /// The next line as a push on a subscription.
-    fn read_push(&mut self) -> Result<Push, String> {
-        let line = self.read_line()?;
-        match Push::parse(line) {
-            Ok(Ok(push)) => Ok(push),
-            Ok(Err(e)) => Err(format!("the subscription was refused: {e}")),
-            Err(e) => Err(format!(
-                "the server sent {:?}, not a push: {e}",
-                String::from_utf8_lossy(line)
-            )),
-        }
-    }
-
-    fn try_request(&mut self, request: &Request) -> Result<Reply, String> {
-        self.try_send(&request.to_line())?;
-        self.read_reply()
-    }
-
-    fn request(&mut self, request: &Request) -> Reply {
-        self.try_request(request).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// Subscribes from `from`; returns the `subscribed` seq.
-    fn subscribe(&mut self, from: u64) -> u64 {
-        match self.request(&Request::Subscribe {
-            id: Id::Number(1),
-            from,
-        }) {
-            Reply::Subscribed { seq, .. } => seq,
-            other => panic!("subscribe refused: {other}"),
-        }
-    }
-}
-
 /// Shuts the sockets down when dropped, so threads blocked reading them
 /// end at once when the benchmark stops early.
 struct Shutter(Vec<TcpStream>);
@@ -1041,7 +875,7 @@ fn ingest(addr: SocketAddr, chunks: &[Chunk]) -> Ingest {
             .map(|t| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let mut conn = LineConn::connect(addr);
+                    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     let mut seen = Ingest::default();
                     barrier.wait();
                     for chunk in chunks.iter().skip(t).step_by(INGEST_CONNS) {
@@ -1125,7 +959,7 @@ struct ProofSizes {
 /// (same seq), and that the line carries the proof as canonical JSON; and
 /// measures the proofs.
 fn proof_sizes(addr: SocketAddr, seqs: &[u64], policy: &Policy) -> ProofSizes {
-    let mut conn = LineConn::connect(addr);
+    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
     let mut rng = XorShift::new(0x5eed);
     let mut sizes = ProofSizes::default();
     let total = PROOF_FOUND_SAMPLES + PROOF_ABSENT_SAMPLES;
@@ -1250,7 +1084,7 @@ fn onions_lookups(
             .map(|t| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let mut conn = LineConn::connect(addr);
+                    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     let mut rng = XorShift::new((run * LOOKUP_CONNS + t) as u64);
                     barrier.wait();
                     for n in 0..per_conn {
@@ -1282,7 +1116,7 @@ fn onions_lookups(
                 })
             })
             .collect();
-        let cpu = common::own_cpu_secs();
+        let cpu = process::own_cpu_secs();
         barrier.wait();
         let start = Instant::now();
         let ops = threads
@@ -1294,28 +1128,12 @@ fn onions_lookups(
             mirror_cpu: 0.0,
             ops,
             secs: start.elapsed().as_secs_f64(),
-            client_cpu: common::own_cpu_secs() - cpu,
+            client_cpu: process::own_cpu_secs() - cpu,
         }
     })
 }
 
 /// xorshift64*: cheap, good enough to pick names.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        ((u128::from(x) * n as u128) >> 64) as usize
-    }
-}
-
 /// A `redis-server` with no persistence on 127.0.0.1.
 struct Redis {
     proc: Proc,
@@ -1345,7 +1163,7 @@ impl Redis {
             &dir.join("redis.log"),
         );
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_listening(&mut proc, addr);
+        proc.wait_listening(addr, START_LIMIT);
         Redis { proc, port }
     }
 
@@ -1359,7 +1177,7 @@ impl Redis {
             .args(["-t", "get", "-c", &LOOKUP_CONNS.to_string()])
             .args(["-n", &LOOKUPS_PER_RUN.to_string(), "-q"]);
         let server_cpu = self.proc.cpu_secs();
-        let client_cpu = common::children_cpu_secs();
+        let client_cpu = process::children_cpu_secs();
         let mut run = Proc::spawn(command, "redis-benchmark", &out);
         let deadline = Instant::now() + REDIS_RUN_LIMIT;
         let status = loop {
@@ -1372,7 +1190,7 @@ impl Redis {
             );
             std::thread::sleep(POLL);
         };
-        let client_cpu = common::children_cpu_secs() - client_cpu;
+        let client_cpu = process::children_cpu_secs() - client_cpu;
         let server_cpu = self.proc.cpu_secs() - server_cpu;
         let text = std::fs::read_to_string(&out).unwrap_or_default();
         assert!(
@@ -1444,7 +1262,7 @@ fn propagation(servers: [&Server; 3], puts: &[Vec<u8>], first: usize) -> Propaga
         .iter()
         .map(|s| {
             let seq = s.status().seq;
-            let mut conn = LineConn::connect(s.addr);
+            let mut conn = LineConn::connect(s.addr, REPLY_LIMIT);
             conn.subscribe(seq + 1);
             conn
         })
@@ -1469,7 +1287,7 @@ fn propagation(servers: [&Server; 3], puts: &[Vec<u8>], first: usize) -> Propaga
             scope.spawn(move || poll_answers(addr, hop, names, &ask_rx, &tx));
         }
         drop(tx);
-        let mut quorum = LineConn::connect(servers[0].addr);
+        let mut quorum = LineConn::connect(servers[0].addr, REPLY_LIMIT);
         for (j, line) in puts.iter().enumerate() {
             let sent = Instant::now();
             put_at[j] = Some(sent);
@@ -1575,7 +1393,7 @@ fn poll_answers(
     asks: &mpsc::Receiver<(usize, Instant)>,
     tx: &mpsc::Sender<Arrival>,
 ) {
-    let mut conn = LineConn::connect(addr);
+    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
     let mut id = 0u64;
     while let Ok((k, sent)) = asks.recv() {
         let name = &names[k];
@@ -1699,7 +1517,7 @@ impl Bench {
             redis: None,
             settings,
             started: Instant::now(),
-            dir: TempDir::new(),
+            dir: TempDir::new("bench-servers"),
         }
     }
 
@@ -1710,7 +1528,7 @@ impl Bench {
             "[{:>7.1} s] {name}: {secs:.1} s{}{detail} [load {}]",
             self.started.elapsed().as_secs_f64(),
             if detail.is_empty() { "" } else { "; " },
-            common::load_average()
+            process::load_average()
         );
         let _ = std::io::stdout().flush();
         phases.push(Phase {
@@ -1762,7 +1580,7 @@ impl Bench {
         );
 
         let t = Instant::now();
-        let quorum_dir = self.dir.path.join("quorum");
+        let quorum_dir = self.dir.join("quorum");
         let key = print_key(&self.settings, &quorum_dir);
         let policy = policy(&key);
         let quorum = Server::start(
@@ -1829,7 +1647,7 @@ impl Bench {
         );
         let depth = n.max(2).ilog2() + 1;
         let baselines = HeadBaselines {
-            fsync: fsync_secs(&self.dir.path),
+            fsync: fsync_secs(self.dir.path()),
             path: path_secs(depth),
             depth,
             from_scratch,
@@ -1872,7 +1690,7 @@ impl Bench {
             &self.settings,
             "mirror A",
             "127.0.0.2",
-            &self.dir.path.join("mirror-a"),
+            &self.dir.join("mirror-a"),
             &a_args,
         );
         let a_status = mirror_a.wait_caught_up(n as u64, catch_limit);
@@ -1911,7 +1729,7 @@ impl Bench {
         );
 
         let t = Instant::now();
-        self.redis = Some(Redis::start(&self.dir.path));
+        self.redis = Some(Redis::start(self.dir.path()));
         let mut onions_runs = Vec::new();
         let mut redis_runs = Vec::new();
         for round in 0..LOOKUP_ROUNDS {
@@ -1920,7 +1738,7 @@ impl Bench {
             for side in sides {
                 if side == 0 {
                     let redis = self.redis.as_mut().expect("started");
-                    let run = redis.get_run(&self.dir.path);
+                    let run = redis.get_run(self.dir.path());
                     println!(
                         "           redis GET run: {:.0}/s (redis-server CPU {:.2} s, redis-benchmark CPU {:.2} s)",
                         run.rate, run.server_cpu, run.client_cpu
@@ -1974,7 +1792,7 @@ impl Bench {
             &self.settings,
             "mirror B",
             "127.0.0.3",
-            &self.dir.path.join("mirror-b"),
+            &self.dir.join("mirror-b"),
             &b_args,
         );
         let b_status = mirror_b.wait_caught_up(n as u64, catch_limit);
@@ -2183,7 +2001,7 @@ impl Report {
             self.records,
             scale_text(self.records),
             self.cores,
-            common::load_average()
+            process::load_average()
         );
         println!(
             "{:<3}{:<50} {:>15}  {:<46} {:>7}  {:<15} met",
@@ -2631,29 +2449,3 @@ impl Report {
 }
 
 // ------------------------------------------------------------------- files
-
-/// A fresh directory under the system temp dir, removed when dropped.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new() -> TempDir {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "onions-bench-servers-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir { path }
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}

@@ -19,9 +19,6 @@
 //! on a panic), the temporary directory removed, every wait bounded. The
 //! binary is `target/release/onions-server` or `ONIONS_BENCH_SERVER`.
 
-mod common;
-
-use common::{free_port_on, Proc};
 use onions::keys::{PublicKey, SigningKey};
 use onions::lookup::{check_reply, LookupError, Policy, Resolution, Witnessed};
 use onions::name::{LookupName, RegisteredName, SubdomainKey};
@@ -29,12 +26,16 @@ use onions::onion::OnionAddress;
 use onions::record::{Claim, Record};
 use onions::wire::{Code, Id, Reply, Request, Status};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Barrier;
 use std::time::{Duration, Instant, UNIX_EPOCH};
+use testkit::free_port_on;
+use testkit::line::LineConn;
+use testkit::process::{self, Proc};
+use testkit::servers::answering_head;
 
 const NAMES: usize = 10_000; // registered before the measurements
 const NAMES_PER_KEY: usize = 1024; // names one owner key claims
@@ -62,7 +63,7 @@ const LOOKUP_GOAL: f64 = 0.95; // lookups/s with witnesses over without
 
 fn main() {
     onions::keys::init().unwrap_or_else(|e| fail(e));
-    common::install_panic_hook(|| {});
+    process::install_panic_hook(|| {});
     let bin = std::env::var_os("ONIONS_BENCH_SERVER")
         .filter(|s| !s.is_empty())
         .map_or_else(
@@ -82,7 +83,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("onions witnesses benchmark: {NAMES} names, {cores} cores");
     println!("server binary: {}", bin.display());
-    println!("load average at start: {}\n", common::load_average());
+    println!("load average at start: {}\n", process::load_average());
     let pid = std::process::id();
     let nanos = UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos());
     let dir = std::env::temp_dir().join(format!("onions-bench-witnesses-{pid}-{nanos}"));
@@ -134,12 +135,14 @@ impl Server {
             &format!("{name} on {addr}"),
             &state.with_extension("log"),
         );
-        wait_listening(&mut proc, addr);
+        proc.wait_listening(addr, START_LIMIT);
         Server { proc, addr }
     }
 
     fn status(&self) -> Status {
-        match LineConn::connect(self.addr).request(&Request::Status { id: Id::Number(0) }) {
+        match LineConn::connect(self.addr, REPLY_LIMIT)
+            .request(&Request::Status { id: Id::Number(0) })
+        {
             Reply::Status { status, .. } => *status,
             other => panic!("{}: status answered {other}", self.proc.what),
         }
@@ -149,26 +152,7 @@ impl Server {
     /// against a head covering them.
     fn answering(&self) -> u64 {
         let status = self.status();
-        let head = match &status.audit {
-            Some(audit) => audit.matched.as_ref(),
-            None => status.head.as_ref(),
-        };
-        head.map_or(0, |h| h.seq.min(status.seq))
-    }
-}
-
-/// Waits (bounded) until `addr` accepts connections, failing if `proc` exits.
-fn wait_listening(proc: &mut Proc, addr: SocketAddr) {
-    let deadline = Instant::now() + START_LIMIT;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        proc.check_running();
-        assert!(
-            Instant::now() < deadline,
-            "{} did not listen on {addr} within {START_LIMIT:?}; its log ends:\n{}",
-            proc.what,
-            proc.log_tail()
-        );
-        std::thread::sleep(POLL);
+        answering_head(&status).map_or(0, |h| h.seq.min(status.seq))
     }
 }
 
@@ -286,54 +270,6 @@ impl Chain {
 
 // ----------------------------------------------------------------- clients
 
-/// A line-protocol connection with a bounded wait for each line.
-struct LineConn {
-    reader: BufReader<TcpStream>,
-    line: Vec<u8>,
-}
-
-impl LineConn {
-    fn connect(addr: SocketAddr) -> LineConn {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .and_then(|s| s.set_read_timeout(Some(REPLY_LIMIT)).map(|()| s))
-            .and_then(|s| s.set_nodelay(true).map(|()| s))
-            .unwrap_or_else(|e| panic!("cannot connect to {addr}: {e}"));
-        let reader = BufReader::with_capacity(64 * 1024, stream);
-        LineConn {
-            reader,
-            line: Vec::with_capacity(4096),
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        let stream = self.reader.get_mut();
-        if let Err(e) = stream.write_all(bytes) {
-            panic!("send to {:?}: {e}", stream.peer_addr());
-        }
-    }
-
-    /// The next line, without its newline.
-    fn read_line(&mut self) -> &[u8] {
-        self.line.clear();
-        match self.reader.read_until(b'\n', &mut self.line) {
-            Ok(_) if self.line.pop() == Some(b'\n') => &self.line,
-            Ok(_) => panic!("the server closed the connection"),
-            Err(e) => panic!("no line within {REPLY_LIMIT:?}: {e}"),
-        }
-    }
-
-    fn read_reply(&mut self) -> Reply {
-        let line = self.read_line();
-        Reply::parse(line)
-            .unwrap_or_else(|e| panic!("not a reply: {e}: {:?}", String::from_utf8_lossy(line)))
-    }
-
-    fn request(&mut self, request: &Request) -> Reply {
-        self.send(&request.to_line());
-        self.read_reply()
-    }
-}
-
 fn lookup_request(id: u64, name: &str) -> Request {
     let name = LookupName::from_user(name).expect("a valid name");
     Request::Lookup {
@@ -392,11 +328,11 @@ fn ingest(addr: SocketAddr, lines: &[Vec<u8>]) -> f64 {
     std::thread::scope(|scope| {
         for t in 0..INGEST_CONNS {
             scope.spawn(move || {
-                let mut conn = LineConn::connect(addr);
+                let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                 for line in lines.iter().skip(t).step_by(INGEST_CONNS) {
                     for tries in 0.. {
                         conn.send(line);
-                        match conn.read_reply() {
+                        match conn.read_reply().unwrap_or_else(|e| panic!("{e}")) {
                             Reply::Accepted { .. } => break,
                             Reply::Error(e) if e.code == Code::Busy && tries < BUSY_RETRIES => {
                                 std::thread::sleep(Duration::from_millis(1));
@@ -460,7 +396,7 @@ fn propagate(conns: &mut (LineConn, LineConn), put: &[u8], name: &str, policy: &
         );
         std::thread::sleep(ANSWER_POLL);
     };
-    match quorum.read_reply() {
+    match quorum.read_reply().unwrap_or_else(|e| panic!("{e}")) {
         Reply::Accepted { .. } => sample,
         other => panic!("the put of {name} was answered {other}"),
     }
@@ -493,7 +429,7 @@ fn lookup_run(mirror: &mut Server, seed: u64, policy: &Policy) -> LookupRun {
             .map(|t| {
                 let barrier = &barrier;
                 scope.spawn(move || {
-                    let mut conn = LineConn::connect(addr);
+                    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     // An LCG, good enough to pick names.
                     let mut rng = seed << 32 | t;
                     let mut bytes = 0u64;
@@ -502,7 +438,7 @@ fn lookup_run(mirror: &mut Server, seed: u64, policy: &Policy) -> LookupRun {
                         rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                         let name = name_of((rng >> 33) as usize % NAMES);
                         conn.send(&lookup_request(n as u64, &name).to_line());
-                        let line = conn.read_line();
+                        let line = conn.read_line().unwrap_or_else(|e| panic!("{e}"));
                         bytes += line.len() as u64 + 1;
                         if n % DECODE_SAMPLE != 0 {
                             continue;
@@ -556,7 +492,7 @@ fn start_redis(dir: &Path) -> (Proc, u16) {
         .current_dir(dir);
     let what = format!("redis-server on 127.0.0.1:{port}");
     let mut proc = Proc::spawn(command, &what, &dir.join("redis.log"));
-    wait_listening(&mut proc, ([127, 0, 0, 1], port).into());
+    proc.wait_listening(([127, 0, 0, 1], port).into(), START_LIMIT);
     (proc, port)
 }
 
@@ -605,7 +541,7 @@ struct Report {
 impl Bench {
     fn phase(&self, what: &str, since: Instant) {
         let at = self.started.elapsed().as_secs_f64();
-        let (secs, load) = (since.elapsed().as_secs_f64(), common::load_average());
+        let (secs, load) = (since.elapsed().as_secs_f64(), process::load_average());
         println!("[{at:>6.1} s] {what}: {secs:.1} s [load {load}]");
         let _ = std::io::stdout().flush();
     }
@@ -640,7 +576,7 @@ impl Bench {
 
         let t = Instant::now();
         let mut samples: [Vec<Sample>; 2] = Default::default();
-        let connect = LineConn::connect;
+        let connect = |addr| LineConn::connect(addr, REPLY_LIMIT);
         let mut conns: Vec<(LineConn, LineConn)> = (self.chains.iter())
             .map(|c| (connect(c.quorum.addr), connect(c.b.addr)))
             .collect();
@@ -724,7 +660,7 @@ fn join<T>(values: &[T], show: impl Fn(&T) -> String) -> String {
 
 impl Report {
     fn print(&self) {
-        let load = common::load_average();
+        let load = process::load_average();
         println!("\nresults; load average at the end {load}");
         let head = ["#", "figure", "witnesses", "baseline", "ratio", "goal"];
         let [num, what, value, base, ratio, goal] = head;

@@ -8,10 +8,11 @@
 //! [`EvidenceFile::from_json`] and [`EvidenceFile::verify`]. Valid evidence
 //! needs no trust in any key: it convicts the key that signed it.
 
-use crate::attest::Attestation;
-use crate::head::Evidence;
+use crate::attest::{AttestError, Attestation};
+use crate::head::{Evidence, HeadError};
 use crate::keys::KeyBytes;
-use crate::record::{Record, INT_LIMIT};
+use crate::name::RegisteredName;
+use crate::record::{Record, RecordError, INT_LIMIT};
 use crate::store::Entry;
 use serde_json::{json, Map, Value};
 use sodiumoxide::crypto::hash::sha256;
@@ -55,6 +56,147 @@ impl fmt::Display for Rule {
     }
 }
 
+/// Why evidence does not parse, or proves nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvidenceError {
+    /// A stored record or attestation is not JSON.
+    StoredJson(String),
+    /// The file is not JSON.
+    NotJson(String),
+    /// The evidence is not a JSON object.
+    NotObject,
+    /// An entry of `records` is not a JSON object.
+    RecordNotObject,
+    /// An entry of `records` has a key it must not have.
+    UnknownKey(String),
+    /// A seq that is not an integer below 2^53.
+    Seq,
+    /// An entry of `records` lacks `record` or `attestation`.
+    Missing {
+        /// The key missing.
+        key: &'static str,
+        /// The entry's seq.
+        seq: u64,
+    },
+    /// A record that does not parse.
+    Record {
+        /// Its seq.
+        seq: u64,
+        /// Why.
+        why: RecordError,
+    },
+    /// An attestation that does not parse.
+    Attestation {
+        /// Its seq.
+        seq: u64,
+        /// Why.
+        why: AttestError,
+    },
+    /// Ownership evidence whose keys are not exactly v, kind, rule, records.
+    Shape,
+    /// An unknown rule.
+    Rule,
+    /// Not exactly two records.
+    RecordCount,
+    /// Equivocation evidence whose heads do not parse.
+    Heads(HeadError),
+    /// An unknown kind.
+    UnknownKind(String),
+    /// The attestation of a record is for another seq.
+    AttestedSeq {
+        /// The record's seq.
+        seq: u64,
+        /// The attestation's seq.
+        attested: u64,
+    },
+    /// The attestation at this seq names another record.
+    OtherRecord(u64),
+    /// The attestation at this seq does not verify.
+    Signature(u64),
+    /// The two attestations are signed by different keys.
+    DifferentKeys,
+    /// The records are of two names.
+    TwoNames(RegisteredName, RegisteredName),
+    /// The earlier record does not come first.
+    Order {
+        /// The earlier record's seq.
+        earlier: u64,
+        /// The later record's seq.
+        later: u64,
+    },
+    /// The records break another rule than the one named.
+    WrongRule {
+        /// The rule they break.
+        broken: Rule,
+        /// The rule named.
+        named: Rule,
+    },
+    /// The records break no rule.
+    NoRule,
+    /// A head's signature does not verify.
+    HeadSignature,
+    /// The heads do not conflict.
+    NoConflict,
+}
+
+impl fmt::Display for EvidenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvidenceError::StoredJson(why) => write!(f, "{why}"),
+            EvidenceError::NotJson(why) => write!(f, "not JSON: {why}"),
+            EvidenceError::NotObject => write!(f, "evidence must be a JSON object"),
+            EvidenceError::RecordNotObject => write!(f, "each of records must be a JSON object"),
+            EvidenceError::UnknownKey(key) => write!(f, "unknown key {key:?} in records"),
+            EvidenceError::Seq => write!(f, "seq must be an integer below 2^53"),
+            EvidenceError::Missing { key, seq } => write!(f, "{key} missing at seq {seq}"),
+            EvidenceError::Record { seq, why } => write!(f, "record at seq {seq}: {why}"),
+            EvidenceError::Attestation { seq, why } => {
+                write!(f, "attestation at seq {seq}: {why}")
+            }
+            EvidenceError::Shape => write!(
+                f,
+                "ownership evidence has exactly v (2), kind (\"ownership\"), rule and records"
+            ),
+            EvidenceError::Rule => write!(f, "rule must be name_taken, stale_serial or duplicate"),
+            EvidenceError::RecordCount => write!(f, "records must hold exactly two records"),
+            EvidenceError::Heads(e) => write!(f, "{e}"),
+            EvidenceError::UnknownKind(kind) => write!(
+                f,
+                "unknown kind {kind}: evidence is two heads (no kind) or \"ownership\""
+            ),
+            EvidenceError::AttestedSeq { seq, attested } => write!(
+                f,
+                "the record at seq {seq} has an attestation for seq {attested}"
+            ),
+            EvidenceError::OtherRecord(seq) => {
+                write!(f, "the attestation at seq {seq} names another record")
+            }
+            EvidenceError::Signature(seq) => {
+                write!(f, "the attestation at seq {seq} does not verify")
+            }
+            EvidenceError::DifferentKeys => {
+                write!(f, "the two attestations are signed by different keys")
+            }
+            EvidenceError::TwoNames(a, b) => write!(f, "the records are of two names, {a} and {b}"),
+            EvidenceError::Order { earlier, later } => write!(
+                f,
+                "the earlier record (seq {earlier}) must come first, below the later (seq {later})"
+            ),
+            EvidenceError::WrongRule { broken, named } => {
+                write!(f, "the records break {broken}, not {named}")
+            }
+            EvidenceError::NoRule => write!(f, "the two records break no ownership rule"),
+            EvidenceError::HeadSignature => write!(f, "a head's signature does not verify"),
+            EvidenceError::NoConflict => write!(
+                f,
+                "the two heads do not conflict, or are signed by different keys"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EvidenceError {}
+
 /// One attested record at its seq, as in a `record` push: one side of
 /// ownership evidence.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +215,11 @@ impl Attested {
 
     /// The attested record of a stored entry, so that a witness can check
     /// what its store holds.
-    pub fn of_entry(entry: &Entry) -> Result<Attested, String> {
-        let parse = |text: &str| serde_json::from_str::<Value>(text).map_err(|e| e.to_string());
+    pub fn of_entry(entry: &Entry) -> Result<Attested, EvidenceError> {
+        let parse = |text: &str| {
+            serde_json::from_str::<Value>(text)
+                .map_err(|e| EvidenceError::StoredJson(e.to_string()))
+        };
         Attested::from_parts(
             entry.seq,
             &parse(&entry.record)?,
@@ -82,12 +227,16 @@ impl Attested {
         )
     }
 
-    fn from_parts(seq: u64, record: &Value, attestation: &Value) -> Result<Attested, String> {
+    fn from_parts(
+        seq: u64,
+        record: &Value,
+        attestation: &Value,
+    ) -> Result<Attested, EvidenceError> {
         Ok(Attested {
             seq,
-            record: Record::from_value(record).map_err(|e| format!("record at seq {seq}: {e}"))?,
+            record: Record::from_value(record).map_err(|why| EvidenceError::Record { seq, why })?,
             attestation: Attestation::from_value(attestation)
-                .map_err(|e| format!("attestation at seq {seq}: {e}"))?,
+                .map_err(|why| EvidenceError::Attestation { seq, why })?,
         })
     }
 
@@ -100,37 +249,35 @@ impl Attested {
     }
 
     /// Parses `{"seq", "record", "attestation"}`, nothing more.
-    fn from_value(value: &Value) -> Result<Attested, String> {
-        let map = value
-            .as_object()
-            .ok_or("each of records must be a JSON object")?;
+    fn from_value(value: &Value) -> Result<Attested, EvidenceError> {
+        let map = value.as_object().ok_or(EvidenceError::RecordNotObject)?;
         if let Some(extra) = map.keys().find(|k| !Attested::KEYS.contains(&k.as_str())) {
-            return Err(format!("unknown key {extra:?} in records"));
+            return Err(EvidenceError::UnknownKey(extra.clone()));
         }
         let seq = map
             .get("seq")
             .and_then(Value::as_u64)
             .filter(|n| *n < INT_LIMIT)
-            .ok_or("seq must be an integer below 2^53")?;
-        let part = |key: &str| map.get(key).ok_or(format!("{key} missing at seq {seq}"));
+            .ok_or(EvidenceError::Seq)?;
+        let part = |key: &'static str| map.get(key).ok_or(EvidenceError::Missing { key, seq });
         Attested::from_parts(seq, part("record")?, part("attestation")?)
     }
 
     /// The attestation names this record and this seq, and its signature
     /// holds.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), EvidenceError> {
         let seq = self.seq;
         if self.attestation.seq != seq {
-            return Err(format!(
-                "the record at seq {seq} has an attestation for seq {}",
-                self.attestation.seq
-            ));
+            return Err(EvidenceError::AttestedSeq {
+                seq,
+                attested: self.attestation.seq,
+            });
         }
         if self.attestation.record != self.record.id() {
-            return Err(format!("the attestation at seq {seq} names another record"));
+            return Err(EvidenceError::OtherRecord(seq));
         }
         if !self.attestation.signature_holds() {
-            return Err(format!("the attestation at seq {seq} does not verify"));
+            return Err(EvidenceError::Signature(seq));
         }
         Ok(())
     }
@@ -204,31 +351,28 @@ impl OwnershipEvidence {
 
     /// Parses ownership evidence strictly (exactly the keys of §11.6); it
     /// is not verified yet.
-    pub fn from_value(value: &Value) -> Result<OwnershipEvidence, String> {
-        let map = value.as_object().ok_or("evidence must be a JSON object")?;
+    pub fn from_value(value: &Value) -> Result<OwnershipEvidence, EvidenceError> {
+        let map = value.as_object().ok_or(EvidenceError::NotObject)?;
         OwnershipEvidence::from_map(map)
     }
 
-    fn from_map(map: &Map<String, Value>) -> Result<OwnershipEvidence, String> {
+    fn from_map(map: &Map<String, Value>) -> Result<OwnershipEvidence, EvidenceError> {
         let shape_holds = map.len() == 4
             && map.get("v").and_then(Value::as_u64) == Some(2)
             && map.get("kind").and_then(Value::as_str) == Some("ownership");
         if !shape_holds {
-            return Err(
-                "ownership evidence has exactly v (2), kind (\"ownership\"), rule and records"
-                    .into(),
-            );
+            return Err(EvidenceError::Shape);
         }
         let rule = map
             .get("rule")
             .and_then(Value::as_str)
             .and_then(Rule::parse)
-            .ok_or("rule must be name_taken, stale_serial or duplicate")?;
+            .ok_or(EvidenceError::Rule)?;
         let records = map
             .get("records")
             .and_then(Value::as_array)
             .filter(|r| r.len() == 2)
-            .ok_or("records must hold exactly two records")?;
+            .ok_or(EvidenceError::RecordCount)?;
         Ok(OwnershipEvidence::new(
             rule,
             Attested::from_value(&records[0])?,
@@ -240,29 +384,32 @@ impl OwnershipEvidence {
     /// record and seq and verify with one key, the records are of one name
     /// in seq order, and together they break the rule named. Returns the
     /// key convicted.
-    pub fn verify(&self) -> Result<KeyBytes, String> {
+    pub fn verify(&self) -> Result<KeyBytes, EvidenceError> {
         let (e, l) = (&self.earlier, &self.later);
         e.check()?;
         l.check()?;
         if e.attestation.quorum != l.attestation.quorum {
-            return Err("the two attestations are signed by different keys".into());
+            return Err(EvidenceError::DifferentKeys);
         }
         if e.record.name != l.record.name {
-            return Err(format!(
-                "the records are of two names, {} and {}",
-                e.record.name, l.record.name
+            return Err(EvidenceError::TwoNames(
+                e.record.name.clone(),
+                l.record.name.clone(),
             ));
         }
         if e.seq >= l.seq {
-            return Err(format!(
-                "the earlier record (seq {}) must come first, below the later (seq {})",
-                e.seq, l.seq
-            ));
+            return Err(EvidenceError::Order {
+                earlier: e.seq,
+                later: l.seq,
+            });
         }
         match OwnershipEvidence::check(e, l) {
             Some(rule) if rule == self.rule => Ok(e.attestation.quorum),
-            Some(other) => Err(format!("the records break {other}, not {}", self.rule)),
-            None => Err("the two records break no ownership rule".into()),
+            Some(broken) => Err(EvidenceError::WrongRule {
+                broken,
+                named: self.rule,
+            }),
+            None => Err(EvidenceError::NoRule),
         }
     }
 
@@ -324,19 +471,18 @@ impl EvidenceFile {
 
     /// Parses an evidence file's text, strictly; it is not verified yet
     /// (equivocation evidence is, by [`Evidence::from_value`]).
-    pub fn from_json(text: &str) -> Result<EvidenceFile, String> {
-        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let map = value.as_object().ok_or("evidence must be a JSON object")?;
+    pub fn from_json(text: &str) -> Result<EvidenceFile, EvidenceError> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| EvidenceError::NotJson(e.to_string()))?;
+        let map = value.as_object().ok_or(EvidenceError::NotObject)?;
         match map.get("kind") {
             None => Evidence::from_value(&value)
                 .map(|e| EvidenceFile::Equivocation(Box::new(e)))
-                .map_err(|e| e.to_string()),
+                .map_err(EvidenceError::Heads),
             Some(kind) if kind.as_str() == Some("ownership") => Ok(EvidenceFile::Ownership(
                 Box::new(OwnershipEvidence::from_map(map)?),
             )),
-            Some(other) => Err(format!(
-                "unknown kind {other}: evidence is two heads (no kind) or \"ownership\""
-            )),
+            Some(other) => Err(EvidenceError::UnknownKind(other.to_string())),
         }
     }
 
@@ -350,7 +496,7 @@ impl EvidenceFile {
 
     /// Checks the evidence; returns what it proves, or why it proves
     /// nothing.
-    pub fn verify(&self) -> Result<Conviction, String> {
+    pub fn verify(&self) -> Result<Conviction, EvidenceError> {
         match self {
             EvidenceFile::Equivocation(evidence) => verify_equivocation(evidence),
             EvidenceFile::Ownership(evidence) => Ok(Conviction {
@@ -363,13 +509,13 @@ impl EvidenceFile {
 
 /// Checks two heads again (their fields are public, so they may have been
 /// built rather than parsed) and says how they conflict.
-fn verify_equivocation(evidence: &Evidence) -> Result<Conviction, String> {
+fn verify_equivocation(evidence: &Evidence) -> Result<Conviction, EvidenceError> {
     let [a, b] = &evidence.heads;
     if !a.signature_holds() || !b.signature_holds() {
-        return Err("a head's signature does not verify".into());
+        return Err(EvidenceError::HeadSignature);
     }
     if !a.conflicts(b) {
-        return Err("the two heads do not conflict, or are signed by different keys".into());
+        return Err(EvidenceError::NoConflict);
     }
     let offence = if (a.seq, a.time) == (b.seq, b.time) {
         format!(
@@ -578,7 +724,7 @@ mod tests {
     type Edit = Box<dyn FnOnce(&mut Value)>;
 
     /// The verdict on name_taken evidence with `edit` made to its JSON.
-    fn tampered(edit: impl FnOnce(&mut Value)) -> Result<Conviction, String> {
+    fn tampered(edit: impl FnOnce(&mut Value)) -> Result<Conviction, EvidenceError> {
         let mut value = name_taken().to_value();
         edit(&mut value);
         EvidenceFile::from_json(&value.to_string())?.verify()
@@ -644,7 +790,10 @@ mod tests {
         let e = attested(1, record("example.tor", 0, 5, T));
         let l = attested(2, record("other.tor", 1, 1, T + 60));
         let evidence = OwnershipEvidence::new(Rule::NameTaken, e, l);
-        assert!(evidence.verify().unwrap_err().contains("two names"));
+        assert!(matches!(
+            evidence.verify(),
+            Err(EvidenceError::TwoNames(..))
+        ));
     }
 
     fn fork() -> Evidence {

@@ -7,18 +7,64 @@
 
 use crate::attest::Attestation;
 use crate::keys::SigningKey;
-use crate::record::{Claim, Record};
+use crate::record::{Claim, Record, RecordError};
 use crate::transport::{self, Endpoint, RequestError, Route};
 use crate::wire::{Id, Reply, Request, WireError};
 use crate::work::{self, Progress};
 use serde_json::{Map, Value};
-use std::io::Write;
+use std::fmt;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// File, in the directory where `onions-hs` runs, that remembers the last
 /// serial each key used.
 pub const DEFAULT_STATE_FILE: &str = "onions-hs.state";
+
+/// Why the serial state file cannot be used.
+#[derive(Debug)]
+pub enum StateError {
+    /// The file is not a JSON object of serials: move it away.
+    NotStateFile(PathBuf),
+    /// The file was missing and cannot be created there.
+    Create(PathBuf, io::Error),
+    /// The file cannot be read.
+    Read(PathBuf, io::Error),
+    /// The serials cannot be encoded.
+    Encode(serde_json::Error),
+    /// The file cannot be saved.
+    Save(PathBuf, io::Error),
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::NotStateFile(path) => write!(
+                f,
+                "{}: not an onions-hs state file (a JSON object of serials); move it away",
+                path.display()
+            ),
+            StateError::Create(path, e) => {
+                write!(f, "{}: cannot create the serial state: {e}", path.display())
+            }
+            StateError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            StateError::Encode(e) => write!(f, "cannot encode the serial state: {e}"),
+            StateError::Save(path, e) => {
+                write!(f, "{}: cannot save serial state: {e}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StateError::NotStateFile(_) => None,
+            StateError::Create(_, e) | StateError::Read(_, e) | StateError::Save(_, e) => Some(e),
+            StateError::Encode(e) => Some(e),
+        }
+    }
+}
 
 /// The last serial used by each key, kept in a small JSON file so that a
 /// renewal or update is signed with a higher serial without the operator
@@ -31,25 +77,19 @@ pub struct SerialBook {
 
 impl SerialBook {
     /// Opens the book at `path`; a missing file is an empty book.
-    pub fn open(path: &Path) -> Result<SerialBook, String> {
+    pub fn open(path: &Path) -> Result<SerialBook, StateError> {
         let serials = match std::fs::read(path) {
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
                 Ok(Value::Object(map)) => map,
-                _ => {
-                    return Err(format!(
-                        "{}: not an onions-hs state file (a JSON object of serials); move it away",
-                        path.display()
-                    ))
-                }
+                _ => return Err(StateError::NotStateFile(path.to_owned())),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Create it now, so an unwritable place fails before any work.
-                write_atomically(path, b"{}\n").map_err(|e| {
-                    format!("{}: cannot create the serial state: {e}", path.display())
-                })?;
+                write_atomically(path, b"{}\n")
+                    .map_err(|e| StateError::Create(path.to_owned(), e))?;
                 Map::new()
             }
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => return Err(StateError::Read(path.to_owned(), e)),
         };
         Ok(SerialBook {
             path: path.to_owned(),
@@ -63,14 +103,13 @@ impl SerialBook {
     }
 
     /// Records that `onion`'s key used `serial`, durably (write, fsync, rename).
-    pub fn record(&mut self, onion: &str, serial: u64) -> Result<(), String> {
+    pub fn record(&mut self, onion: &str, serial: u64) -> Result<(), StateError> {
         let last = self.serials.get(onion).and_then(Value::as_u64).unwrap_or(0);
         self.serials
             .insert(onion.to_owned(), last.max(serial).into());
-        let text = serde_json::to_string_pretty(&self.serials)
-            .map_err(|e| format!("cannot encode the serial state: {e}"))?;
+        let text = serde_json::to_string_pretty(&self.serials).map_err(StateError::Encode)?;
         write_atomically(&self.path, format!("{text}\n").as_bytes())
-            .map_err(|e| format!("{}: cannot save serial state: {e}", self.path.display()))
+            .map_err(|e| StateError::Save(self.path.clone(), e))
     }
 }
 
@@ -84,6 +123,32 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// Why a record cannot be finished.
+#[derive(Debug)]
+pub enum FinishError {
+    /// The claim breaks a rule every record must keep.
+    Invalid(RecordError),
+    /// No nonce below 2^53 gives the requested work.
+    NoNonce,
+}
+
+impl fmt::Display for FinishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FinishError::Invalid(e) => write!(f, "{e}"),
+            FinishError::NoNonce => write!(f, "no nonce below 2^53 gives the requested work"),
+        }
+    }
+}
+
+impl std::error::Error for FinishError {}
+
+impl From<RecordError> for FinishError {
+    fn from(e: RecordError) -> Self {
+        FinishError::Invalid(e)
+    }
+}
+
 /// Builds, works and signs a record for `claim` with `key`.
 ///
 /// `threads` search for the nonce; `report` sees progress about every
@@ -94,12 +159,12 @@ pub fn finish_record(
     threads: usize,
     interval: Duration,
     report: &mut dyn FnMut(Progress),
-) -> Result<Record, String> {
+) -> Result<Record, FinishError> {
     let mut record = Record::from_claim(claim, key);
-    crate::verify::check_static_rules(&record).map_err(|e| e.to_string())?;
+    crate::verify::check_static_rules(&record)?;
     let input = work::input(&record.work_body());
-    record.nonce = work::solve(&input, record.work, threads, interval, report)
-        .ok_or("no nonce below 2^53 gives the requested work")?;
+    record.nonce =
+        work::solve(&input, record.work, threads, interval, report).ok_or(FinishError::NoNonce)?;
     record.sign_with(key);
     Ok(record)
 }
@@ -146,6 +211,42 @@ pub fn submit(
     }
 }
 
+/// Why the `--out` file cannot be written.
+#[derive(Debug)]
+pub enum OutputError {
+    /// The path is a directory: give a file name.
+    IsDirectory(PathBuf),
+    /// The place cannot be written to.
+    Unwritable(PathBuf, io::Error),
+    /// Writing, syncing or renaming the file failed.
+    Write(PathBuf, io::Error),
+}
+
+impl fmt::Display for OutputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutputError::IsDirectory(path) => write!(
+                f,
+                "--out {}: is a directory; give a file name",
+                path.display()
+            ),
+            OutputError::Unwritable(path, e) => {
+                write!(f, "--out {}: cannot write there: {e}", path.display())
+            }
+            OutputError::Write(path, e) => write!(f, "--out {}: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for OutputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OutputError::IsDirectory(_) => None,
+            OutputError::Unwritable(_, e) | OutputError::Write(_, e) => Some(e),
+        }
+    }
+}
+
 /// An output file that is checked for writability before any work is done
 /// and appears whole or not at all: it is written to a sibling first, and
 /// renamed over the target only on [`OutputFile::commit`].
@@ -159,12 +260,9 @@ pub struct OutputFile {
 impl OutputFile {
     /// Opens a new sibling `PATH.PID.tmp`, failing early if the place is
     /// unwritable or `path` is a directory.
-    pub fn create(path: &Path) -> Result<OutputFile, String> {
+    pub fn create(path: &Path) -> Result<OutputFile, OutputError> {
         if path.is_dir() {
-            return Err(format!(
-                "--out {}: is a directory; give a file name",
-                path.display()
-            ));
+            return Err(OutputError::IsDirectory(path.to_owned()));
         }
         let mut tmp = path.as_os_str().to_owned();
         tmp.push(format!(".{}.tmp", std::process::id()));
@@ -173,7 +271,7 @@ impl OutputFile {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(|e| format!("--out {}: cannot write there: {e}", path.display()))?;
+            .map_err(|e| OutputError::Unwritable(path.to_owned(), e))?;
         Ok(OutputFile {
             path: path.to_owned(),
             tmp,
@@ -182,8 +280,8 @@ impl OutputFile {
     }
 
     /// Writes `bytes`, syncs, and renames the file into place.
-    pub fn commit(mut self, bytes: &[u8]) -> Result<(), String> {
-        let fail = |e: std::io::Error| format!("--out {}: {e}", self.path.display());
+    pub fn commit(mut self, bytes: &[u8]) -> Result<(), OutputError> {
+        let fail = |e: io::Error| OutputError::Write(self.path.clone(), e);
         self.file.write_all(bytes).map_err(fail)?;
         self.file.sync_all().map_err(fail)?;
         std::fs::rename(&self.tmp, &self.path).map_err(fail)

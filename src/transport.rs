@@ -34,19 +34,42 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// Why a server address is not `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointError {
+    /// No colon.
+    NotHostPort(String),
+    /// The port is not 1-65535.
+    Port(String),
+    /// Nothing before the colon.
+    EmptyHost(String),
+}
+
+impl fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointError::NotHostPort(text) => write!(f, "{text:?} is not HOST:PORT"),
+            EndpointError::Port(text) => write!(f, "{text:?}: port must be 1-65535"),
+            EndpointError::EmptyHost(text) => write!(f, "{text:?}: host is empty"),
+        }
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
 impl Endpoint {
     /// Parses `HOST:PORT`.
-    pub fn parse(text: &str) -> Result<Endpoint, String> {
+    pub fn parse(text: &str) -> Result<Endpoint, EndpointError> {
         let (host, port) = text
             .rsplit_once(':')
-            .ok_or_else(|| format!("{text:?} is not HOST:PORT"))?;
+            .ok_or_else(|| EndpointError::NotHostPort(text.to_owned()))?;
         let port = port
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .ok_or_else(|| format!("{text:?}: port must be 1-65535"))?;
+            .ok_or_else(|| EndpointError::Port(text.to_owned()))?;
         if host.is_empty() {
-            return Err(format!("{text:?}: host is empty"));
+            return Err(EndpointError::EmptyHost(text.to_owned()));
         }
         Ok(Endpoint {
             host: host.to_owned(),

@@ -7,13 +7,11 @@
 //! file or value, never a panic. A claim whose output cannot be written
 //! fails before it spends any time on proof of work.
 
-mod common;
-
-use common::{assert_one_line_failure, run_hs, run_hs_within, TempDir};
 use onions::keys::{self, SigningKey, PUBLIC_KEY_HEADER};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use testkit::{assert_one_line_failure, run_hs, run_hs_within, TempDir};
 
 /// The time at which the vectors' record is valid.
 const VECTOR_NOW: u64 = 1_764_000_100;

@@ -14,10 +14,6 @@
 //! runs `chaos` (ignored otherwise) for `ONIONS_CHAOS_SECS` (default 600).
 //! Mounting tmpfs needs root, as for tests/full_disk.rs.
 
-mod common;
-
-use common::servers::{owner, print_key, record, Client, Server};
-use common::TempDir;
 use onions::lookup::{check_reply, LookupError, Policy, Resolution};
 use onions::name::LookupName;
 use onions::record::Record;
@@ -30,6 +26,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::servers::{owner, print_key, record, Client, Server};
+use testkit::TempDir;
 
 /// How long the servers may take to converge once the chaos stops.
 const CONVERGE: Duration = Duration::from_secs(180);

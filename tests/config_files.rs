@@ -6,10 +6,6 @@
 //! bad file (unknown key, bad line, bad value, unreadable) stops a program
 //! with one line naming the file, the line and what is wrong.
 
-mod common;
-
-use common::servers::{owner, print_key, record, Client, Server, ONIONS_SERVER};
-use common::{assert_one_line_failure, ChildGuard, TempDir, ONIONS_HS};
 use onions::keys::SigningKey;
 use onions::onion::OnionAddress;
 use onions::wire::{Id, Reply, Request, ServerRole, Status};
@@ -19,9 +15,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+use testkit::servers::{owner, print_key, record, Client, Server};
+use testkit::{assert_one_line_failure, ChildGuard, TempDir};
 
 /// The `onions-client` binary Cargo built for these tests.
 const ONIONS_CLIENT: &str = env!("CARGO_BIN_EXE_onions-client");
+const ONIONS_SERVER: &str = env!("CARGO_BIN_EXE_onions-server");
+const ONIONS_HS: &str = env!("CARGO_BIN_EXE_onions-hs");
 
 /// How long a program that should fail or finish at once may run.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -152,7 +152,7 @@ impl Started {
 }
 
 fn loopback_addr() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], common::servers::free_port_on("127.0.0.1")))
+    SocketAddr::from(([127, 0, 0, 1], testkit::free_port_on("127.0.0.1")))
 }
 
 fn path(p: &Path) -> &str {

@@ -32,12 +32,6 @@
 //! Real `onions-server` processes on loopback, real sockets, real files;
 //! every wait is bounded and every process is stopped by its PID.
 
-mod common;
-
-use common::servers::{
-    attested_seq, log_lines_with, print_key, record, wait_until, Client, Server,
-};
-use common::TempDir;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
 use onions::merkle::LeafKey;
@@ -49,6 +43,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use testkit::servers::{
+    attested_seq, log_lines_with, print_key, record, wait_until, Client, Server,
+};
+use testkit::TempDir;
 
 const QUORUM_IP: &str = "127.0.0.1";
 const MIRROR_IP: &str = "127.0.0.2";
@@ -783,7 +781,7 @@ fn flipped_byte_in_the_last_record_before_its_head_is_refused() {
         .arg(format!(
             "{}:{}",
             addr.ip(),
-            common::servers::free_port_on(QUORUM_IP)
+            testkit::free_port_on(QUORUM_IP)
         ))
         .arg("--state-dir")
         .arg(&state)
@@ -792,7 +790,7 @@ fn flipped_byte_in_the_last_record_before_its_head_is_refused() {
         .spawn()
         .unwrap();
     let mut stderr = child.stderr.take().unwrap();
-    let status = common::ChildGuard::new(child, "the Quorum on a damaged log")
+    let status = testkit::ChildGuard::new(child, "the Quorum on a damaged log")
         .wait_within(CONVERGE_LIMIT)
         .expect("the Quorum refuses its damaged log and exits");
     let mut err = String::new();

@@ -10,15 +10,13 @@
 //!   mirror stops replicating from it, raises the alarm in its log and
 //!   `status`, and goes on once the Quorum has taken the records back.
 
-mod common;
-
-use common::servers::{owner, print_key, record, wait_until, Server};
-use common::{ChildGuard, TempDir};
 use onions::wire::Reply;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use testkit::servers::{owner, print_key, record, wait_until, Server};
+use testkit::{ChildGuard, TempDir};
 
 /// How long replication may take.
 const LIMIT: Duration = Duration::from_secs(30);

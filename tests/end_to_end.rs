@@ -34,21 +34,21 @@
 //! or sent out. Every process is stopped by its PID and every wait is
 //! bounded; the test's files are kept (and their place printed) if it fails.
 
-mod common;
-
-use common::liar::{Forgery, Liar};
-use common::servers::{owner, print_key, Server};
-use common::tor::{release, Daemon, SocksReply, SocksRequest};
-use common::tornet::{
-    curl, describe_event, free_base_port, require_program, run, spawn, spawn_curl, statuses, Ports,
-    Run, Scratch, StreamLog, Tornet,
-};
 use onions::onion::OnionAddress;
 use onions::tor::control::{StreamId, StreamStatus, GUARD_TO};
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use testkit::liar::{Forgery, Liar};
+use testkit::servers::{owner, print_key, Server};
+use testkit::streams::Watcher;
+use testkit::tor::{release, Daemon, SocksReply, SocksRequest};
+use testkit::tornet::{
+    curl, describe_event, free_base_port, require_program, run, spawn, spawn_curl, statuses, Ports,
+    Run, Tornet,
+};
+use testkit::TempDir;
 
 /// Proof of work of both claims, and the Quorum's minimum.
 const WORK: &str = "4";
@@ -141,7 +141,7 @@ struct Story {
     liar: Liar,
     quorum: Server,
     mirror: Server,
-    log: StreamLog,
+    log: Watcher,
     net: Tornet,
     /// The Quorum's key, Base64.
     key: String,
@@ -151,7 +151,7 @@ struct Story {
     socks: SocketAddr,
     /// Where programs' outputs go.
     runs: PathBuf,
-    scratch: Scratch,
+    scratch: TempDir,
 }
 
 impl Story {
@@ -404,7 +404,7 @@ fn reach(socks: SocketAddr, host: &str, port: u16) -> Duration {
 /// Runs `onions-hs` with `args`; it must exit 0. Returns its stdout and
 /// stderr.
 fn hs_ok(args: &[&str]) -> (String, String) {
-    let (status, stdout, stderr) = common::run_hs(args);
+    let (status, stdout, stderr) = testkit::run_hs(args);
     assert!(
         status.success(),
         "onions-hs {args:?}: {status}\nstdout: {stdout}\nstderr: {stderr}"
@@ -669,7 +669,7 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         require_program(program, package);
     }
     let mut clock = Clock::new();
-    let scratch = Scratch::new("end-to-end");
+    let scratch = TempDir::keeping("end-to-end");
     let runs = scratch.join("runs");
     std::fs::create_dir(&runs).expect("runs directory");
 
@@ -726,7 +726,7 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
         net.took.as_secs_f64(),
         net.start_output.trim_end()
     );
-    let log = StreamLog::new(&net);
+    let log = net.watcher();
     let mut story = Story {
         key,
         onion: net.get("TORNET_ONION").to_owned(),
@@ -1030,15 +1030,15 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
 /// `DIR/env` is shell: single-quoted values, a quote written as `'\''`.
 #[test]
 fn the_network_env_file_is_unquoted() {
-    let env = common::tornet::parse_env(
+    let env = testkit::tornet::parse_env(
         "TORNET_DIR='/tmp/x'\nTORNET_CONTROL_PASSWORD='it'\\''s'\nTORNET_PIDS='1 2 3'\n",
     )
     .expect("parses");
     assert_eq!(env["TORNET_DIR"], "/tmp/x");
     assert_eq!(env["TORNET_CONTROL_PASSWORD"], "it's");
     assert_eq!(env["TORNET_PIDS"], "1 2 3");
-    assert!(common::tornet::parse_env("KEY=bare\n").is_err());
-    assert!(common::tornet::parse_env("KEY='open\n").is_err());
+    assert!(testkit::tornet::parse_env("KEY=bare\n").is_err());
+    assert!(testkit::tornet::parse_env("KEY='open\n").is_err());
 }
 
-liar_entry!();
+testkit::liar_entry!();

@@ -9,10 +9,6 @@
 //! it cannot run and fails, rather than pass without checking anything,
 //! unless ONIONS_TEST_NO_ROOT=1 asks to leave it out.
 
-mod common;
-
-use common::servers::{owner, record, Client, Server};
-use common::TempDir;
 use onions::record::Record;
 use onions::wire::{Code, Reply};
 use std::collections::HashMap;
@@ -20,6 +16,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use testkit::servers::{owner, record, Client, Server};
+use testkit::TempDir;
 
 /// Size of the tmpfs: room for the log's start, little more.
 const TMPFS_SIZE: &str = "512k";

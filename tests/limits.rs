@@ -25,12 +25,6 @@
 //! Real processes on 127.0.0.1 (Quorum) and 127.0.0.2 (mirror); every wait
 //! and every loop is bounded; every process is stopped by its PID.
 
-mod common;
-
-use common::servers::{
-    attested_seq, log_lines_with, owner, print_key, record, wait_until, Client, Server,
-};
-use common::TempDir;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
 use onions::merkle::{leaf_hash, LeafKey};
@@ -46,6 +40,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
+use testkit::servers::{
+    attested_seq, log_lines_with, owner, print_key, record, wait_until, Client, Server,
+};
+use testkit::TempDir;
 
 const QUORUM_IP: &str = "127.0.0.1";
 const MIRROR_IP: &str = "127.0.0.2";

@@ -10,10 +10,10 @@
 //! and that the flag refuses the protocol's address. Every wait is
 //! bounded; every process is stopped by its PID.
 
-mod common;
+use testkit::servers::{owner, print_key, record, wait_until, Server};
+use testkit::{assert_one_line_failure, free_port_on, ChildGuard, TempDir};
 
-use common::servers::{free_port_on, owner, print_key, record, wait_until, Server, ONIONS_SERVER};
-use common::{assert_one_line_failure, ChildGuard, TempDir};
+const ONIONS_SERVER: &str = env!("CARGO_BIN_EXE_onions-server");
 use onions::wire::{Code, Reply};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -24,10 +24,6 @@
 //! Every reply is decoded with `onions::wire`; the raw line is looked at
 //! only to check that it carries an `id` key (null or not).
 
-mod common;
-
-use common::servers::{attested_seq, free_port_on, owner, print_key, record, Client, Server};
-use common::TempDir;
 use onions::attest::Attestation;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
@@ -38,6 +34,8 @@ use onions::wire::{AuditState, Code, Id, Reply, Request};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use testkit::servers::{attested_seq, owner, print_key, record, Client, Server};
+use testkit::{free_port_on, TempDir};
 
 const DAY: u64 = 86_400;
 
@@ -753,10 +751,10 @@ fn first_reply_then_end(addr: std::net::SocketAddr, bytes: Vec<u8>) -> (Reply, b
     use std::io::{BufRead, BufReader, Write};
     let stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
-        .set_read_timeout(Some(common::servers::REPLY_LIMIT))
+        .set_read_timeout(Some(testkit::servers::REPLY_LIMIT))
         .unwrap();
     stream
-        .set_write_timeout(Some(common::servers::REPLY_LIMIT))
+        .set_write_timeout(Some(testkit::servers::REPLY_LIMIT))
         .unwrap();
     let mut writer = stream.try_clone().unwrap();
     let sender = std::thread::spawn(move || {

@@ -22,10 +22,6 @@
 //! Finally the operator's own tool, `onions-hs`, claims a name, looks its
 //! subdomain up on a mirror and verifies the claim file.
 
-mod common;
-
-use common::servers::{attested_seq, owner, print_key, record, wait_until, Client, Server};
-use common::{assert_one_line_failure, run_hs, TempDir};
 use onions::attest::Attestation;
 use onions::head::SignedHead;
 use onions::keys::{PublicKey, SigningKey};
@@ -39,6 +35,8 @@ use onions::wire::{AuditState, Code, Id, Push, Reply, Request, ServerRole, Upstr
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
+use testkit::servers::{attested_seq, owner, print_key, record, wait_until, Client, Server};
+use testkit::{assert_one_line_failure, run_hs, TempDir};
 
 /// How long replication may take to reach a server.
 const REPLICATE_LIMIT: Duration = Duration::from_secs(20);

@@ -20,10 +20,6 @@
 //! answers every put it took in hand, keeps every record it answered, and
 //! nothing else.
 
-mod common;
-
-use common::servers::{attested_seq, owner, print_key, put_request, record, wait_until, Server};
-use common::TempDir;
 use onions::attest::Attestation;
 use onions::keys::PublicKey;
 use onions::lookup::{check_reply, Policy, Resolution, DEFAULT_MAX_HEAD_AGE};
@@ -35,6 +31,8 @@ use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use testkit::servers::{attested_seq, owner, print_key, put_request, record, wait_until, Server};
+use testkit::TempDir;
 
 /// How long replication or a reconnection may take.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -256,7 +254,7 @@ fn a_stopped_mirror_restarts_from_its_own_head() {
 fn a_mirror_without_its_upstream_still_stops_cleanly() {
     let tmp = TempDir::new("shutdown-orphan");
     // Nothing listens here: the mirror keeps retrying with backoff.
-    let nowhere: SocketAddr = format!("127.0.0.1:{}", common::servers::free_port_on("127.0.0.1"))
+    let nowhere: SocketAddr = format!("127.0.0.1:{}", testkit::free_port_on("127.0.0.1"))
         .parse()
         .unwrap();
     let key = onions::keys::SigningKey::from_seed(&[7; 32])
@@ -299,7 +297,7 @@ fn put_until_closed(
 ) -> Vec<(Record, Reply)> {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
     stream
-        .set_read_timeout(Some(common::servers::REPLY_LIMIT))
+        .set_read_timeout(Some(testkit::servers::REPLY_LIMIT))
         .unwrap();
     let mut reader = BufReader::new(stream);
     let mut replies = Vec::new();

@@ -18,20 +18,17 @@
 //! before it reads the next event, so once a later stream shows the
 //! daemon's work, an earlier one was handled too.
 
-mod common;
-
-use common::liar::{Forgery, Liar};
-use common::servers::{owner, print_key, record, Server};
-use common::tor::{
-    release, Daemon, SocksReply, SocksRequest, TestTor, Watcher, EVENT_LIMIT, TOR_PASSWORD,
-};
-use common::TempDir;
 use onions::onion::OnionAddress;
 use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus, GUARD_TO};
 use onions::wire::Reply;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use testkit::liar::{Forgery, Liar};
+use testkit::servers::{owner, print_key, record, Server};
+use testkit::streams::Watcher;
+use testkit::tor::{release, Daemon, SocksReply, SocksRequest, TestTor, EVENT_LIMIT, TOR_PASSWORD};
+use testkit::TempDir;
 
 /// How long a mirror may take to replicate the test's records.
 const REPLICATE_LIMIT: Duration = Duration::from_secs(30);
@@ -173,7 +170,7 @@ impl Setup {
         let tmp = TempDir::new(label);
         let registry = Registry::start(&tmp);
         let tor = TestTor::start();
-        let watch = Watcher::new(&tor);
+        let watch = tor.watcher();
         let resolver = resolving(&[registry.mirror.addr], &registry.key, extra);
         let daemon = start_daemon(
             tmp.path(),
@@ -620,7 +617,7 @@ fn survives_a_tor_restart() {
     s.daemon
         .wait_log(&[&format!("attached to tor at {}", s.tor.control)], 2);
     assert!(s.daemon.log().contains("reconnecting to tor in"));
-    s.watch = Watcher::new(&s.tor);
+    s.watch = s.tor.watcher();
     assert_eq!(s.tor.leave_streams_unattached(), "1");
     assert!(s.watch.conn.tor_names_guarded().expect("address-mappings"));
 
@@ -654,7 +651,7 @@ fn lying_mirrors_are_never_followed_and_are_set_aside() {
         &FORGERIES,
     );
     let tor = TestTor::start();
-    let mut watch = Watcher::new(&tor);
+    let mut watch = tor.watcher();
     let honest = [(EXAMPLE, "example.tor"), (OTHER, "other.tor")];
     let mirrors = [liar.addr, registry.mirror.addr];
     let lied = format!("mirror {} lied about", liar.addr);
@@ -748,7 +745,7 @@ fn a_superseded_record_under_an_old_head_is_not_followed() {
     std::thread::sleep(Duration::from_secs(4));
 
     let tor = TestTor::start();
-    let mut watch = Watcher::new(&tor);
+    let mut watch = tor.watcher();
     let resolver = resolving(
         &[liar.addr, registry.mirror.addr],
         &registry.key,
@@ -780,7 +777,7 @@ fn a_superseded_record_under_an_old_head_is_not_followed() {
 fn sigterm_hands_streams_back_and_tor_names_fail_locally() {
     let tmp = TempDir::new("client-sigterm");
     let tor = TestTor::start();
-    let mut watch = Watcher::new(&tor);
+    let mut watch = tor.watcher();
     let access = cookie_access(&tor);
     let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
     assert_eq!(tor.leave_streams_unattached(), "1");
@@ -814,7 +811,7 @@ fn sigterm_hands_streams_back_and_tor_names_fail_locally() {
 fn after_kill_9_release_hands_waiting_streams_back() {
     let tmp = TempDir::new("client-release");
     let tor = TestTor::start();
-    let mut watch = Watcher::new(&tor);
+    let mut watch = tor.watcher();
     let access = password_access(&tor);
     let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
     daemon.kill9();
@@ -912,4 +909,4 @@ fn after_kill_9_a_restarted_daemon_takes_over_waiting_streams() {
     drop(web);
 }
 
-liar_entry!();
+testkit::liar_entry!();

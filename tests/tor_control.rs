@@ -9,23 +9,17 @@
 //! port instead: nothing leaves 127.0.0.1, no circuit is ever built, and a
 //! stream that Tor would send to an exit just waits for a circuit.
 
-mod common;
-
-use common::{free_port, require_tor, ChildGuard, TempDir};
 use crossbeam_channel::Receiver;
 use onions::tor::control::{
     Auth, AuthMethod, ControlAddr, ControlConnection, ControlError, Event, StreamEvent, StreamId,
     StreamStatus, GUARD_FROM, GUARD_TO, REASON_RESOLVEFAILED,
 };
 use onions::tor::socks::{self, SocksError};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// How long tor may take to open its ports.
-const START_LIMIT: Duration = Duration::from_secs(30);
+use testkit::free_port;
+use testkit::tor::{TestTor, TorAuth};
 
 /// How long an expected event may take.
 const EVENT_LIMIT: Duration = Duration::from_secs(10);
@@ -33,150 +27,15 @@ const EVENT_LIMIT: Duration = Duration::from_secs(10);
 /// How soon Tor must fail a `.tor` name it refuses locally.
 const LOCAL_FAILURE: Duration = Duration::from_secs(3);
 
+/// The longest a SOCKS client of these tests may wait.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A valid v3 onion address (checksum and key), for REDIRECTSTREAM.
 const ONION: &str = "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion";
 
 const PASSWORD: &str = "pa ss\"w\\ord";
-
-/// A running tor with a SOCKS port and a control port (TCP and Unix).
-struct TestTor {
-    // First, so that tor is stopped before its directory is removed.
-    tor: ChildGuard,
-    dir: TempDir,
-    socks: SocketAddr,
-    control_tcp: SocketAddr,
-    control: ControlAddr,
-    unix: ControlAddr,
-}
-
-/// How a test's tor authenticates controllers.
-#[derive(Clone, Copy, PartialEq)]
-enum TorAuth {
-    Cookie,
-    Password,
-}
-
-impl TestTor {
-    fn start(auth: TorAuth) -> TestTor {
-        require_tor();
-        let dir = TempDir::new("tor-control");
-        for sub in ["data", "ctl"] {
-            make_private_dir(&dir.join(sub));
-        }
-        std::fs::write(dir.join("empty"), b"").expect("cannot write an empty GeoIP file");
-        let socks: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-        std::fs::write(dir.join("torrc"), torrc(&dir, socks, control, auth)).expect("torrc");
-        let mut tor = TestTor {
-            tor: spawn_tor(&dir),
-            socks,
-            control_tcp: control,
-            control: ControlAddr::Tcp(control),
-            unix: ControlAddr::Unix(dir.join("ctl/sock")),
-            dir,
-        };
-        tor.wait_ready(auth);
-        tor
-    }
-
-    fn cookie(&self) -> PathBuf {
-        self.dir.join("data/control_auth_cookie")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("tor.log")).unwrap_or_default()
-    }
-
-    /// Waits until both ports accept and, with cookies, the cookie exists.
-    fn wait_ready(&mut self, auth: TorAuth) {
-        let deadline = Instant::now() + START_LIMIT;
-        while Instant::now() < deadline {
-            if let Some(status) = self.tor.try_wait() {
-                panic!("tor exited ({status}); its log:\n{}", self.log());
-            }
-            let cookie_ready = auth == TorAuth::Password
-                || std::fs::metadata(self.cookie()).is_ok_and(|m| m.len() == 32);
-            if cookie_ready && accepts(self.socks) && accepts(self.control_tcp) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "tor did not open its ports within {START_LIMIT:?}; its log:\n{}",
-            self.log()
-        );
-    }
-
-    /// A controller authenticated with the cookie.
-    fn controller(&self) -> ControlConnection {
-        ControlConnection::open(&self.control, &Auth::CookieFile(self.cookie()), TIMEOUT)
-            .unwrap_or_else(|e| panic!("cannot open the control port: {e}\n{}", self.log()))
-    }
-}
-
-fn torrc(dir: &TempDir, socks: SocketAddr, control: SocketAddr, auth: TorAuth) -> String {
-    let auth_line = match auth {
-        TorAuth::Cookie => "CookieAuthentication 1".to_owned(),
-        TorAuth::Password => format!("HashedControlPassword {}", hash_password(PASSWORD)),
-    };
-    format!(
-        "DataDirectory {data}\n\
-         SocksPort {socks}\n\
-         ControlPort {control}\n\
-         ControlPort unix:{unix}\n\
-         {auth_line}\n\
-         UseBridges 1\n\
-         Bridge 127.0.0.1:{closed}\n\
-         GeoIPFile {empty}\n\
-         GeoIPv6File {empty}\n\
-         Log notice file {log}\n\
-         RunAsDaemon 0\n",
-        data = dir.join("data").display(),
-        unix = dir.join("ctl/sock").display(),
-        closed = free_port(),
-        empty = dir.join("empty").display(),
-        log = dir.join("tor.log").display(),
-    )
-}
-
-fn spawn_tor(dir: &TempDir) -> ChildGuard {
-    let child = Command::new("tor")
-        .arg("-f")
-        .arg(dir.join("torrc"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start tor: {e}; install Debian's tor package"));
-    ChildGuard::new(child, "tor")
-}
-
-/// `tor --hash-password`, as a person sets up HashedControlPassword.
-fn hash_password(password: &str) -> String {
-    let output = Command::new("tor")
-        .args(["--hash-password", password])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run tor --hash-password: {e}; install Debian's tor"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    stdout
-        .lines()
-        .find(|l| l.starts_with("16:"))
-        .unwrap_or_else(|| panic!("tor --hash-password printed no hash: {stdout}"))
-        .to_owned()
-}
-
-fn make_private_dir(path: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
-}
-
-fn accepts(addr: SocketAddr) -> bool {
-    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-}
 
 // ------------------------------------------------------------ SOCKS clients
 
@@ -300,14 +159,14 @@ fn assert_failed_locally(seen: &[StreamEvent], name: &str) {
 
 #[test]
 fn cookie_authentication_safecookie_cookie_auto_and_unix_socket() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let safecookie = tor.controller();
     assert!(safecookie
         .get_info("version")
         .expect("GETINFO version")
         .starts_with("0."));
 
-    let plain = ControlConnection::connect(&tor.control, TIMEOUT).expect("connect");
+    let plain = ControlConnection::connect(&tor.control_addr(), TIMEOUT).expect("connect");
     let info = plain.protocol_info().expect("PROTOCOLINFO");
     assert!(info.offers(AuthMethod::SafeCookie) && info.offers(AuthMethod::Cookie));
     assert_eq!(info.cookie_file.as_deref(), Some(tor.cookie().as_path()));
@@ -317,19 +176,24 @@ fn cookie_authentication_safecookie_cookie_auto_and_unix_socket() {
         .expect("COOKIE authentication");
     assert!(plain.get_conf("SocksPort").expect("GETCONF").len() == 1);
 
-    let auto = ControlConnection::open(&tor.control, &Auth::Auto, TIMEOUT).expect("Auto");
+    let auto = ControlConnection::open(&tor.control_addr(), &Auth::Auto, TIMEOUT).expect("Auto");
     auto.get_info("version").expect("GETINFO after Auto");
-    let unix = ControlConnection::open(&tor.unix, &Auth::Auto, TIMEOUT).expect("Unix socket");
+    let unix =
+        ControlConnection::open(&tor.unix_addr(), &Auth::Auto, TIMEOUT).expect("Unix socket");
     unix.get_info("version")
         .expect("GETINFO over the Unix socket");
 }
 
 #[test]
 fn cookie_errors_name_the_file() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let missing = tor.dir.join("no-such-cookie");
-    let err = ControlConnection::open(&tor.control, &Auth::CookieFile(missing.clone()), TIMEOUT)
-        .expect_err("a missing cookie file must fail");
+    let err = ControlConnection::open(
+        &tor.control_addr(),
+        &Auth::CookieFile(missing.clone()),
+        TIMEOUT,
+    )
+    .expect_err("a missing cookie file must fail");
     assert!(matches!(err, ControlError::CookieFile { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&missing.display().to_string()),
@@ -338,8 +202,12 @@ fn cookie_errors_name_the_file() {
 
     let stale = tor.dir.join("stale-cookie");
     std::fs::write(&stale, [7u8; 32]).expect("write stale cookie");
-    let err = ControlConnection::open(&tor.control, &Auth::CookieFile(stale.clone()), TIMEOUT)
-        .expect_err("another tor's cookie must fail");
+    let err = ControlConnection::open(
+        &tor.control_addr(),
+        &Auth::CookieFile(stale.clone()),
+        TIMEOUT,
+    )
+    .expect_err("another tor's cookie must fail");
     assert!(
         matches!(err, ControlError::ServerHashMismatch { .. }),
         "{err:?}"
@@ -349,12 +217,16 @@ fn cookie_errors_name_the_file() {
 
 #[test]
 fn password_authentication_and_a_wrong_password() {
-    let tor = TestTor::start(TorAuth::Password);
-    let good = ControlConnection::open(&tor.control, &Auth::Password(PASSWORD.into()), TIMEOUT)
-        .expect("the right password (with a space, quote and backslash) works");
+    let tor = TestTor::start_with(TorAuth::Password(PASSWORD));
+    let good = ControlConnection::open(
+        &tor.control_addr(),
+        &Auth::Password(PASSWORD.into()),
+        TIMEOUT,
+    )
+    .expect("the right password (with a space, quote and backslash) works");
     good.get_info("version").expect("GETINFO after password");
 
-    let wrong = ControlConnection::connect(&tor.control, TIMEOUT).expect("connect");
+    let wrong = ControlConnection::connect(&tor.control_addr(), TIMEOUT).expect("connect");
     let err = wrong
         .authenticate(&Auth::Password("wrong".into()))
         .expect_err("a wrong password must fail");
@@ -373,7 +245,7 @@ fn password_authentication_and_a_wrong_password() {
         "{after:?}"
     );
 
-    let err = ControlConnection::open(&tor.control, &Auth::Auto, TIMEOUT)
+    let err = ControlConnection::open(&tor.control_addr(), &Auth::Auto, TIMEOUT)
         .expect_err("Auto cannot guess a password");
     assert!(err.to_string().contains("password"), "{err}");
 }
@@ -392,7 +264,7 @@ fn tor_not_listening_is_a_clear_error() {
 
 #[test]
 fn controller_wait_then_closestream_gives_the_client_an_error() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let control = tor.controller();
     let events = control.events();
     control
@@ -429,7 +301,7 @@ fn controller_wait_then_closestream_gives_the_client_an_error() {
 
 #[test]
 fn away_guard_fails_tor_names_inside_tor_and_other_streams_go_on() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let control = tor.controller();
     let events = control.events();
     control.set_events(&["STREAM"]).expect("SETEVENTS");
@@ -467,7 +339,7 @@ fn away_guard_fails_tor_names_inside_tor_and_other_streams_go_on() {
 
 #[test]
 fn away_guard_from_configuration_works_the_same() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let control = tor.controller();
     let events = control.events();
     control.set_events(&["STREAM"]).expect("SETEVENTS");
@@ -486,7 +358,7 @@ fn away_guard_from_configuration_works_the_same() {
 
 #[test]
 fn guard_stays_out_of_the_daemons_way_and_catches_its_mistakes() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let control = tor.controller();
     let events = control.events();
     control.guard_tor_names().expect("MAPADDRESS *.tor");
@@ -534,7 +406,7 @@ fn guard_stays_out_of_the_daemons_way_and_catches_its_mistakes() {
 
 #[test]
 fn after_a_crash_waiting_streams_are_found_and_handed_back() {
-    let tor = TestTor::start(TorAuth::Cookie);
+    let tor = TestTor::start_with(TorAuth::Cookie);
     let stuck_tor = socks_connect_after_crash(&tor);
     let control = tor.controller();
     let events = control.events();

@@ -8,9 +8,6 @@
 //! a second claim raises the serial by itself, and handing over the public
 //! key file by mistake is refused with a message that says so.
 
-mod common;
-
-use common::{assert_one_line_failure, run_hs, start_tor_hidden_service, TempDir};
 use onions::keys::{self, PublicKey, SigningKey, PUBLIC_KEY_HEADER};
 use onions::name::SubdomainKey;
 use onions::onion::OnionAddress;
@@ -18,6 +15,8 @@ use onions::record::Record;
 use onions::verify::Verifier;
 use serde_json::Value;
 use std::path::Path;
+use testkit::tor::start_tor_hidden_service;
+use testkit::{assert_one_line_failure, run_hs, TempDir};
 
 /// The `hostname` file Tor wrote, without its trailing newline.
 fn hostname(hs_dir: &Path) -> String {

@@ -13,11 +13,6 @@
 //!   raises the audit alarm at every mirror below it; each keeps answering
 //!   with its last good head, and `status` shows the alarm.
 
-mod common;
-
-use common::liar::{Forgery, Liar, Plan};
-use common::servers::{owner, print_key, record, Server};
-use common::{assert_one_line_failure, run_hs, TempDir};
 use onions::attest::Attestation;
 use onions::evidence::{Attested, EvidenceFile, OwnershipEvidence, Rule};
 use onions::keys::SigningKey;
@@ -26,8 +21,10 @@ use onions::name::RegisteredName;
 use onions::onion::OnionAddress;
 use onions::record::Claim;
 use onions::wire::{AuditState, Reply};
-use std::process::Command;
 use std::time::{Duration, Instant};
+use testkit::liar::{Forgery, Liar, Plan};
+use testkit::servers::{owner, print_key, record, witness_key, Server};
+use testkit::{assert_one_line_failure, run_hs, TempDir};
 
 /// How long a mirror may take to replicate and match a head.
 const REPLICATE_LIMIT: Duration = Duration::from_secs(30);
@@ -125,23 +122,6 @@ fn onions_hs_lookup_refuses_every_forgery() {
         assert!(!err.contains(&onion_of(0xa7)), "{err}");
     }
     assert_eq!(liar.lies(), forgeries.len());
-}
-
-/// The public key of a witness key file, as `--print-key` prints it.
-fn witness_key(file: &std::path::Path, state: &std::path::Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_onions-server"))
-        .args(["--role", "mirror", "--print-key", "--witness-key"])
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .output()
-        .expect("onions-server runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[test]
@@ -390,7 +370,7 @@ fn a_head_that_does_not_match_raises_the_alarm_below_it() {
         let current = audit.matched.expect("the last head that matched");
         assert_eq!((current.seq, current.root), (2, good.root));
         let lines =
-            common::servers::log_lines_with(mirror, &["ERROR", "AUDIT ALARM", "states root"]);
+            testkit::servers::log_lines_with(mirror, &["ERROR", "AUDIT ALARM", "states root"]);
         assert!(!lines.is_empty(), "{}", mirror.log());
         // Answers go on against the last good head, with proofs.
         let Reply::Found {
@@ -442,4 +422,4 @@ fn wait_alarm(mirror: &Server) -> onions::wire::AuditStatus {
     }
 }
 
-liar_entry!();
+testkit::liar_entry!();

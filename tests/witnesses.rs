@@ -14,11 +14,6 @@
 //!   client accepts an answer under it, and evidence files appear where
 //!   both heads were seen.
 
-mod common;
-
-use common::liar::{Liar, Plan};
-use common::servers::{owner, print_key, record, Client, Server};
-use common::{run_hs, TempDir};
 use onions::cosign::{Cosignature, Quorate};
 use onions::head::SignedHead;
 use onions::lookup::{check_reply, LookupError, Policy, Resolution};
@@ -28,36 +23,20 @@ use onions::wire::{Code, Reply, Request};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testkit::liar::{Liar, Plan};
+use testkit::servers::{owner, print_key, record, witness_key, Client, Server};
+use testkit::{run_hs, TempDir};
 
 /// How long replication and cosigning may take.
 const LIMIT: Duration = Duration::from_secs(30);
 
-liar_entry!();
+testkit::liar_entry!();
 
 /// The witness key file of the witness whose state is `state`.
 fn witness_key_file(state: &Path) -> PathBuf {
     state.with_extension("witness_key")
-}
-
-/// The public key of the witness key file `file`, as `--print-key` prints
-/// it (creating it).
-fn witness_key(file: &Path, state: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_onions-server"))
-        .args(["--role", "mirror", "--print-key", "--witness-key"])
-        .arg(file)
-        .arg("--state-dir")
-        .arg(state)
-        .output()
-        .expect("onions-server runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// A Quorum, three witnesses under it, and a mirror under the first
@@ -92,7 +71,7 @@ impl Network {
         quorum_flags.extend(trust.iter().map(String::as_str));
         let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &quorum_flags);
         let quorum_key = print_key(&quorum.state);
-        let mirror_port = common::servers::free_port_on("127.0.0.20");
+        let mirror_port = testkit::free_port_on("127.0.0.20");
         let mirror_addr = format!("127.0.0.20:{mirror_port}");
         let witnesses: Vec<Server> = states
             .iter()
@@ -740,7 +719,7 @@ fn a_mirror_does_not_wait_for_a_head_whose_cosignatures_are_gone() {
                 0,
                 &[],
             );
-            client.send_raw(&common::servers::put_request(&rec).to_line());
+            client.send_raw(&testkit::servers::put_request(&rec).to_line());
         }
         for client in clients.iter_mut() {
             let reply = client.read().expect("a reply");

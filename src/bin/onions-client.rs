@@ -109,7 +109,8 @@ fn main() {
         }],
     );
     cli::run("onions-client", || {
-        let _logger = onions::logging::start(args.log_level.as_deref())?;
+        let _logger =
+            onions::logging::start(args.log_level.as_deref()).map_err(|e| e.to_string())?;
         if let Some(file) = &args.config {
             log::debug!("flags from {} (command-line flags win)", file.display());
         }
@@ -125,7 +126,7 @@ fn main() {
             lookup_threads: args.lookup_threads,
             lookup_queue: args.lookup_queue,
         };
-        daemon::run(config, resolver)
+        daemon::run(config, resolver).map_err(|e| e.to_string())
     });
 }
 
@@ -189,7 +190,7 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
     if mirrors.is_empty() {
         return Err("give at least one --mirror HOST:PORT".into());
     }
-    let trusted = cli::quorum_keys(&args.quorum_key)?;
+    let trusted = cli::quorum_keys(&args.quorum_key).map_err(|e| e.to_string())?;
     if trusted.is_empty() {
         return Err(
             "give at least one --quorum-key BASE64 (onions-server --print-key at the Quorum)"
@@ -209,7 +210,7 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
             });
     Ok(ResolverConfig {
         mirrors,
-        route: cli::route(socks.as_deref(), args.direct)?,
+        route: cli::route(socks.as_deref(), args.direct).map_err(|e| e.to_string())?,
         policy: Policy {
             verifier: Verifier {
                 min_work: args.min_work,
@@ -217,7 +218,8 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
                 max_skew: None,
             },
             max_head_age: args.max_head_age,
-            witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)?,
+            witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)
+                .map_err(|e| e.to_string())?,
         },
         timeout: Duration::from_secs(args.timeout.max(1)),
         quarantine: Duration::from_secs(args.quarantine),

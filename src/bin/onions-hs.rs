@@ -196,12 +196,17 @@ fn claim(args: ClaimArgs) -> Result<(), String> {
         (Some(q), false) => Some(Endpoint::parse(q).map_err(|e| format!("--quorum {e}"))?),
         (None, true) => None,
     };
-    let route = cli::route(args.socks.as_deref(), args.direct)?;
+    let route = cli::route(args.socks.as_deref(), args.direct).map_err(|e| e.to_string())?;
     let key =
         SigningKey::read_tor_file(&args.key).map_err(|e| format!("{}: {e}", args.key.display()))?;
     let claim = build_claim(&args)?;
-    let out = args.out.as_deref().map(OutputFile::create).transpose()?;
-    let mut book = SerialBook::open(&args.state)?;
+    let out = args
+        .out
+        .as_deref()
+        .map(OutputFile::create)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let mut book = SerialBook::open(&args.state).map_err(|e| e.to_string())?;
     let onion = OnionAddress::from_key(key.public()).to_string();
     let claim = Claim {
         serial: args.serial.unwrap_or_else(|| book.next(&onion)),
@@ -210,8 +215,10 @@ fn claim(args: ClaimArgs) -> Result<(), String> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let record = with_progress(claim.work, threads, |report| {
         operator::finish_record(claim, &key, threads, Duration::from_millis(250), report)
-    })?;
-    book.record(&onion, record.serial)?;
+    })
+    .map_err(|e| e.to_string())?;
+    book.record(&onion, record.serial)
+        .map_err(|e| e.to_string())?;
     let document = match quorum {
         None => record.to_value(),
         Some(quorum) => {
@@ -227,7 +234,9 @@ fn claim(args: ClaimArgs) -> Result<(), String> {
     };
     let text = serde_json::to_string_pretty(&document).map_err(|e| e.to_string())?;
     match out {
-        Some(file) => file.commit(format!("{text}\n").as_bytes()),
+        Some(file) => file
+            .commit(format!("{text}\n").as_bytes())
+            .map_err(|e| e.to_string()),
         None => {
             println!("{text}");
             Ok(())
@@ -346,7 +355,7 @@ fn verify(args: VerifyArgs) -> Result<(), String> {
     let record = Record::from_value(record_value).map_err(|e| at(&e))?;
     let verifier = Verifier {
         min_work: args.min_work,
-        trusted: cli::quorum_keys(&args.quorum_key)?,
+        trusted: cli::quorum_keys(&args.quorum_key).map_err(|e| e.to_string())?,
         max_skew: None,
     };
     let now = args.now.unwrap_or_else(clock::now);
@@ -403,8 +412,8 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
     let name =
         LookupName::from_user(&args.name).map_err(|e| format!("name {:?}: {e}", args.name))?;
     let server = Endpoint::parse(&args.server).map_err(|e| format!("--server {e}"))?;
-    let route = cli::route(args.socks.as_deref(), args.direct)?;
-    let trusted = cli::quorum_keys(&args.quorum_key)?;
+    let route = cli::route(args.socks.as_deref(), args.direct).map_err(|e| e.to_string())?;
+    let trusted = cli::quorum_keys(&args.quorum_key).map_err(|e| e.to_string())?;
     if trusted.is_empty() {
         return Err("give at least one --quorum-key to check the answer against".into());
     }
@@ -415,7 +424,8 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
             max_skew: None,
         },
         max_head_age: args.max_head_age,
-        witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)?,
+        witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)
+            .map_err(|e| e.to_string())?,
     };
     let request = Request::Lookup {
         id: Id::Number(1),
@@ -463,7 +473,9 @@ fn lookup(args: LookupArgs) -> Result<(), String> {
 fn evidence(args: EvidenceArgs) -> Result<(), String> {
     let path = &args.file;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let invalid = |why: String| format!("{}: not valid evidence: {why}", path.display());
+    let invalid = |why: onions::evidence::EvidenceError| {
+        format!("{}: not valid evidence: {why}", path.display())
+    };
     let evidence = EvidenceFile::from_json(&text).map_err(invalid)?;
     let conviction = evidence.verify().map_err(invalid)?;
     println!("valid {} evidence: {conviction}", evidence.kind());

@@ -178,8 +178,10 @@ fn main() {
         let state_dir = args.state_dir.clone().ok_or("give --state-dir DIR")?;
         if args.print_key {
             let key = match &args.witness_key {
-                Some(file) => server::load_or_create_key_file(file, "witness")?,
-                None => server::load_or_create_quorum_key(&state_dir)?,
+                Some(file) => {
+                    server::load_or_create_key_file(file, "witness").map_err(|e| e.to_string())?
+                }
+                None => server::load_or_create_quorum_key(&state_dir).map_err(|e| e.to_string())?,
             };
             println!("{}", key.public().to_base64());
             return Ok(());
@@ -187,11 +189,12 @@ fn main() {
         // Every flag is checked before the logger starts, so that a bad
         // flag (or config line) is reported on one line.
         let plan = plan(&args)?;
-        let _logger = onions::logging::start(args.log_level.as_deref())?;
+        let _logger =
+            onions::logging::start(args.log_level.as_deref()).map_err(|e| e.to_string())?;
         if let Some(file) = &args.config {
             log::info!("flags from {} (command-line flags win)", file.display());
         }
-        server::run(plan.config(state_dir)?)
+        server::run(plan.config(state_dir)?).map_err(|e| e.to_string())
     });
 }
 
@@ -298,7 +301,7 @@ fn metrics_addr(text: Option<&str>, listen: SocketAddr) -> Result<Option<SocketA
     let addr = text.parse::<SocketAddr>().map_err(|_| {
         format!("--metrics {text:?}: expected IP:PORT, e.g. 127.0.0.1:10063 or [::1]:10063")
     })?;
-    server::metrics::check_addr(addr, listen)?;
+    server::metrics::check_addr(addr, listen).map_err(|e| e.to_string())?;
     Ok(Some(addr))
 }
 
@@ -312,7 +315,7 @@ fn recover_from(args: &Args) -> Result<Option<(Endpoint, Route)>, String> {
     }
     let from = Endpoint::parse(text).map_err(|e| format!("--recover-from {e}"))?;
     let route = if from.host.ends_with(".onion") {
-        cli::route(None, false)?
+        cli::route(None, false).map_err(|e| e.to_string())?
     } else {
         Route::Direct
     };
@@ -322,6 +325,7 @@ fn recover_from(args: &Args) -> Result<Option<(Endpoint, Route)>, String> {
 /// `--trust-witness` and `--witnesses`.
 fn witnesses(args: &Args) -> Result<Quorate, String> {
     cli::witness_policy("trust-witness", &args.trust_witness, args.witnesses)
+        .map_err(|e| e.to_string())
 }
 
 /// `--witness-key`, `--cosign-to` and `--cosign-interval`.
@@ -354,9 +358,11 @@ fn witness(args: &Args) -> Result<Option<WitnessPlan>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     let route = match &args.upstream_socks {
         Some(socks) => {
-            cli::route(Some(socks), false).map_err(|e| e.replace("--socks", "--upstream-socks"))?
+            cli::route(Some(socks), false).map_err(|e| e.for_flag("upstream-socks").to_string())?
         }
-        None if targets.iter().any(|t| t.host.ends_with(".onion")) => cli::route(None, false)?,
+        None if targets.iter().any(|t| t.host.ends_with(".onion")) => {
+            cli::route(None, false).map_err(|e| e.to_string())?
+        }
         None => Route::Direct,
     };
     Ok(Some((
@@ -376,12 +382,13 @@ impl Plan {
         let role = match self.mirror {
             Some(role) => role,
             None => Role::Quorum {
-                key: server::load_or_create_quorum_key(&state_dir)?,
+                key: server::load_or_create_quorum_key(&state_dir).map_err(|e| e.to_string())?,
             },
         };
         let witness = match self.witness {
             Some((file, cosign_to, route, interval)) => Some(server::witness::Setup {
-                key: server::load_or_create_key_file(&file, "witness")?,
+                key: server::load_or_create_key_file(&file, "witness")
+                    .map_err(|e| e.to_string())?,
                 cosign_to,
                 route,
                 interval,
@@ -411,12 +418,12 @@ fn mirror_role(args: &Args) -> Result<Role, String> {
     let upstream = Endpoint::parse(upstream).map_err(|e| format!("--upstream {e}"))?;
     let route = match (&args.upstream_socks, upstream.host.ends_with(".onion")) {
         (Some(socks), _) => {
-            cli::route(Some(socks), false).map_err(|e| e.replace("--socks", "--upstream-socks"))?
+            cli::route(Some(socks), false).map_err(|e| e.for_flag("upstream-socks").to_string())?
         }
-        (None, true) => cli::route(None, false)?,
+        (None, true) => cli::route(None, false).map_err(|e| e.to_string())?,
         (None, false) => Route::Direct,
     };
-    let trusted = cli::quorum_keys(&args.quorum_key)?;
+    let trusted = cli::quorum_keys(&args.quorum_key).map_err(|e| e.to_string())?;
     if trusted.is_empty() {
         return Err(
             "a mirror needs --quorum-key BASE64 (onions-server --print-key at the Quorum)".into(),

@@ -75,23 +75,119 @@ pub fn run(program: &str, body: impl FnOnce() -> Result<(), String>) {
     }
 }
 
+/// Why the route flags do not give a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteError {
+    /// Both `--socks` and `--direct` were given.
+    Exclusive,
+    /// The SOCKS address is not `IP:PORT`.
+    BadSocks {
+        /// The flag that gave it, without dashes (`socks` unless renamed
+        /// with [`RouteError::for_flag`]).
+        flag: &'static str,
+        /// The value given.
+        text: String,
+    },
+}
+
+impl RouteError {
+    /// The same error, naming `flag` (say `upstream-socks`) as the one that
+    /// gave a bad SOCKS address.
+    pub fn for_flag(self, flag: &'static str) -> RouteError {
+        match self {
+            RouteError::BadSocks { text, .. } => RouteError::BadSocks { flag, text },
+            other => other,
+        }
+    }
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteError::Exclusive => write!(f, "--socks and --direct exclude each other"),
+            RouteError::BadSocks { flag, text } => {
+                write!(f, "--{flag} {text:?}: expected IP:PORT of Tor's SOCKS port")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RouteError {}
+
 /// Chooses Tor's SOCKS port (the default) or a direct connection.
-pub fn route(socks: Option<&str>, direct: bool) -> Result<Route, String> {
+pub fn route(socks: Option<&str>, direct: bool) -> Result<Route, RouteError> {
     match (socks, direct) {
-        (Some(_), true) => Err("--socks and --direct exclude each other".into()),
+        (Some(_), true) => Err(RouteError::Exclusive),
         (_, true) => Ok(Route::Direct),
         (socks, false) => {
             let text = socks.unwrap_or(DEFAULT_SOCKS);
-            let addr: SocketAddr = text
-                .parse()
-                .map_err(|_| format!("--socks {text:?}: expected IP:PORT of Tor's SOCKS port"))?;
+            let addr: SocketAddr = text.parse().map_err(|_| RouteError::BadSocks {
+                flag: "socks",
+                text: text.to_owned(),
+            })?;
             Ok(Route::Socks(addr))
         }
     }
 }
 
+/// Why key flags (`--quorum-key`, `--witness-key`, `--trust-witness`) and
+/// `--witnesses` do not fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyFlagError {
+    /// A value is not Base64 of an ed25519 key.
+    BadKey {
+        /// The flag, without dashes.
+        flag: String,
+        /// The value given.
+        text: String,
+        /// Where the right value comes from.
+        hint: &'static str,
+    },
+    /// `--witnesses K` with K above 0 but no witness key.
+    NoWitnessKeys {
+        /// K.
+        needed: usize,
+        /// The key flag, without dashes.
+        flag: String,
+    },
+    /// `--witnesses K` with fewer keys than K.
+    TooFewKeys {
+        /// K.
+        needed: usize,
+        /// How many keys were given.
+        given: usize,
+        /// The key flag, without dashes.
+        flag: String,
+    },
+}
+
+impl std::fmt::Display for KeyFlagError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyFlagError::BadKey { flag, text, hint } => write!(
+                f,
+                "--{flag} {text:?}: expected Base64 of a 32-byte ed25519 key ({hint})"
+            ),
+            KeyFlagError::NoWitnessKeys { needed, flag } => write!(
+                f,
+                "--witnesses {needed}: no --{flag} is given; give the key of each witness to trust, or leave --witnesses out"
+            ),
+            KeyFlagError::TooFewKeys {
+                needed,
+                given,
+                flag,
+            } => write!(
+                f,
+                "--witnesses {needed}: only {given} --{flag} keys are given; give more keys or a lower --witnesses"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyFlagError {}
+
 /// Parses every `--quorum-key`.
-pub fn quorum_keys(texts: &[String]) -> Result<Vec<PublicKey>, String> {
+pub fn quorum_keys(texts: &[String]) -> Result<Vec<PublicKey>, KeyFlagError> {
     public_keys("quorum-key", texts, "onions-server --print-key")
 }
 
@@ -103,7 +199,7 @@ pub fn witness_policy(
     flag: &str,
     texts: &[String],
     needed: Option<usize>,
-) -> Result<Quorate, String> {
+) -> Result<Quorate, KeyFlagError> {
     let trusted = public_keys(
         flag,
         texts,
@@ -111,27 +207,35 @@ pub fn witness_policy(
     )?;
     let needed = needed.unwrap_or_else(|| Quorate::majority(trusted.len()));
     if needed > 0 && trusted.is_empty() {
-        return Err(format!(
-            "--witnesses {needed}: no --{flag} is given; give the key of each witness to trust, or leave --witnesses out"
-        ));
+        return Err(KeyFlagError::NoWitnessKeys {
+            needed,
+            flag: flag.to_owned(),
+        });
     }
     if needed > trusted.len() {
-        return Err(format!(
-            "--witnesses {needed}: only {} --{flag} keys are given; give more keys or a lower --witnesses",
-            trusted.len()
-        ));
+        return Err(KeyFlagError::TooFewKeys {
+            needed,
+            given: trusted.len(),
+            flag: flag.to_owned(),
+        });
     }
     Ok(Quorate { trusted, needed })
 }
 
 /// Parses every `--FLAG` as an ed25519 public key in Base64; a bad one is
 /// named with where the right value comes from (`hint`).
-fn public_keys(flag: &str, texts: &[String], hint: &str) -> Result<Vec<PublicKey>, String> {
+fn public_keys(
+    flag: &str,
+    texts: &[String],
+    hint: &'static str,
+) -> Result<Vec<PublicKey>, KeyFlagError> {
     texts
         .iter()
         .map(|t| {
-            PublicKey::from_base64(t).ok_or_else(|| {
-                format!("--{flag} {t:?}: expected Base64 of a 32-byte ed25519 key ({hint})")
+            PublicKey::from_base64(t).ok_or_else(|| KeyFlagError::BadKey {
+                flag: flag.to_owned(),
+                text: t.clone(),
+                hint,
             })
         })
         .collect()

@@ -308,15 +308,17 @@ fn witness_mistakes_are_one_line_that_says_what_to_do() {
         .public()
         .to_base64()];
     assert_eq!(
-        witness_policy("witness-key", &keys, Some(2)).unwrap_err(),
+        witness_policy("witness-key", &keys, Some(2))
+            .unwrap_err()
+            .to_string(),
         "--witnesses 2: only 1 --witness-key keys are given; give more keys or a lower --witnesses"
     );
     assert_eq!(
-            witness_policy("witness-key", &[], Some(1)).unwrap_err(),
+            witness_policy("witness-key", &[], Some(1)).unwrap_err().to_string(),
             "--witnesses 1: no --witness-key is given; give the key of each witness to trust, or leave --witnesses out"
         );
     assert_eq!(
-            witness_policy("trust-witness", &["AAA".into()], None).unwrap_err(),
+            witness_policy("trust-witness", &["AAA".into()], None).unwrap_err().to_string(),
             "--trust-witness \"AAA\": expected Base64 of a 32-byte ed25519 key (onions-server --witness-key FILE --print-key at the witness)"
         );
 }

@@ -20,6 +20,8 @@ use crate::tor::control::{
 };
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use std::collections::HashSet;
+use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,9 +66,45 @@ struct Outcome {
     result: Result<(OnionAddress, Source), ResolveError>,
 }
 
+/// Why the daemon stopped with an error.
+#[derive(Debug)]
+pub enum DaemonError {
+    /// The signal handlers cannot be installed.
+    Signals(io::Error),
+    /// A lookup thread cannot be started.
+    Thread(io::Error),
+    /// Tor refused the credentials, or the cookie cannot be used: retrying
+    /// cannot help until the configuration is fixed.
+    Control {
+        /// The control port.
+        control: ControlAddr,
+        /// What Tor or the connection said.
+        error: ControlError,
+    },
+}
+
+impl fmt::Display for DaemonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DaemonError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            DaemonError::Thread(e) => write!(f, "cannot start a lookup thread: {e}"),
+            DaemonError::Control { control, error } => write!(f, "tor control {control}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for DaemonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DaemonError::Signals(e) | DaemonError::Thread(e) => Some(e),
+            DaemonError::Control { error, .. } => Some(error),
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT, then hands streams back to Tor.
-pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
-    signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), DaemonError> {
+    signals::install().map_err(DaemonError::Signals)?;
     let resolver = Arc::new(resolver);
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(config.lookup_queue.max(1));
     let (out_tx, out_rx) = crossbeam_channel::unbounded::<Outcome>();
@@ -76,7 +114,7 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
         let thread = std::thread::Builder::new()
             .name(format!("lookup-{i}"))
             .spawn(move || lookup_loop(&resolver, &jobs, &outcomes))
-            .map_err(|e| format!("cannot start a lookup thread: {e}"))?;
+            .map_err(DaemonError::Thread)?;
         threads.push(thread);
     }
     drop(out_tx);
@@ -85,11 +123,14 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
     while !signals::stop_requested() {
         match session(&config, &job_tx, &out_rx, &mut backoff) {
             Ok(()) => break,
-            Err(Failure::Fatal(e)) => {
-                result = Err(format!("tor control {}: {e}", config.tor.control));
+            Err(Failure::Fatal(error)) => {
+                result = Err(DaemonError::Control {
+                    control: config.tor.control.clone(),
+                    error,
+                });
                 break;
             }
-            Err(Failure::Retry(e)) => log::warn!("tor control {}: {e}", config.tor.control),
+            Err(e) => log::warn!("tor control {}: {e}", config.tor.control),
         }
         let wait = backoff.next_wait();
         log::info!("reconnecting to tor in {:.1} s", wait.as_secs_f64());
@@ -105,11 +146,10 @@ pub fn run(config: DaemonConfig, resolver: Resolver) -> Result<(), String> {
 
 /// Connects, guards `.tor` names and hands waiting streams back: what a
 /// supervisor runs after the daemon exits in any way (`--release`).
-pub fn release(tor: &TorAccess) -> Result<HandBack, String> {
-    let conn = ControlConnection::open(&tor.control, &tor.auth, CONNECT_TIMEOUT)
-        .map_err(|e| e.to_string())?;
-    conn.guard_tor_names().map_err(|e| e.to_string())?;
-    conn.hand_back_streams().map_err(|e| e.to_string())
+pub fn release(tor: &TorAccess) -> Result<HandBack, ControlError> {
+    let conn = ControlConnection::open(&tor.control, &tor.auth, CONNECT_TIMEOUT)?;
+    conn.guard_tor_names()?;
+    conn.hand_back_streams()
 }
 
 fn lookup_loop(resolver: &Resolver, jobs: &Receiver<Job>, outcomes: &Sender<Outcome>) {
@@ -137,9 +177,20 @@ fn lookup_loop(resolver: &Resolver, jobs: &Receiver<Job>, outcomes: &Sender<Outc
 /// Why a control session ended.
 enum Failure {
     /// Tor refused our credentials: retrying cannot help.
-    Fatal(String),
+    Fatal(ControlError),
     /// The connection failed; try again after a pause.
-    Retry(String),
+    Retry(ControlError),
+    /// The event stream ended: the connection closed.
+    Dropped,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Fatal(e) | Failure::Retry(e) => write!(f, "{e}"),
+            Failure::Dropped => write!(f, "the control connection closed (did tor restart?)"),
+        }
+    }
 }
 
 /// One control session; `Ok` when a stop was requested and streams were
@@ -151,10 +202,8 @@ fn session(
     backoff: &mut Backoff,
 ) -> Result<(), Failure> {
     let conn = take_over(&config.tor).map_err(|e| match e {
-        ControlError::AuthFailed { .. } | ControlError::CookieFile { .. } => {
-            Failure::Fatal(e.to_string())
-        }
-        e => Failure::Retry(e.to_string()),
+        ControlError::AuthFailed { .. } | ControlError::CookieFile { .. } => Failure::Fatal(e),
+        e => Failure::Retry(e),
     })?;
     backoff.reset();
     let events = conn.events();
@@ -179,7 +228,7 @@ fn session(
                     _ => {}
                 },
                 Ok(_) => {}
-                Err(_) => return Err(Failure::Retry("the control connection closed (did tor restart?)".into())),
+                Err(_) => return Err(Failure::Dropped),
             },
             recv(outcomes) -> outcome => {
                 if let Ok(outcome) = outcome {
@@ -189,9 +238,7 @@ fn session(
             default(TICK) => {}
         }
         if signals::stop_requested() {
-            let handed = conn
-                .hand_back_streams()
-                .map_err(|e| Failure::Retry(e.to_string()))?;
+            let handed = conn.hand_back_streams().map_err(Failure::Retry)?;
             log::info!("stopping: stream attachment handed back to tor; {handed}");
             return Ok(());
         }
@@ -213,10 +260,9 @@ fn take_over(tor: &TorAccess) -> Result<ControlConnection, ControlError> {
 }
 
 /// Handles streams left waiting by a predecessor that died.
-fn resume_waiting(conn: &ControlConnection, jobs: &Sender<Job>) -> Result<(), String> {
+fn resume_waiting(conn: &ControlConnection, jobs: &Sender<Job>) -> Result<(), ControlError> {
     let waiting: Vec<_> = conn
-        .stream_status()
-        .map_err(|e| e.to_string())?
+        .stream_status()?
         .into_iter()
         .filter(|e| e.may_wait_for_controller())
         .collect();

@@ -96,18 +96,52 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
 }
 
+/// Why a server key cannot be read or created.
+#[derive(Debug)]
+pub enum KeyFileError {
+    /// The state directory cannot be created.
+    StateDir(PathBuf, std::io::Error),
+    /// The key file exists but cannot be read as a key.
+    Read(PathBuf, crate::keys::KeyError),
+    /// The key file was missing and cannot be created.
+    Create {
+        /// The key file.
+        path: PathBuf,
+        /// Whose key (Quorum, witness).
+        what: String,
+        /// What creating it said.
+        error: std::io::Error,
+    },
+}
+
+impl std::fmt::Display for KeyFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyFileError::StateDir(dir, e) => write!(f, "--state-dir {}: {e}", dir.display()),
+            KeyFileError::Read(path, e) => write!(f, "{}: {e}", path.display()),
+            KeyFileError::Create { path, what, error } => write!(
+                f,
+                "{}: cannot create the {what} key: {error}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for KeyFileError {}
+
 /// Reads the Quorum key in `state_dir`, creating it (mode 0600) on first use.
-pub fn load_or_create_quorum_key(state_dir: &Path) -> Result<SigningKey, String> {
+pub fn load_or_create_quorum_key(state_dir: &Path) -> Result<SigningKey, KeyFileError> {
     std::fs::create_dir_all(state_dir)
-        .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
+        .map_err(|e| KeyFileError::StateDir(state_dir.to_owned(), e))?;
     load_or_create_key_file(&state_dir.join(QUORUM_KEY_FILE), "Quorum")
 }
 
 /// Reads the `what` key (Quorum, witness) at `path`, creating it (mode
 /// 0600) on first use.
-pub fn load_or_create_key_file(path: &Path, what: &str) -> Result<SigningKey, String> {
+pub fn load_or_create_key_file(path: &Path, what: &str) -> Result<SigningKey, KeyFileError> {
     let read = |path: &Path| {
-        SigningKey::read_tor_file(path).map_err(|e| format!("{}: {e}", path.display()))
+        SigningKey::read_tor_file(path).map_err(|e| KeyFileError::Read(path.to_owned(), e))
     };
     match SigningKey::read_tor_file(path) {
         Ok(key) => Ok(key),
@@ -115,10 +149,11 @@ pub fn load_or_create_key_file(path: &Path, what: &str) -> Result<SigningKey, St
             match create_key_file(path, what) {
                 // Another process (a --print-key, say) created it first.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
-                Err(e) => Err(format!(
-                    "{}: cannot create the {what} key: {e}",
-                    path.display()
-                )),
+                Err(error) => Err(KeyFileError::Create {
+                    path: path.to_owned(),
+                    what: what.to_owned(),
+                    error,
+                }),
                 Ok(key) => Ok(key),
             }
         }
@@ -148,10 +183,61 @@ fn create_key_file(path: &Path, what: &str) -> std::io::Result<SigningKey> {
     Ok(key)
 }
 
+/// Why a server could not start, or stopped with an error.
+#[derive(Debug)]
+pub enum ServerError {
+    /// The signal handlers cannot be installed.
+    Signals(std::io::Error),
+    /// The Quorum's log is damaged in the middle and it refuses to hand
+    /// those seqs out again: start once with `--recover-from`, or restore
+    /// the log from a backup.
+    DamageRefused(std::io::Error),
+    /// The log cannot be opened.
+    OpenLog(PathBuf, std::io::Error),
+    /// Taking records back from a mirror failed.
+    Recovery(recovery::RecoveryError),
+    /// The first head cannot be signed and written.
+    FirstHead(quorum::StartError),
+    /// A witness's state file cannot be read back.
+    WitnessState(witness::StateError),
+    /// Metrics cannot be served at `--metrics`.
+    Metrics(metrics::MetricsAddrError),
+    /// The protocol's address cannot be listened on.
+    Listen(SocketAddr, std::io::Error),
+    /// The event loop cannot start.
+    EventLoopStart(std::io::Error),
+    /// The event loop failed.
+    EventLoop(std::io::Error),
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerError::Signals(e) => write!(f, "cannot install signal handlers: {e}"),
+            ServerError::DamageRefused(e) => write!(
+                f,
+                "{e}; the Quorum will not hand those seqs out again: start it once with --recover-from MIRROR_HOST:PORT to take the records back from a mirror, or restore the log from a backup"
+            ),
+            ServerError::OpenLog(dir, e) => {
+                write!(f, "{}: cannot open the log: {e}", dir.display())
+            }
+            ServerError::Recovery(e) => write!(f, "{e}"),
+            ServerError::FirstHead(e) => write!(f, "{e}"),
+            ServerError::WitnessState(e) => write!(f, "{e}"),
+            ServerError::Metrics(e) => write!(f, "{e}"),
+            ServerError::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            ServerError::EventLoopStart(e) => write!(f, "cannot start the event loop: {e}"),
+            ServerError::EventLoop(e) => write!(f, "event loop failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {}
+
 /// Runs a server until SIGTERM or SIGINT, then finishes in-flight work and
 /// returns.
-pub fn run(config: Config) -> Result<(), String> {
-    signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?;
+pub fn run(config: Config) -> Result<(), ServerError> {
+    signals::install().map_err(ServerError::Signals)?;
     let is_quorum = matches!(config.role, Role::Quorum { .. });
     let on_damage = if is_quorum && config.recover_from.is_none() {
         OnDamage::Refuse
@@ -159,13 +245,13 @@ pub fn run(config: Config) -> Result<(), String> {
         OnDamage::Cut
     };
     let (store, report) = Store::open_with(&config.state_dir, on_damage).map_err(|e| {
-        let damaged = e.get_ref().is_some_and(|i| i.is::<crate::store::DamageRefused>());
+        let damaged = e
+            .get_ref()
+            .is_some_and(|i| i.is::<crate::store::DamageRefused>());
         if damaged {
-            format!(
-                "{e}; the Quorum will not hand those seqs out again: start it once with --recover-from MIRROR_HOST:PORT to take the records back from a mirror, or restore the log from a backup"
-            )
+            ServerError::DamageRefused(e)
         } else {
-            format!("{}: cannot open the log: {e}", config.state_dir.display())
+            ServerError::OpenLog(config.state_dir.clone(), e)
         }
     })?;
     log::info!(
@@ -200,14 +286,15 @@ pub fn run(config: Config) -> Result<(), String> {
     };
     if let (Some(key), Some((from, route))) = (&quorum_key, &config.recover_from) {
         let needed = report.damage.map_or(0, |d| d.seq);
-        let taken = recovery::recover(&store, key.public(), from, *route, needed)?;
+        let taken = recovery::recover(&store, key.public(), from, *route, needed)
+            .map_err(ServerError::Recovery)?;
         log::warn!(
             "took {taken} records back from {from}; the log now holds up to seq {}",
             store.seq()
         );
     }
     if let Some(key) = &quorum_key {
-        let head = quorum::start(&store, key)?;
+        let head = quorum::start(&store, key).map_err(ServerError::FirstHead)?;
         log::info!(
             "signed head seq {} time {} size {}",
             head.seq,
@@ -231,10 +318,10 @@ pub fn run(config: Config) -> Result<(), String> {
     }
     let book = cosigs::Book::new(quorum_keys.clone(), collected, config.limits.cosigned_heads);
     let witness_report = match &config.witness {
-        Some(setup) => Some(Mutex::new(witness::Report::load(
-            &config.state_dir,
-            &setup.key,
-        )?)),
+        Some(setup) => Some(Mutex::new(
+            witness::Report::load(&config.state_dir, &setup.key)
+                .map_err(ServerError::WitnessState)?,
+        )),
         None => None,
     };
     let stats = Stats::default();
@@ -254,15 +341,14 @@ pub fn run(config: Config) -> Result<(), String> {
     // Metrics first: once the protocol's port answers, so does this one.
     let metrics_listener = match config.metrics {
         Some(addr) => {
-            metrics::check_addr(addr, config.listen)?;
-            Some(metrics::bind(addr)?)
+            metrics::check_addr(addr, config.listen).map_err(ServerError::Metrics)?;
+            Some(metrics::bind(addr).map_err(ServerError::Metrics)?)
         }
         None => None,
     };
     let listener = mio::net::TcpListener::bind(config.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let (poll, waker) =
-        event_loop::poll_and_waker().map_err(|e| format!("cannot start the event loop: {e}"))?;
+        .map_err(|e| ServerError::Listen(config.listen, e))?;
+    let (poll, waker) = event_loop::poll_and_waker().map_err(ServerError::EventLoopStart)?;
     let (event_tx, event_rx) = crossbeam_channel::unbounded();
     let outbox = Outbox::new(event_tx, waker);
     let (job_tx, job_rx) = crossbeam_channel::bounded(config.limits.worker_queue);
@@ -334,10 +420,8 @@ pub fn run(config: Config) -> Result<(), String> {
     );
     let event_loop =
         event_loop::EventLoop::new(poll, listener, job_tx, event_rx, config.limits, shared)
-            .map_err(|e| format!("cannot start the event loop: {e}"))?;
-    let result = event_loop
-        .run()
-        .map_err(|e| format!("event loop failed: {e}"));
+            .map_err(ServerError::EventLoopStart)?;
+    let result = event_loop.run().map_err(ServerError::EventLoop);
     signals::request_stop();
     for thread in threads {
         let _ = thread.join();

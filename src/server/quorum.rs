@@ -78,8 +78,25 @@ impl Decision {
 
 /// Signs and writes a head over the replayed log before the server answers
 /// anything (PROTOCOL.md §10.4), so lookups and catch-up have one at once.
-pub fn start(store: &Store, key: &SigningKey) -> Result<SignedHead, String> {
-    seal(store, key, &[]).map_err(|e| format!("cannot sign the first head: {e}"))
+pub fn start(store: &Store, key: &SigningKey) -> Result<SignedHead, StartError> {
+    seal(store, key, &[]).map_err(StartError)
+}
+
+/// Why the first head cannot be signed and written (the log cannot be
+/// written to).
+#[derive(Debug)]
+pub struct StartError(pub std::io::Error);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot sign the first head: {}", self.0)
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// Runs the committer until every worker has dropped its sender.

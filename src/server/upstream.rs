@@ -17,11 +17,12 @@ use crate::canonical;
 use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::store::{Entry, Sealing};
-use crate::transport::{self, Endpoint, Route};
-use crate::verify::Verifier;
-use crate::wire::{self, Id, Push, Reply, Request};
+use crate::transport::{self, Endpoint, Route, TransportError};
+use crate::verify::{Verifier, VerifyError};
+use crate::wire::{self, DecodeError, Id, Push, Reply, Request, WireError};
 use crossbeam_channel::Sender;
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::ops::Range;
@@ -40,6 +41,133 @@ const MAX_BATCH: usize = 4096;
 /// Longest line accepted from upstream (a push carries at most an 8 KiB
 /// record and its attestation, or a head).
 const MAX_LINE: usize = 64 * 1024;
+
+/// Why a session with the upstream ended. The variants fall in three
+/// groups: the connection failed ([`UpstreamError::Connect`] through
+/// [`UpstreamError::Silent`]: reconnecting may help), the upstream is
+/// behind this mirror ([`UpstreamError::Behind`]: an operator must act), or
+/// the upstream sent something wrong (the rest: it is faulty or lying).
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// Connecting (directly or through Tor) failed.
+    Connect(TransportError),
+    /// Sending the subscription failed.
+    Subscribe(io::Error),
+    /// The socket could not be set up.
+    Socket(io::Error),
+    /// The upstream closed the connection.
+    Closed,
+    /// Reading from the upstream failed.
+    Read(io::Error),
+    /// Nothing came for longer than the silence limit.
+    Silent(Duration),
+    /// The upstream holds fewer records than this mirror: it lost records
+    /// this mirror holds. Not replicating from it until it is back.
+    Behind {
+        /// The upstream's seq.
+        upstream: u64,
+        /// This mirror's seq.
+        ours: u64,
+    },
+    /// The reply to `subscribe` cannot be read.
+    BadSubscribeReply(DecodeError),
+    /// The upstream refused `subscribe`.
+    SubscribeRefused(WireError),
+    /// The upstream answered `subscribe` with another kind of reply.
+    UnexpectedReply(&'static str),
+    /// A line longer than any push.
+    LineTooLong,
+    /// A pushed line cannot be read.
+    BadLine(DecodeError),
+    /// A pushed line is an error.
+    Refused(WireError),
+    /// A record's seq does not follow the ones before it.
+    OutOfOrder {
+        /// The record's seq.
+        seq: u64,
+        /// The highest seq taken before it.
+        after: u64,
+    },
+    /// A record came with an attestation for another seq.
+    AttestationSeq {
+        /// The record's seq.
+        seq: u64,
+        /// The seq the attestation is for.
+        attested: u64,
+    },
+    /// A pushed record fails verification.
+    Unverified {
+        /// Its seq.
+        seq: u64,
+        /// Its name.
+        name: String,
+        /// Why.
+        why: VerifyError,
+    },
+    /// The store cannot take the records.
+    Append(io::Error),
+    /// A verification thread died.
+    VerifierFailed,
+}
+
+impl fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UpstreamError::Connect(e) => write!(f, "{e}"),
+            UpstreamError::Subscribe(e) => write!(f, "cannot subscribe: {e}"),
+            UpstreamError::Socket(e) => write!(f, "{e}"),
+            UpstreamError::Closed => write!(f, "upstream closed the connection"),
+            UpstreamError::Read(e) => write!(f, "read failed: {e}"),
+            UpstreamError::Silent(silence) => write!(
+                f,
+                "silent for {} s; giving up this connection",
+                silence.as_secs()
+            ),
+            UpstreamError::Behind { upstream, ours } => write!(
+                f,
+                "upstream is at seq {upstream}, below this mirror's seq {ours}: it lost records this mirror holds; not replicating from it until it is back at seq {ours} (a Quorum takes them back with --recover-from)"
+            ),
+            UpstreamError::BadSubscribeReply(e) => write!(f, "bad reply to subscribe: {e}"),
+            UpstreamError::SubscribeRefused(e) => write!(f, "refused subscribe: {e}"),
+            UpstreamError::UnexpectedReply(kind) => write!(f, "answered subscribe with {kind}"),
+            UpstreamError::LineTooLong => write!(f, "sent a line over {MAX_LINE} bytes"),
+            UpstreamError::BadLine(e) => write!(f, "sent a bad line: {e}"),
+            UpstreamError::Refused(e) => write!(f, "refused: {e}"),
+            UpstreamError::OutOfOrder { seq, after } => {
+                write!(f, "sent seq {seq} after seq {after}")
+            }
+            UpstreamError::AttestationSeq { seq, attested } => write!(
+                f,
+                "sent seq {seq} with an attestation for seq {attested}"
+            ),
+            UpstreamError::Unverified { seq, name, why } => write!(
+                f,
+                "sent a record that fails verification at seq {seq} ({name}): {why}"
+            ),
+            UpstreamError::Append(e) => write!(f, "cannot append to the log: {e}"),
+            UpstreamError::VerifierFailed => write!(f, "a verification thread failed"),
+        }
+    }
+}
+
+impl std::error::Error for UpstreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UpstreamError::Connect(e) => Some(e),
+            UpstreamError::Subscribe(e)
+            | UpstreamError::Socket(e)
+            | UpstreamError::Read(e)
+            | UpstreamError::Append(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<TransportError> for UpstreamError {
+    fn from(e: TransportError) -> Self {
+        UpstreamError::Connect(e)
+    }
+}
 
 /// What the upstream thread needs.
 pub struct Upstream {
@@ -82,6 +210,10 @@ impl Upstream {
                 self.shared.store.seq() + 1
             );
             if let Err(e) = self.session(&mut backoff, &pool) {
+                if let UpstreamError::Behind { .. } = e {
+                    log::error!("UPSTREAM ALARM: {}: {e}", self.endpoint);
+                    *self.shared.stats.upstream_alarm.lock() = Some(e.to_string());
+                }
                 log::warn!("upstream {}: {e}", self.endpoint);
             }
             set_upstream_connected(&self.shared.stats, false);
@@ -100,9 +232,8 @@ impl Upstream {
 
     /// One subscription, until it fails or a stop is requested. A session
     /// that got as far as `subscribed` resets the backoff.
-    fn session(&self, backoff: &mut Backoff, pool: &VerifyPool) -> Result<(), String> {
-        let mut stream = transport::connect(&self.endpoint, self.route, CONNECT_TIMEOUT)
-            .map_err(|e| e.to_string())?;
+    fn session(&self, backoff: &mut Backoff, pool: &VerifyPool) -> Result<(), UpstreamError> {
+        let mut stream = transport::connect(&self.endpoint, self.route, CONNECT_TIMEOUT)?;
         let from = self.shared.store.seq() + 1;
         let request = Request::Subscribe {
             id: Id::Number(1),
@@ -111,24 +242,20 @@ impl Upstream {
         .to_line();
         stream
             .write_all(&request)
-            .map_err(|e| format!("cannot subscribe: {e}"))?;
+            .map_err(UpstreamError::Subscribe)?;
         stream
             .set_read_timeout(Some(READ_SLICE))
-            .map_err(|e| e.to_string())?;
+            .map_err(UpstreamError::Socket)?;
         let mut reader = Lines::new(stream);
         let Some(reply) = reader.next_line(self.silence)? else {
             return Ok(());
         };
         let upstream_seq = subscribed_seq(&reply)?;
         if upstream_seq < from - 1 {
-            let alarm = format!(
-                "upstream is at seq {upstream_seq}, below this mirror's seq {}: it lost records this mirror holds; not replicating from it until it is back at seq {} (a Quorum takes them back with --recover-from)",
-                from - 1,
-                from - 1
-            );
-            log::error!("UPSTREAM ALARM: {}: {alarm}", self.endpoint);
-            *self.shared.stats.upstream_alarm.lock() = Some(alarm.clone());
-            return Err(alarm);
+            return Err(UpstreamError::Behind {
+                upstream: upstream_seq,
+                ours: from - 1,
+            });
         }
         *self.shared.stats.upstream_alarm.lock() = None;
         note_upstream_seq(&self.shared, upstream_seq);
@@ -163,9 +290,9 @@ impl Upstream {
     /// are applied and the session ends with the reason.
     fn take_batch(
         &self,
-        checked: Vec<Result<Checked, String>>,
+        checked: Vec<Result<Checked, UpstreamError>>,
         gate: &mut Gate,
-    ) -> Result<(), String> {
+    ) -> Result<(), UpstreamError> {
         let mut batch: Vec<Entry> = Vec::new();
         let mut failure = None;
         for result in checked {
@@ -189,7 +316,12 @@ impl Upstream {
     /// Takes one checked line: records join `batch` (or wait in the gate
     /// while a head waits for cosignatures), heads and cosignatures are
     /// dealt with after the records before them are applied.
-    fn take(&self, item: Checked, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+    fn take(
+        &self,
+        item: Checked,
+        gate: &mut Gate,
+        batch: &mut Vec<Entry>,
+    ) -> Result<(), UpstreamError> {
         match item {
             Checked::Heartbeat(seq) => {
                 note_upstream_seq(&self.shared, seq);
@@ -205,7 +337,10 @@ impl Upstream {
                     .map_or(self.shared.store.seq(), |e| e.seq)
                     .max(gate.last_head);
                 if entry.seq <= after {
-                    return Err(format!("sent seq {} after seq {after}", entry.seq));
+                    return Err(UpstreamError::OutOfOrder {
+                        seq: entry.seq,
+                        after,
+                    });
                 }
                 batch.push(*entry);
                 Ok(())
@@ -281,7 +416,7 @@ impl Upstream {
         list: &[Cosignature],
         gate: &mut Gate,
         batch: &mut Vec<Entry>,
-    ) -> Result<(), String> {
+    ) -> Result<(), UpstreamError> {
         // A head that conflicts with one held is kept as evidence, and its
         // cosignatures are still passed on, so that the servers below see
         // both heads too; the audit never makes it current.
@@ -328,7 +463,7 @@ impl Upstream {
     /// its cosignatures (a mirror catching up, whose old heads' lists are
     /// gone), more than `--held-pushes` pushes wait, or it waited more than
     /// `--cosign-wait`.
-    fn give_up_if_due(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+    fn give_up_if_due(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), UpstreamError> {
         let Some((head, _)) = &gate.pending else {
             return Ok(());
         };
@@ -357,7 +492,7 @@ impl Upstream {
     }
 
     /// Drops the waiting head and takes the held pushes.
-    fn give_up(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+    fn give_up(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), UpstreamError> {
         gate.pending = None;
         self.release(gate, batch)
     }
@@ -381,7 +516,7 @@ impl Upstream {
 
     /// Takes the held pushes again, in order, now that no head waits (one
     /// may wait again among them).
-    fn release(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), String> {
+    fn release(&self, gate: &mut Gate, batch: &mut Vec<Entry>) -> Result<(), UpstreamError> {
         let held = std::mem::take(&mut gate.held);
         for item in held {
             self.take(item, gate, batch)?;
@@ -390,7 +525,7 @@ impl Upstream {
     }
 
     /// Makes records durable and fans them out.
-    fn apply(&self, batch: Vec<Entry>) -> Result<(), String> {
+    fn apply(&self, batch: Vec<Entry>) -> Result<(), UpstreamError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -400,7 +535,7 @@ impl Upstream {
         self.shared
             .store
             .append(&batch)
-            .map_err(|e| format!("cannot append to the log: {e}"))?;
+            .map_err(UpstreamError::Append)?;
         if let Some(last) = batch.last() {
             note_upstream_seq(&self.shared, last.seq);
         }
@@ -443,10 +578,10 @@ impl Checker {
     /// Parses and verifies one pushed line: records completely
     /// (PROTOCOL.md §9, expired ones included, §10.8); heads are audited in
     /// order by the upstream thread.
-    fn check_line(&self, line: &[u8]) -> Result<Checked, String> {
+    fn check_line(&self, line: &[u8]) -> Result<Checked, UpstreamError> {
         let push = Push::parse(line)
-            .map_err(|e| format!("sent a bad line: {e}"))?
-            .map_err(|e| format!("refused: {e}"))?;
+            .map_err(UpstreamError::BadLine)?
+            .map_err(UpstreamError::Refused)?;
         match push {
             Push::Heartbeat { seq } => Ok(Checked::Heartbeat(seq)),
             Push::Head(head) => Ok(Checked::Head(Box::new(head))),
@@ -459,18 +594,17 @@ impl Checker {
                 attestation,
             } => {
                 if attestation.seq != seq {
-                    return Err(format!(
-                        "sent seq {seq} with an attestation for seq {}",
-                        attestation.seq
-                    ));
+                    return Err(UpstreamError::AttestationSeq {
+                        seq,
+                        attested: attestation.seq,
+                    });
                 }
                 self.verifier
                     .check_replica(&record, &attestation)
-                    .map_err(|e| {
-                        format!(
-                            "sent a record that fails verification at seq {seq} ({}): {e}",
-                            record.name
-                        )
+                    .map_err(|why| UpstreamError::Unverified {
+                        seq,
+                        name: record.name.to_string(),
+                        why,
                     })?;
                 let text = canonical::to_string(&attestation.to_value());
                 Ok(Checked::Record(Box::new(Entry::new(seq, &record, text))))
@@ -483,7 +617,7 @@ impl Checker {
 type Job = (
     Arc<Vec<Vec<u8>>>,
     Range<usize>,
-    Sender<(usize, Vec<Result<Checked, String>>)>,
+    Sender<(usize, Vec<Result<Checked, UpstreamError>>)>,
 );
 
 /// Threads that live as long as the upstream thread and check slices of
@@ -524,7 +658,7 @@ impl VerifyPool {
 
     /// Checks every line, a large batch split between this thread and the
     /// pool; results in line order.
-    fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Checked, String>> {
+    fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Checked, UpstreamError>> {
         let parts = (self.threads.len() + 1).min(lines.len() / 64).max(1);
         let chunk = lines.len().div_ceil(parts).max(1);
         let lines = Arc::new(lines);
@@ -559,7 +693,7 @@ impl VerifyPool {
         let inline = parts_done.len();
         parts_done.extend(results.iter().take(sent));
         if parts_done.len() - inline < sent {
-            return vec![Err("a verification thread failed".to_owned())];
+            return vec![Err(UpstreamError::VerifierFailed)];
         }
         parts_done.sort_by_key(|(start, _)| *start);
         parts_done.into_iter().flat_map(|(_, r)| r).collect()
@@ -588,11 +722,11 @@ enum Checked {
 }
 
 /// The upstream's seq from its reply to `subscribe`.
-fn subscribed_seq(reply: &[u8]) -> Result<u64, String> {
-    match Reply::parse(reply).map_err(|e| format!("bad reply to subscribe: {e}"))? {
+fn subscribed_seq(reply: &[u8]) -> Result<u64, UpstreamError> {
+    match Reply::parse(reply).map_err(UpstreamError::BadSubscribeReply)? {
         Reply::Subscribed { seq, .. } => Ok(seq),
-        Reply::Error(e) => Err(format!("refused subscribe: {e}")),
-        other => Err(format!("answered subscribe with {}", other.kind())),
+        Reply::Error(e) => Err(UpstreamError::SubscribeRefused(e)),
+        other => Err(UpstreamError::UnexpectedReply(other.kind())),
     }
 }
 
@@ -616,14 +750,14 @@ impl Lines {
     }
 
     /// The next line without its newline; `None` if a stop was requested.
-    fn next_line(&mut self, silence: Duration) -> Result<Option<Vec<u8>>, String> {
+    fn next_line(&mut self, silence: Duration) -> Result<Option<Vec<u8>>, UpstreamError> {
         let started = Instant::now();
         loop {
             if crate::signals::stop_requested() {
                 return Ok(None);
             }
             match self.reader.read_until(b'\n', &mut self.partial) {
-                Ok(0) => return Err("upstream closed the connection".into()),
+                Ok(0) => return Err(UpstreamError::Closed),
                 Ok(_) if self.partial.last() == Some(&b'\n') => {
                     let mut line = std::mem::take(&mut self.partial);
                     line.pop();
@@ -636,16 +770,13 @@ impl Lines {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("read failed: {e}")),
+                Err(e) => return Err(UpstreamError::Read(e)),
             }
             if self.partial.len() > MAX_LINE {
-                return Err(format!("sent a line over {MAX_LINE} bytes"));
+                return Err(UpstreamError::LineTooLong);
             }
             if started.elapsed() >= silence {
-                return Err(format!(
-                    "silent for {} s; giving up this connection",
-                    silence.as_secs()
-                ));
+                return Err(UpstreamError::Silent(silence));
             }
         }
     }

@@ -60,18 +60,41 @@ pub(super) fn header() -> [u8; HEADER_LEN as usize] {
 
 /// Checks a log's first bytes: `Err` says, for a person, why this is not a
 /// log this program can read.
-pub(super) fn check_header(bytes: &[u8; HEADER_LEN as usize]) -> Result<(), String> {
+pub(super) fn check_header(bytes: &[u8; HEADER_LEN as usize]) -> Result<(), HeaderError> {
     if bytes[..8] != MAGIC[..] {
-        return Err("is not an onions record log (wrong magic); move it away".into());
+        return Err(HeaderError::Magic);
     }
     let version = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if version != VERSION {
-        return Err(format!(
-            "has log format version {version}, this program reads {VERSION}; use a matching onions"
-        ));
+        return Err(HeaderError::Version(version));
     }
     Ok(())
 }
+
+/// Why a file is not a log this program can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderError {
+    /// Not an onions record log at all: move it away.
+    Magic,
+    /// A log of another format version: use a matching onions.
+    Version(u32),
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::Magic => {
+                write!(f, "is not an onions record log (wrong magic); move it away")
+            }
+            HeaderError::Version(version) => write!(
+                f,
+                "has log format version {version}, this program reads {VERSION}; use a matching onions"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for HeaderError {}
 
 /// BLAKE2b-128 of `bytes`: the per-frame checksum.
 fn checksum(bytes: &[u8]) -> io::Result<[u8; SUM_LEN]> {

@@ -7,6 +7,7 @@
 use super::exposition::CONTENT_TYPE;
 use super::render;
 use crate::server::shared::Shared;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -213,31 +214,69 @@ fn linger(stream: &mut TcpStream) {
     }
 }
 
+/// Why metrics cannot be served at the `--metrics` address.
+#[derive(Debug)]
+pub enum MetricsAddrError {
+    /// Port 0: a port must be given.
+    NoPort(SocketAddr),
+    /// The protocol's own address (`--listen`): use another port.
+    SameAsListen {
+        /// The `--metrics` address.
+        metrics: SocketAddr,
+        /// The `--listen` address.
+        listen: SocketAddr,
+    },
+    /// The address cannot be listened on.
+    Bind(SocketAddr, io::Error),
+    /// The listener cannot be made non-blocking.
+    Setup(SocketAddr, io::Error),
+}
+
+impl fmt::Display for MetricsAddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MetricsAddrError::NoPort(metrics) => write!(f, "--metrics {metrics}: give a port"),
+            MetricsAddrError::SameAsListen { metrics, listen } => write!(
+                f,
+                "--metrics {metrics}: that is the protocol's address (--listen {listen}); serve metrics on another port"
+            ),
+            MetricsAddrError::Bind(addr, e) => write!(f, "cannot listen on --metrics {addr}: {e}"),
+            MetricsAddrError::Setup(addr, e) => write!(f, "--metrics {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for MetricsAddrError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MetricsAddrError::Bind(_, e) | MetricsAddrError::Setup(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// Checks a `--metrics` address against the protocol's `--listen`: never
 /// the same port on the same address, or on a wildcard address that
 /// covers the other.
-pub fn check_addr(metrics: SocketAddr, listen: SocketAddr) -> Result<(), String> {
+pub fn check_addr(metrics: SocketAddr, listen: SocketAddr) -> Result<(), MetricsAddrError> {
     if metrics.port() == 0 {
-        return Err(format!("--metrics {metrics}: give a port"));
+        return Err(MetricsAddrError::NoPort(metrics));
     }
     let overlaps = metrics.ip() == listen.ip()
         || metrics.ip().is_unspecified()
         || listen.ip().is_unspecified();
     if metrics.port() == listen.port() && overlaps {
-        return Err(format!(
-            "--metrics {metrics}: that is the protocol's address (--listen {listen}); serve metrics on another port"
-        ));
+        return Err(MetricsAddrError::SameAsListen { metrics, listen });
     }
     Ok(())
 }
 
 /// Binds the metrics listener, non-blocking so that [`serve`] can poll it.
-pub fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    let listener =
-        TcpListener::bind(addr).map_err(|e| format!("cannot listen on --metrics {addr}: {e}"))?;
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, MetricsAddrError> {
+    let listener = TcpListener::bind(addr).map_err(|e| MetricsAddrError::Bind(addr, e))?;
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("--metrics {addr}: {e}"))?;
+        .map_err(|e| MetricsAddrError::Setup(addr, e))?;
     Ok(listener)
 }
 

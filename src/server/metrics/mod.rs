@@ -28,7 +28,9 @@ mod snapshot;
 mod tests;
 
 pub use exposition::render;
-pub use http::{bind, check_addr, route, serve, Route, POLL, READ_LIMIT, REQUEST_LIMIT};
+pub use http::{
+    bind, check_addr, route, serve, MetricsAddrError, Route, POLL, READ_LIMIT, REQUEST_LIMIT,
+};
 pub use snapshot::{AuditSnapshot, Snapshot, UpstreamSnapshot};
 
 /// What a lookup came to.

@@ -268,8 +268,13 @@ fn the_protocol_address_is_refused_for_metrics() {
     }
     let err = check_addr(listen, listen).unwrap_err();
     assert!(
-        err.contains("--metrics") && err.contains("--listen"),
+        matches!(err, MetricsAddrError::SameAsListen { .. }),
         "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("--metrics") && text.contains("--listen"),
+        "{text}"
     );
     let wildcard = addr("0.0.0.0:10053");
     assert!(check_addr(addr("192.0.2.1:10053"), wildcard).is_err());

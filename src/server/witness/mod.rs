@@ -25,8 +25,8 @@ use crate::head::{Evidence, SignedHead};
 use crate::keys::SigningKey;
 use crate::name::RegisteredName;
 use crate::store::{Entry, Store};
-use crate::transport::{self, Endpoint, Route};
-use crate::wire::{Id, Reply, Request};
+use crate::transport::{self, Endpoint, Route, TransportError};
+use crate::wire::{DecodeError, Id, Reply, Request};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 mod report;
 
-pub use report::Report;
 use report::STATE_FILE;
+pub use report::{BadState, Report, StateError};
 
 /// The file in the state directory holding the witness key.
 pub const WITNESS_KEY_FILE: &str = "witness_ed25519_secret_key";
@@ -229,16 +229,20 @@ impl Sender {
         }
     }
 
-    fn try_send(&mut self, made: &[(SignedHead, Cosignature)], route: Route) -> Result<(), String> {
-        if self.conn.is_none() {
-            let stream = transport::connect(&self.endpoint, route, SEND_TIMEOUT)
-                .map_err(|e| e.to_string())?;
-            stream
-                .set_read_timeout(Some(SEND_TIMEOUT))
-                .map_err(|e| e.to_string())?;
-            self.conn = Some(BufReader::new(stream));
-        }
-        let conn = self.conn.as_mut().ok_or("no connection")?;
+    fn try_send(
+        &mut self,
+        made: &[(SignedHead, Cosignature)],
+        route: Route,
+    ) -> Result<(), SendError> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let stream = transport::connect(&self.endpoint, route, SEND_TIMEOUT)?;
+                stream.set_read_timeout(Some(SEND_TIMEOUT))?;
+                BufReader::new(stream)
+            }
+        };
+        let conn = self.conn.insert(conn);
         let mut lines = Vec::new();
         for (n, (head, cosig)) in made.iter().enumerate() {
             lines.extend(
@@ -250,26 +254,64 @@ impl Sender {
                 .to_line(),
             );
         }
-        conn.get_mut()
-            .write_all(&lines)
-            .map_err(|e| e.to_string())?;
+        conn.get_mut().write_all(&lines)?;
         for _ in made {
             let mut line = Vec::new();
-            conn.read_until(b'\n', &mut line)
-                .map_err(|e| e.to_string())?;
+            conn.read_until(b'\n', &mut line)?;
             if line.is_empty() {
-                return Err("closed the connection".into());
+                return Err(SendError::Closed);
             }
             match Reply::parse(&line) {
                 Ok(Reply::Cosigned { .. }) => {}
                 Ok(Reply::Error(e)) => {
                     log::warn!("witness: {} refused a cosignature: {e}", self.endpoint)
                 }
-                Ok(other) => return Err(format!("answered cosign with {}", other.kind())),
-                Err(e) => return Err(format!("bad reply to cosign: {e}")),
+                Ok(other) => return Err(SendError::UnexpectedReply(other.kind())),
+                Err(e) => return Err(SendError::BadReply(e)),
             }
         }
         Ok(())
+    }
+}
+
+/// Why cosignatures could not be sent to a server that collects them.
+#[derive(Debug)]
+enum SendError {
+    /// Connecting failed.
+    Connect(TransportError),
+    /// The connection broke.
+    Io(std::io::Error),
+    /// The server closed the connection.
+    Closed,
+    /// The server answered `cosign` with another kind of reply.
+    UnexpectedReply(&'static str),
+    /// The server's reply cannot be read.
+    BadReply(DecodeError),
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Connect(e) => write!(f, "{e}"),
+            SendError::Io(e) => write!(f, "{e}"),
+            SendError::Closed => write!(f, "closed the connection"),
+            SendError::UnexpectedReply(kind) => write!(f, "answered cosign with {kind}"),
+            SendError::BadReply(e) => write!(f, "bad reply to cosign: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<TransportError> for SendError {
+    fn from(e: TransportError) -> Self {
+        SendError::Connect(e)
+    }
+}
+
+impl From<std::io::Error> for SendError {
+    fn from(e: std::io::Error) -> Self {
+        SendError::Io(e)
     }
 }
 

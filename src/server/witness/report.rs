@@ -4,15 +4,81 @@
 //! head it cosigns next; the counts, alarm and evidence files are what
 //! `status` and the metrics show.
 
-use crate::head::SignedHead;
+use crate::head::{HeadError, SignedHead};
 use crate::keys::SigningKey;
 use crate::wire::WitnessStatus;
 use serde_json::{json, Value};
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// The file in the state directory holding the last head cosigned.
 pub(super) const STATE_FILE: &str = "witness_state.json";
+
+/// Why `witness_state.json` cannot be read back at start.
+#[derive(Debug)]
+pub enum StateError {
+    /// The file is damaged. It holds the last head this witness cosigned:
+    /// restore it, or remove it only if this key never cosigned anything.
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: BadState,
+    },
+    /// The file cannot be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What reading said.
+        error: io::Error,
+    },
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateError::Damaged { path, why } => write!(
+                f,
+                "{}: {why}; it holds the last head this witness cosigned: restore it, or remove it only if this key never cosigned anything",
+                path.display()
+            ),
+            StateError::Read { path, error } => write!(f, "{}: {error}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StateError::Damaged { why, .. } => Some(why),
+            StateError::Read { error, .. } => Some(error),
+        }
+    }
+}
+
+/// What is wrong with a damaged `witness_state.json`.
+#[derive(Debug)]
+pub enum BadState {
+    /// It is not JSON.
+    NotJson(serde_json::Error),
+    /// Its head cannot be read.
+    Head(HeadError),
+    /// Its time is not an integer.
+    Time,
+}
+
+impl fmt::Display for BadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BadState::NotJson(e) => write!(f, "not JSON: {e}"),
+            BadState::Head(e) => write!(f, "{e}"),
+            BadState::Time => write!(f, "time must be an integer"),
+        }
+    }
+}
+
+impl std::error::Error for BadState {}
 
 /// What a witness has cosigned and refused: durable in part (the last
 /// head), and what `status` shows.
@@ -39,17 +105,15 @@ pub struct Report {
 impl Report {
     /// The report of a witness holding `key`, with the last head it
     /// cosigned read back from `dir`.
-    pub fn load(dir: &Path, key: &SigningKey) -> Result<Report, String> {
+    pub fn load(dir: &Path, key: &SigningKey) -> Result<Report, StateError> {
         let path = dir.join(STATE_FILE);
         let last = match std::fs::read_to_string(&path) {
-            Ok(text) => Some(parse_state(&text).map_err(|e| {
-                format!(
-                    "{}: {e}; it holds the last head this witness cosigned: restore it, or remove it only if this key never cosigned anything",
-                    path.display()
-                )
-            })?),
+            Ok(text) => match parse_state(&text) {
+                Ok(last) => Some(last),
+                Err(why) => return Err(StateError::Damaged { path, why }),
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(error) => return Err(StateError::Read { path, error }),
         };
         Ok(Report {
             dir: dir.to_owned(),
@@ -129,12 +193,10 @@ impl Report {
 }
 
 /// Parses `witness_state.json`.
-fn parse_state(text: &str) -> Result<(SignedHead, u64), String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-    let head = SignedHead::from_value(&value["head"]).map_err(|e| e.to_string())?;
-    let time = value["time"]
-        .as_u64()
-        .ok_or("time must be an integer".to_owned())?;
+fn parse_state(text: &str) -> Result<(SignedHead, u64), BadState> {
+    let value: Value = serde_json::from_str(text).map_err(BadState::NotJson)?;
+    let head = SignedHead::from_value(&value["head"]).map_err(BadState::Head)?;
+    let time = value["time"].as_u64().ok_or(BadState::Time)?;
     Ok((head, time))
 }
 
@@ -187,9 +249,11 @@ mod tests {
         std::fs::write(dir.join(STATE_FILE), "{").unwrap();
         let err = Report::load(&dir, &key).unwrap_err();
         assert!(
-            err.contains(STATE_FILE) && err.contains("restore it"),
+            matches!(&err, StateError::Damaged { path, why: BadState::NotJson(_) }
+                if path.ends_with(STATE_FILE)),
             "{err}"
         );
+        assert!(err.to_string().contains("restore it"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

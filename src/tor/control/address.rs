@@ -3,6 +3,7 @@
 //! own because a program reads it from flags and `TOR_CONTROL_*` variables
 //! well before it connects.
 
+use super::quoting::ParseError;
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ pub enum ControlAddr {
 
 impl ControlAddr {
     /// Parses `HOST:PORT`, `unix:/path` or an absolute socket path.
-    pub fn parse(text: &str) -> Result<ControlAddr, String> {
+    pub fn parse(text: &str) -> Result<ControlAddr, ParseError> {
         if let Some(path) = text.strip_prefix("unix:") {
             return Ok(ControlAddr::Unix(PathBuf::from(path)));
         }
@@ -27,11 +28,14 @@ impl ControlAddr {
         }
         let mut addrs = text
             .to_socket_addrs()
-            .map_err(|e| format!("control address {text:?} is not HOST:PORT ({e})"))?;
+            .map_err(|e| ParseError::ControlAddr {
+                text: text.to_owned(),
+                why: e.to_string(),
+            })?;
         addrs
             .next()
             .map(ControlAddr::Tcp)
-            .ok_or_else(|| format!("control address {text:?} has no address"))
+            .ok_or_else(|| ParseError::NoAddress(text.to_owned()))
     }
 }
 

@@ -3,7 +3,7 @@
 //! values that a program builds from its flags and that the handshake
 //! chooses from. The exchange itself is in `handshake`.
 
-use super::quoting::{find, key_values, split_tokens};
+use super::quoting::{find, key_values, split_tokens, ParseError};
 use super::reply::Reply;
 use std::path::PathBuf;
 
@@ -63,7 +63,7 @@ impl ProtocolInfo {
     }
 
     /// Parses the reply to `PROTOCOLINFO 1`.
-    pub fn from_reply(reply: &Reply) -> Result<ProtocolInfo, String> {
+    pub fn from_reply(reply: &Reply) -> Result<ProtocolInfo, ParseError> {
         let mut info = ProtocolInfo {
             methods: Vec::new(),
             cookie_file: None,
@@ -81,7 +81,7 @@ impl ProtocolInfo {
             }
         }
         if info.methods.iter().all(String::is_empty) {
-            return Err("PROTOCOLINFO reply has no AUTH METHODS".to_owned());
+            return Err(ParseError::NoAuthMethods);
         }
         Ok(info)
     }

@@ -108,7 +108,7 @@ impl ControlConnection {
         let text = self.get_info("stream-status")?;
         text.lines()
             .filter(|l| !l.is_empty())
-            .map(|l| StreamEntry::parse(l).map_err(ControlError::Protocol))
+            .map(|l| StreamEntry::parse(l).map_err(ControlError::Parse))
             .collect()
     }
 

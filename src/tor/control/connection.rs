@@ -124,7 +124,7 @@ impl ControlConnection {
             return Ok(info.clone());
         }
         let reply = self.checked("PROTOCOLINFO 1")?;
-        let info = ProtocolInfo::from_reply(&reply).map_err(ControlError::Protocol)?;
+        let info = ProtocolInfo::from_reply(&reply)?;
         *cached = Some(info.clone());
         Ok(info)
     }

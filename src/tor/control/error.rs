@@ -4,7 +4,7 @@
 //! One type for the whole module, so every caller handles failure alike.
 
 use super::auth::AuthMethod;
-use super::quoting::BadArgument;
+use super::quoting::{BadArgument, ParseError};
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
@@ -69,6 +69,14 @@ pub enum ControlError {
     },
     /// An argument cannot be sent (a space, a line break, a bad key).
     BadArgument(String),
+    /// A reply or event from Tor does not parse.
+    Parse(ParseError),
+}
+
+impl From<ParseError> for ControlError {
+    fn from(e: ParseError) -> ControlError {
+        ControlError::Parse(e)
+    }
 }
 
 impl fmt::Display for ControlError {
@@ -88,6 +96,7 @@ impl fmt::Display for ControlError {
                 )
             }
             ControlError::Protocol(why) => write!(f, "unreadable reply from Tor: {why}"),
+            ControlError::Parse(why) => write!(f, "unreadable reply from Tor: {why}"),
             ControlError::Rejected {
                 command,
                 code,

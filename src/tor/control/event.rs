@@ -4,7 +4,7 @@
 //! what does not parse is an error, or an [`Event::Other`] for the caller to
 //! ignore.
 
-use super::quoting::{find, key_values, split_tokens};
+use super::quoting::{find, key_values, split_tokens, ParseError};
 use super::reply::Reply;
 use std::fmt;
 
@@ -43,13 +43,13 @@ pub struct StreamId(String);
 
 impl StreamId {
     /// Checks and wraps an ID.
-    pub fn parse(text: &str) -> Result<StreamId, String> {
+    pub fn parse(text: &str) -> Result<StreamId, ParseError> {
         let valid =
             (1..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric());
         if valid {
             Ok(StreamId(text.to_owned()))
         } else {
-            Err(format!("{text:?} is not a stream ID"))
+            Err(ParseError::StreamId(text.to_owned()))
         }
     }
 
@@ -143,17 +143,17 @@ pub struct StreamEvent {
 impl StreamEvent {
     /// Parses `STREAM <id> <status> <circ> <host:port> [KEY=value ...]`,
     /// with or without the leading `650 `.
-    pub fn parse(line: &str) -> Result<StreamEvent, String> {
+    pub fn parse(line: &str) -> Result<StreamEvent, ParseError> {
         let text = line
             .strip_prefix("650 ")
             .or_else(|| line.strip_prefix("650-"))
             .unwrap_or(line);
         let tokens = split_tokens(text)?;
         let [keyword, id, status, circuit, target, rest @ ..] = tokens.as_slice() else {
-            return Err("too few fields".to_owned());
+            return Err(ParseError::TooFewFields);
         };
         if *keyword != "STREAM" {
-            return Err("not a STREAM event".to_owned());
+            return Err(ParseError::NotStreamEvent);
         }
         let (target_host, target_port) = split_target(target)?;
         Ok(StreamEvent {
@@ -220,10 +220,10 @@ pub struct StreamEntry {
 
 impl StreamEntry {
     /// Parses `<id> <status> <circ> <host:port>`.
-    pub fn parse(line: &str) -> Result<StreamEntry, String> {
+    pub fn parse(line: &str) -> Result<StreamEntry, ParseError> {
         let fields: Vec<&str> = line.split(' ').collect();
         let [id, status, circuit, target] = fields.as_slice() else {
-            return Err(format!("stream-status line {line:?} has not 4 fields"));
+            return Err(ParseError::NotFourFields(line.to_owned()));
         };
         let (target_host, target_port) = split_target(target)?;
         Ok(StreamEntry {
@@ -242,12 +242,12 @@ impl StreamEntry {
     }
 }
 
-fn split_target(target: &str) -> Result<(String, u16), String> {
+fn split_target(target: &str) -> Result<(String, u16), ParseError> {
     let (host, port) = target
         .rsplit_once(':')
-        .ok_or_else(|| format!("target {target:?} is not HOST:PORT"))?;
+        .ok_or_else(|| ParseError::TargetNotHostPort(target.to_owned()))?;
     let port = port
         .parse()
-        .map_err(|_| format!("target {target:?} has a bad port"))?;
+        .map_err(|_| ParseError::TargetPort(target.to_owned()))?;
     Ok((host.to_owned(), port))
 }

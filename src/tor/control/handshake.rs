@@ -167,7 +167,8 @@ fn parse_challenge(reply: &Reply) -> Result<(Vec<u8>, Vec<u8>), ControlError> {
     let rest = text
         .strip_prefix("AUTHCHALLENGE ")
         .ok_or_else(|| bad(text))?;
-    let pairs = key_values(&split_tokens(rest).map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    let pairs = key_values(&split_tokens(rest).map_err(|e| bad(&e.to_string()))?)
+        .map_err(|e| bad(&e.to_string()))?;
     let hex = |key| find(&pairs, key).and_then(from_hex);
     let hash = hex("SERVERHASH").filter(|h| h.len() == 32);
     let nonce = hex("SERVERNONCE").filter(|n| n.len() == NONCE_LEN);

@@ -44,7 +44,7 @@ pub use commands::{is_tor_target, HandBack};
 pub use connection::ControlConnection;
 pub use error::ControlError;
 pub use event::{Event, StreamEntry, StreamEvent, StreamId, StreamStatus};
-pub use quoting::{quote, unquote};
+pub use quoting::{quote, unquote, ParseError};
 pub use reply::{Reply, ReplyLine};
 
 /// Tor's usual control port on the local machine.

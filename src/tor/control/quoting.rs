@@ -4,8 +4,10 @@
 //! argument from smuggling a second command into a line. The parsers and
 //! the commands read and write Tor's text through these.
 
+use std::fmt;
+
 /// Splits on spaces, keeping quoted strings (with their quotes) whole.
-pub(super) fn split_tokens(text: &str) -> Result<Vec<&str>, String> {
+pub(super) fn split_tokens(text: &str) -> Result<Vec<&str>, ParseError> {
     let mut tokens = Vec::new();
     let (mut start, mut quoted, mut escaped) = (None, false, false);
     for (i, c) in text.char_indices() {
@@ -26,7 +28,7 @@ pub(super) fn split_tokens(text: &str) -> Result<Vec<&str>, String> {
         }
     }
     if quoted {
-        return Err(format!("unterminated quoted string in {text:?}"));
+        return Err(ParseError::UnterminatedIn(text.to_owned()));
     }
     tokens.extend(start.map(|s| &text[s..]));
     Ok(tokens)
@@ -44,7 +46,7 @@ fn step_quoted(c: char, escaped: bool) -> (bool, bool) {
 
 /// Turns `KEY=value` tokens into pairs (values unquoted); a bare word
 /// becomes a key with an empty value.
-pub(super) fn key_values(tokens: &[&str]) -> Result<Vec<(String, String)>, String> {
+pub(super) fn key_values(tokens: &[&str]) -> Result<Vec<(String, String)>, ParseError> {
     tokens
         .iter()
         .map(|token| match token.split_once('=') {
@@ -63,13 +65,13 @@ pub(super) fn find<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a s
 
 /// Decodes a QuotedString (C escapes, `\ooo` octal, `\xHH`); a value that
 /// is not quoted is returned as is.
-pub fn unquote(value: &str) -> Result<String, String> {
+pub fn unquote(value: &str) -> Result<String, ParseError> {
     let Some(inner) = value.strip_prefix('"') else {
         return Ok(value.to_owned());
     };
     let inner = inner
         .strip_suffix('"')
-        .ok_or_else(|| format!("unterminated quoted string {value:?}"))?;
+        .ok_or_else(|| ParseError::Unterminated(value.to_owned()))?;
     let mut out = Vec::with_capacity(inner.len());
     let mut bytes = inner.bytes().peekable();
     while let Some(b) = bytes.next() {
@@ -85,8 +87,8 @@ pub fn unquote(value: &str) -> Result<String, String> {
 fn unescape_one(
     bytes: &mut std::iter::Peekable<std::str::Bytes<'_>>,
     out: &mut Vec<u8>,
-) -> Result<(), String> {
-    let b = bytes.next().ok_or("quoted string ends in a backslash")?;
+) -> Result<(), ParseError> {
+    let b = bytes.next().ok_or(ParseError::TrailingBackslash)?;
     match b {
         b'n' => out.push(b'\n'),
         b'r' => out.push(b'\r'),
@@ -104,7 +106,7 @@ fn take_digits(
     radix: u32,
     max: usize,
     first: u8,
-) -> Result<u8, String> {
+) -> Result<u8, ParseError> {
     let mut value = u32::from(first);
     for _ in 0..max {
         let Some(d) = bytes.peek().and_then(|b| char::from(*b).to_digit(radix)) else {
@@ -113,7 +115,7 @@ fn take_digits(
         value = value * radix + d;
         bytes.next();
     }
-    u8::try_from(value).map_err(|_| format!("escape value {value} is not a byte"))
+    u8::try_from(value).map_err(|_| ParseError::EscapeNotByte(value))
 }
 
 /// Quotes `value` as a QuotedString Tor decodes back to the same bytes.
@@ -191,3 +193,70 @@ pub(super) fn from_hex(text: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
         .collect()
 }
+
+/// Why a piece of control-protocol text (a reply line, an event, a
+/// `KEY=value` list, a control address) does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// A line with a quoted string that does not end.
+    UnterminatedIn(String),
+    /// A quoted value that does not end.
+    Unterminated(String),
+    /// A quoted string that ends in a backslash.
+    TrailingBackslash,
+    /// An escape whose value does not fit a byte.
+    EscapeNotByte(u32),
+    /// An event with too few fields.
+    TooFewFields,
+    /// An event that is not a STREAM event.
+    NotStreamEvent,
+    /// A `stream-status` line without 4 fields.
+    NotFourFields(String),
+    /// Not a stream ID.
+    StreamId(String),
+    /// A stream target that is not `HOST:PORT`.
+    TargetNotHostPort(String),
+    /// A stream target with a bad port.
+    TargetPort(String),
+    /// A PROTOCOLINFO reply that names no authentication method.
+    NoAuthMethods,
+    /// A control address that is not `HOST:PORT` (nor a socket path).
+    ControlAddr {
+        /// The address given.
+        text: String,
+        /// Why it does not resolve.
+        why: String,
+    },
+    /// A control address that resolves to nothing.
+    NoAddress(String),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::UnterminatedIn(text) => {
+                write!(f, "unterminated quoted string in {text:?}")
+            }
+            ParseError::Unterminated(value) => write!(f, "unterminated quoted string {value:?}"),
+            ParseError::TrailingBackslash => write!(f, "quoted string ends in a backslash"),
+            ParseError::EscapeNotByte(value) => write!(f, "escape value {value} is not a byte"),
+            ParseError::TooFewFields => write!(f, "too few fields"),
+            ParseError::NotStreamEvent => write!(f, "not a STREAM event"),
+            ParseError::NotFourFields(line) => {
+                write!(f, "stream-status line {line:?} has not 4 fields")
+            }
+            ParseError::StreamId(text) => write!(f, "{text:?} is not a stream ID"),
+            ParseError::TargetNotHostPort(target) => {
+                write!(f, "target {target:?} is not HOST:PORT")
+            }
+            ParseError::TargetPort(target) => write!(f, "target {target:?} has a bad port"),
+            ParseError::NoAuthMethods => write!(f, "PROTOCOLINFO reply has no AUTH METHODS"),
+            ParseError::ControlAddr { text, why } => {
+                write!(f, "control address {text:?} is not HOST:PORT ({why})")
+            }
+            ParseError::NoAddress(text) => write!(f, "control address {text:?} has no address"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}

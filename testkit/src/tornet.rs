@@ -1,24 +1,22 @@
 //! The private Tor network of `scripts/tornet/start` for end-to-end tests:
 //! started by the script (bounded, failing with the logs' tails), its
 //! `DIR/env` parsed, and stopped by `scripts/tornet/stop` (which kills by
-//! PID) when dropped. Also a STREAM-event log on the network's client tor,
+//! PID) when dropped. Also
 //! bounded runs of programs (curl, python3, firefox) with their output in
-//! files, and a scratch directory that is kept when a test fails.
+//! files.
 //!
 //! Every wait here is bounded and every process is stopped by its PID.
 
-use super::ChildGuard;
-use crossbeam_channel::Receiver;
-use onions::tor::control::{
-    is_tor_target, Auth, ControlAddr, ControlConnection, Event, StreamEvent, StreamId, StreamStatus,
-};
+use crate::streams::Watcher;
+use crate::{project_dir, ChildGuard};
+use onions::tor::control::{Auth, ControlAddr, ControlConnection, StreamEvent, StreamStatus};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Seconds the start script may wait for the pages (its `TORNET_WAIT`).
 pub const TORNET_WAIT: u64 = 120;
@@ -30,7 +28,7 @@ pub const START_LIMIT: Duration = Duration::from_secs(TORNET_WAIT + 40);
 /// How long `scripts/tornet/stop` may take (it waits 5 s, then kills).
 pub const STOP_LIMIT: Duration = Duration::from_secs(30);
 
-/// How long an expected STREAM event may take.
+/// How long an expected STREAM event may take on the network.
 pub const EVENT_LIMIT: Duration = Duration::from_secs(30);
 
 /// The base ports tried in turn: the first whose ports are all free is used.
@@ -38,62 +36,12 @@ pub const BASE_PORTS: [u16; 5] = [17000, 17100, 17200, 17300, 17400];
 
 /// The script that starts the network.
 pub fn start_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tornet/start")
+    project_dir().join("scripts/tornet/start")
 }
 
 /// The script that stops it.
 pub fn stop_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tornet/stop")
-}
-
-// ------------------------------------------------------------- scratch dir
-
-/// A fresh directory under the system temp dir. Removed when dropped,
-/// unless the test is failing: then it is kept, and its path printed, so
-/// the logs and screenshots in it can be read.
-pub struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    /// Creates a uniquely named directory; `label` makes it recognisable.
-    pub fn new(label: &str) -> Scratch {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "onions-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        Scratch { path }
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// A path inside the directory.
-    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
-        self.path.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "test failed: its files (logs, screenshots, the network's DIR) are kept in {}",
-                self.path.display()
-            );
-        } else {
-            let _ = std::fs::remove_dir_all(&self.path);
-        }
-    }
+    project_dir().join("scripts/tornet/stop")
 }
 
 // ------------------------------------------------------------ bounded runs
@@ -479,6 +427,12 @@ impl Tornet {
     }
 
     /// A control connection to the client tor, authenticated with the cookie.
+    /// A [`Watcher`] of STREAM events on the client tor, waiting up to
+    /// [`EVENT_LIMIT`] for each.
+    pub fn watcher(&self) -> Watcher {
+        Watcher::on(self.controller(), EVENT_LIMIT)
+    }
+
     pub fn controller(&self) -> ControlConnection {
         ControlConnection::open(
             &ControlAddr::Tcp(self.control()),
@@ -567,166 +521,6 @@ pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
         env.insert(key.to_owned(), value);
     }
     Ok(env)
-}
-
-// ------------------------------------------------------------------ events
-
-/// A control connection of the test's own to the client tor that receives
-/// every STREAM event (Tor sends them to each controller that asked) and
-/// keeps them all, in order.
-pub struct StreamLog {
-    /// The connection, for GETCONF and GETINFO.
-    pub conn: ControlConnection,
-    events: Receiver<Event>,
-    /// Every STREAM event received so far.
-    pub seen: Vec<StreamEvent>,
-}
-
-impl StreamLog {
-    /// Subscribes to STREAM events on a new connection to `net`'s client.
-    pub fn new(net: &Tornet) -> StreamLog {
-        let conn = net.controller();
-        let events = conn.events();
-        conn.set_events(&["STREAM"]).expect("SETEVENTS STREAM");
-        StreamLog {
-            conn,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Takes every event that has arrived, waiting at most `wait` for the
-    /// first.
-    pub fn pump(&mut self, wait: Duration) {
-        let mut next = self.events.recv_timeout(wait).ok();
-        while let Some(event) = next {
-            if let Event::Stream(event) = event {
-                self.seen.push(event);
-            }
-            next = self.events.try_recv().ok();
-        }
-    }
-
-    /// How many events have been seen: later searches can start there.
-    pub fn mark(&mut self) -> usize {
-        self.pump(Duration::ZERO);
-        self.seen.len()
-    }
-
-    /// Waits (bounded by `limit`) until `check` finds something in the
-    /// events so far.
-    pub fn wait_for<T>(
-        &mut self,
-        what: &str,
-        limit: Duration,
-        check: impl Fn(&[StreamEvent]) -> Option<T>,
-    ) -> T {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(found) = check(&self.seen) {
-                return found;
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                panic!(
-                    "no STREAM event showing {what} within {limit:?}; saw:\n{}",
-                    self.dump()
-                );
-            };
-            self.pump(left.min(Duration::from_millis(100)));
-        }
-    }
-
-    /// The streams to `host` (as the application asked) that Tor reported
-    /// NEW since `mark`, waiting (bounded) for at least one.
-    pub fn new_streams_to(&mut self, mark: usize, host: &str) -> Vec<StreamId> {
-        self.wait_for(&format!("a new stream to {host}"), EVENT_LIMIT, |seen| {
-            let ids: Vec<StreamId> = seen[mark.min(seen.len())..]
-                .iter()
-                .filter(|e| e.status == StreamStatus::New && e.target_host == host)
-                .map(|e| e.id.clone())
-                .collect();
-            (!ids.is_empty()).then_some(ids)
-        })
-    }
-
-    /// The one stream to `host` reported NEW since `mark`.
-    pub fn new_stream_to(&mut self, mark: usize, host: &str) -> StreamId {
-        let ids = self.new_streams_to(mark, host);
-        assert_eq!(
-            ids.len(),
-            1,
-            "one stream to {host} expected since event {mark}:\n{}",
-            self.dump_from(mark)
-        );
-        ids[0].clone()
-    }
-
-    /// Waits (bounded) for an event of stream `id` that matches `check`.
-    pub fn wait_event(
-        &mut self,
-        id: &StreamId,
-        what: &str,
-        check: impl Fn(&StreamEvent) -> bool,
-    ) -> StreamEvent {
-        self.wait_for(&format!("{what} for stream {id}"), EVENT_LIMIT, |seen| {
-            seen.iter().find(|e| e.id == *id && check(e)).cloned()
-        })
-    }
-
-    /// Waits (bounded) until stream `id` is CLOSED; returns its events.
-    pub fn wait_closed(&mut self, id: &StreamId) -> Vec<StreamEvent> {
-        self.wait_event(id, "CLOSED", |e| e.status == StreamStatus::Closed);
-        self.events_of(id)
-    }
-
-    /// The events of stream `id` so far.
-    pub fn events_of(&self, id: &StreamId) -> Vec<StreamEvent> {
-        self.seen.iter().filter(|e| e.id == *id).cloned().collect()
-    }
-
-    /// Every event so far that shows a `.tor` target on a circuit or sent
-    /// out (SENTCONNECT, SENTRESOLVE, SUCCEEDED): a name that leaked.
-    pub fn leaks(&mut self) -> Vec<StreamEvent> {
-        self.pump(Duration::ZERO);
-        self.seen
-            .iter()
-            .filter(|e| is_tor_target(&e.target_host))
-            .filter(|e| {
-                e.on_circuit()
-                    || matches!(
-                        e.status,
-                        StreamStatus::SentConnect
-                            | StreamStatus::SentResolve
-                            | StreamStatus::Succeeded
-                    )
-            })
-            .cloned()
-            .collect()
-    }
-
-    /// Fails the test if any event so far shows a `.tor` name leaving.
-    pub fn assert_no_leak(&mut self, when: &str) {
-        let leaks = self.leaks();
-        assert!(
-            leaks.is_empty(),
-            "{when}: a .tor target on a circuit or sent out: {leaks:#?}\nall events:\n{}",
-            self.dump()
-        );
-    }
-
-    /// The events so far, one per line, for failure messages.
-    pub fn dump(&self) -> String {
-        self.dump_from(0)
-    }
-
-    /// The events from index `mark` on, one per line.
-    pub fn dump_from(&self, mark: usize) -> String {
-        self.seen[mark.min(self.seen.len())..]
-            .iter()
-            .map(describe_event)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 }
 
 /// One event on one line.

@@ -1,5 +1,7 @@
-//! A real `tor` for the client-daemon tests, a STREAM-event watcher on a
-//! control connection of the test's own, raw SOCKS5 clients whose streams
+//! A real `tor`: one serving an onion service with the network disabled,
+//! so that tests get the key files Tor itself writes
+//! ([`start_tor_hidden_service`]); one for the client-daemon tests
+//! ([`TestTor`]), raw SOCKS5 clients whose streams
 //! can be told apart by their source address, and the `onions-client`
 //! binary as a child process with its log in a file.
 //!
@@ -9,19 +11,17 @@
 //! control port. Every wait here is bounded, and every process is stopped
 //! by its PID.
 
-use super::{free_port, require_tor, ChildGuard, TempDir};
-use crossbeam_channel::Receiver;
-use onions::tor::control::{
-    Auth, ControlAddr, ControlConnection, Event, StreamEvent, StreamId, StreamStatus,
-};
+use crate::streams::Watcher;
+use crate::{bins, free_port, ChildGuard, TempDir};
+use onions::tor::control::{Auth, ControlAddr, ControlConnection};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `onions-client` binary Cargo built for these tests.
-pub const ONIONS_CLIENT: &str = env!("CARGO_BIN_EXE_onions-client");
+/// How long `tor` may take to write its onion-service keys.
+pub const TOR_LIMIT: Duration = Duration::from_secs(60);
 
 /// The control password of every [`TestTor`] (a space and a quote, so that
 /// quoting is exercised).
@@ -44,34 +44,158 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------- tor
 
-/// A running tor with a SOCKS port and a control port on 127.0.0.1 that
-/// accepts the cookie (SAFECOOKIE/COOKIE) and [`TOR_PASSWORD`].
+/// Fails the test, with the way out, unless `tor` can be started.
+pub fn require_tor() {
+    match Command::new("tor")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("`tor --version` failed ({status}); reinstall Debian's tor package"),
+        Err(e) if e.kind() == ErrorKind::NotFound => panic!(
+            "`tor` is not on PATH: install Debian's tor package (apt-get install -y tor; \
+             scripts/test installs it)"
+        ),
+        Err(e) => panic!("cannot run `tor`: {e}; install Debian's tor package"),
+    }
+}
+
+/// Starts a real `tor` in `dir` with one onion service and the network
+/// disabled, and waits until it has written the service's `hostname` and
+/// `hs_ed25519_secret_key`. Returns the running tor and the
+/// `HiddenServiceDir`.
+pub fn start_tor_hidden_service(dir: &Path) -> (ChildGuard, PathBuf) {
+    require_tor();
+    let data_dir = dir.join("tor-data");
+    let hs_dir = dir.join("hs");
+    make_private_dir(&data_dir);
+    make_private_dir(&hs_dir);
+    let torrc = dir.join("torrc");
+    let log = dir.join("tor.log");
+    let config = format!(
+        "DataDirectory {}\n\
+         HiddenServiceDir {}\n\
+         HiddenServicePort 80 127.0.0.1:{}\n\
+         DisableNetwork 1\n\
+         SocksPort 0\n\
+         Log notice stderr\n\
+         RunAsDaemon 0\n",
+        data_dir.display(),
+        hs_dir.display(),
+        free_port()
+    );
+    std::fs::write(&torrc, config).expect("cannot write torrc");
+    let log_file = std::fs::File::create(&log).expect("cannot create tor.log");
+    let child = Command::new("tor")
+        .arg("-f")
+        .arg(&torrc)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start tor: {e}; install Debian's tor package"));
+    let mut tor = ChildGuard::new(child, "tor");
+    let hostname = hs_dir.join("hostname");
+    let secret = hs_dir.join("hs_ed25519_secret_key");
+    let deadline = Instant::now() + TOR_LIMIT;
+    loop {
+        let host_ready = std::fs::read_to_string(&hostname)
+            .map(|h| h.trim_end().ends_with(".onion"))
+            .unwrap_or(false);
+        let key_ready = std::fs::metadata(&secret)
+            .map(|m| m.len() == 96)
+            .unwrap_or(false);
+        if host_ready && key_ready {
+            return (tor, hs_dir);
+        }
+        if let Some(status) = tor.try_wait() {
+            panic!(
+                "tor exited ({status}) before writing its onion-service keys; its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "tor did not write {} and {} within {TOR_LIMIT:?}; its log:\n{}",
+                hostname.display(),
+                secret.display(),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Creates `path` with mode 0700, as Tor demands of its directories.
+pub fn make_private_dir(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir(path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+        .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", path.display()));
+}
+
+/// How a [`TestTor`] lets controllers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TorAuth {
+    /// The cookie (SAFECOOKIE/COOKIE) and the given password.
+    Both(&'static str),
+    /// The cookie only.
+    Cookie,
+    /// The given password only.
+    Password(&'static str),
+}
+
+/// A running tor with a SOCKS port and control ports on 127.0.0.1 and on a
+/// Unix socket, letting controllers in as its [`TorAuth`] says.
 pub struct TestTor {
     // First, so that tor is stopped before its directory is removed.
     tor: Option<ChildGuard>,
-    /// Its directory: torrc, data/, tor.log.
+    /// Its directory: torrc, data/, ctl/sock, tor.log.
     pub dir: TempDir,
     /// The SOCKS port.
     pub socks: SocketAddr,
     /// The control port.
     pub control: SocketAddr,
+    auth: TorAuth,
 }
 
 impl TestTor {
-    /// Starts a tor and waits until its ports accept and its cookie exists.
+    /// Starts a tor that takes the cookie and [`TOR_PASSWORD`], and waits
+    /// until its ports accept and its cookie exists.
     pub fn start() -> TestTor {
+        TestTor::start_with(TorAuth::Both(TOR_PASSWORD))
+    }
+
+    /// Starts a tor that lets controllers in as `auth` says, and waits until
+    /// its ports accept (and its cookie exists, if it takes one).
+    pub fn start_with(auth: TorAuth) -> TestTor {
         require_tor();
-        let dir = TempDir::new("tor-client");
-        make_private_dir(&dir.join("data"));
+        let dir = TempDir::new("tor");
+        for sub in ["data", "ctl"] {
+            make_private_dir(&dir.join(sub));
+        }
         std::fs::write(dir.join("empty"), b"").expect("cannot write an empty GeoIP file");
         let socks: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let auth_lines = match auth {
+            TorAuth::Both(password) => format!(
+                "CookieAuthentication 1\nHashedControlPassword {}",
+                hash_password(password)
+            ),
+            TorAuth::Cookie => "CookieAuthentication 1".to_owned(),
+            TorAuth::Password(password) => {
+                format!("HashedControlPassword {}", hash_password(password))
+            }
+        };
         let torrc = format!(
             "DataDirectory {data}\n\
              SocksPort {socks}\n\
              ControlPort {control}\n\
-             CookieAuthentication 1\n\
-             HashedControlPassword {hash}\n\
+             ControlPort unix:{unix}\n\
+             {auth_lines}\n\
              UseBridges 1\n\
              Bridge 127.0.0.1:{closed}\n\
              GeoIPFile {empty}\n\
@@ -79,7 +203,7 @@ impl TestTor {
              Log notice file {log}\n\
              RunAsDaemon 0\n",
             data = dir.join("data").display(),
-            hash = hash_password(TOR_PASSWORD),
+            unix = dir.join("ctl/sock").display(),
             closed = free_port(),
             empty = dir.join("empty").display(),
             log = dir.join("tor.log").display(),
@@ -90,6 +214,7 @@ impl TestTor {
             dir,
             socks,
             control,
+            auth,
         };
         tor.spawn();
         tor
@@ -116,7 +241,8 @@ impl TestTor {
             if let Some(status) = guard.try_wait() {
                 panic!("tor exited ({status}); its log:\n{}", self.log());
             }
-            let cookie_ready = std::fs::metadata(self.cookie()).is_ok_and(|m| m.len() == 32);
+            let cookie_ready = matches!(self.auth, TorAuth::Password(_))
+                || std::fs::metadata(self.cookie()).is_ok_and(|m| m.len() == 32);
             if cookie_ready && accepts(self.socks) && accepts(self.control) {
                 return;
             }
@@ -139,6 +265,11 @@ impl TestTor {
         ControlAddr::Tcp(self.control)
     }
 
+    /// The control port on the Unix socket.
+    pub fn unix_addr(&self) -> ControlAddr {
+        ControlAddr::Unix(self.dir.join("ctl/sock"))
+    }
+
     /// Everything tor logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("tor.log")).unwrap_or_default()
@@ -152,6 +283,12 @@ impl TestTor {
             CONTROL_TIMEOUT,
         )
         .unwrap_or_else(|e| panic!("cannot open tor's control port: {e}\n{}", self.log()))
+    }
+
+    /// A [`Watcher`] of STREAM events on a connection of the test's own,
+    /// waiting up to [`EVENT_LIMIT`] for each.
+    pub fn watcher(&self) -> Watcher {
+        Watcher::on(self.controller(), EVENT_LIMIT)
     }
 
     /// `GETCONF __LeaveStreamsUnattached` on a fresh connection.
@@ -196,146 +333,8 @@ fn hash_password(password: &str) -> String {
         .to_owned()
 }
 
-fn make_private_dir(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
-}
-
 fn accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-}
-
-// ------------------------------------------------------------------ events
-
-/// A control connection of the test's own that receives every STREAM event
-/// (Tor sends events to each controller that asked) and keeps them all.
-pub struct Watcher {
-    /// The connection, for GETCONF, GETINFO and probes.
-    pub conn: ControlConnection,
-    events: Receiver<Event>,
-    /// Every STREAM event received so far, in order.
-    pub seen: Vec<StreamEvent>,
-}
-
-impl Watcher {
-    /// Subscribes to STREAM events on a new connection to `tor`.
-    pub fn new(tor: &TestTor) -> Watcher {
-        let conn = tor.controller();
-        let events = conn.events();
-        conn.set_events(&["STREAM"]).expect("SETEVENTS STREAM");
-        Watcher {
-            conn,
-            events,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Takes every event that has arrived, waiting at most `wait` for the
-    /// first.
-    fn pump(&mut self, wait: Duration) {
-        let mut next = self.events.recv_timeout(wait).ok();
-        while let Some(event) = next {
-            if let Event::Stream(event) = event {
-                self.seen.push(event);
-            }
-            next = self.events.try_recv().ok();
-        }
-    }
-
-    /// Waits (bounded) until `check` finds something in the events so far.
-    pub fn wait_for<T>(&mut self, what: &str, check: impl Fn(&[StreamEvent]) -> Option<T>) -> T {
-        let deadline = Instant::now() + EVENT_LIMIT;
-        loop {
-            if let Some(found) = check(&self.seen) {
-                return found;
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                panic!(
-                    "no STREAM event showing {what} within {EVENT_LIMIT:?}; saw:\n{}",
-                    self.dump()
-                );
-            };
-            self.pump(left.min(Duration::from_millis(200)));
-        }
-    }
-
-    /// Sends a SOCKS `CONNECT host:port` to `proxy` and returns it with
-    /// its stream (see [`Watcher::open`]).
-    pub fn connect(
-        &mut self,
-        proxy: SocketAddr,
-        host: &str,
-        port: u16,
-    ) -> (SocksRequest, StreamId) {
-        self.open(|| SocksRequest::connect(proxy, host, port))
-    }
-
-    /// Sends a SOCKS `RESOLVE host` (Tor's 0xF0) to `proxy` and returns it
-    /// with its stream.
-    pub fn resolve(&mut self, proxy: SocketAddr, host: &str) -> (SocksRequest, StreamId) {
-        self.open(|| SocksRequest::resolve(proxy, host))
-    }
-
-    /// Sends a SOCKS request and finds its stream: the first NEW or
-    /// NEWRESOLVE event after the request whose `SOURCE_ADDR` is the
-    /// client's address (a port may be reused by a later client, so events
-    /// from before the request do not count).
-    fn open(&mut self, send: impl FnOnce() -> SocksRequest) -> (SocksRequest, StreamId) {
-        self.pump(Duration::ZERO);
-        let mark = self.seen.len();
-        let request = send();
-        let source = request.source.to_string();
-        let what = format!("a new stream from {source} ({})", request.what);
-        let id = self.wait_for(&what, |seen| {
-            seen[mark..]
-                .iter()
-                .find(|e| {
-                    matches!(e.status, StreamStatus::New | StreamStatus::NewResolve)
-                        && e.source_addr() == Some(source.as_str())
-                })
-                .map(|e| e.id.clone())
-        });
-        (request, id)
-    }
-
-    /// Waits (bounded) for an event of stream `id` that matches `check`.
-    pub fn wait_event(
-        &mut self,
-        id: &StreamId,
-        what: &str,
-        check: impl Fn(&StreamEvent) -> bool,
-    ) -> StreamEvent {
-        self.wait_for(&format!("{what} for stream {id}"), |seen| {
-            seen.iter().find(|e| e.id == *id && check(e)).cloned()
-        })
-    }
-
-    /// The events of stream `id` so far.
-    pub fn events_of(&self, id: &StreamId) -> Vec<StreamEvent> {
-        self.seen.iter().filter(|e| e.id == *id).cloned().collect()
-    }
-
-    /// The events so far, one per line, for failure messages.
-    pub fn dump(&self) -> String {
-        self.seen
-            .iter()
-            .map(|e| {
-                let extras: Vec<String> =
-                    e.extras.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!(
-                    "  {} {:?} circ={} {}:{} {}",
-                    e.id,
-                    e.status,
-                    e.circuit,
-                    e.target_host,
-                    e.target_port,
-                    extras.join(" ")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
 }
 
 // ------------------------------------------------------------ SOCKS clients
@@ -439,7 +438,7 @@ impl Daemon {
             .stdout(Stdio::null())
             .stderr(log_file(log))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {ONIONS_CLIENT}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bins().client.display()));
         Daemon {
             guard: ChildGuard::new(child, "onions-client"),
             log_path: log.to_owned(),
@@ -528,7 +527,7 @@ pub fn release(dir: &Path, args: &[String], env: &[(&str, &str)]) -> (ExitStatus
         .stdout(Stdio::null())
         .stderr(log_file(&log))
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {ONIONS_CLIENT} --release: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {} --release: {e}", bins().client.display()));
     let mut guard = ChildGuard::new(child, "onions-client --release");
     let status = guard.wait_within(STOP_LIMIT);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -539,7 +538,7 @@ pub fn release(dir: &Path, args: &[String], env: &[(&str, &str)]) -> (ExitStatus
 }
 
 fn client_command(args: &[String], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(ONIONS_CLIENT);
+    let mut command = Command::new(&bins().client);
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
         if key_text.starts_with("TOR_") || key_text == "RUST_LOG" {

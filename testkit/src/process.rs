@@ -1,16 +1,11 @@
-//! What the benchmarks that start processes share: a child process stopped
-//! and reaped by its PID (also when the benchmark panics or dies), its log,
-//! its CPU time and memory from /proc, the benchmark's own CPU time and the
-//! machine's load, and free ports on 127.0.0.x.
-//!
-//! Not a test harness: the benchmarks print figures, and a process that
-//! misbehaves ends the run with its log.
-
-// Each benchmark compiles this module on its own and uses only some of it.
-#![allow(dead_code)]
+//! Child processes stopped and reaped by their PID: [`ChildGuard`], killed
+//! when dropped (also when the test that started it panics), and [`Proc`],
+//! a guard with its log in a file that is stopped with SIGTERM first, with
+//! its CPU time and memory from /proc; also the caller's own CPU time and
+//! the machine's load, which the benchmarks print.
 
 use std::fs::File;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -22,6 +17,57 @@ pub const STOP_LIMIT: Duration = Duration::from_secs(15);
 
 /// How often a wait looks again.
 const POLL: Duration = Duration::from_millis(20);
+
+/// A child process that is killed (by its PID) and reaped when dropped,
+/// also when the test that started it panics.
+pub struct ChildGuard {
+    child: Child,
+    what: String,
+}
+
+impl ChildGuard {
+    /// Takes charge of `child`; `what` names it in failure messages.
+    pub fn new(child: Child, what: impl Into<String>) -> ChildGuard {
+        ChildGuard {
+            child,
+            what: what.into(),
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status if the process has already ended.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child
+            .try_wait()
+            .unwrap_or_else(|e| panic!("cannot poll {} (pid {}): {e}", self.what, self.id()))
+    }
+
+    /// Waits at most `limit` for the process to end; `None` if it did not.
+    pub fn wait_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // `Child::kill` signals this PID only while it has not been reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// PIDs of children not yet reaped, so that a panic kills them even if
 /// the panic strategy were to abort before the guards drop.
@@ -45,10 +91,11 @@ pub fn install_panic_hook(extra: fn()) {
     }));
 }
 
-/// A child process, stopped (SIGTERM, then SIGKILL) and reaped by its PID
-/// when dropped.
+/// A child process with its output in a log file, stopped (SIGTERM, then
+/// SIGKILL) and reaped by its PID when dropped; a [`ChildGuard`] that the
+/// kernel also kills if the caller dies without dropping it.
 pub struct Proc {
-    child: Child,
+    guard: ChildGuard,
     /// What it is, for messages.
     pub what: String,
     log: PathBuf,
@@ -86,7 +133,7 @@ impl Proc {
             .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
         children.push(child.id());
         Proc {
-            child,
+            guard: ChildGuard::new(child, what),
             what: what.to_owned(),
             log: log.to_owned(),
             reaped: false,
@@ -96,7 +143,7 @@ impl Proc {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.guard.id()
     }
 
     /// The exit status if the process has ended (reaping it).
@@ -104,7 +151,7 @@ impl Proc {
         if self.reaped {
             return None;
         }
-        match self.child.try_wait() {
+        match self.guard.child.try_wait() {
             Ok(Some(status)) => {
                 self.status = Some(status);
                 self.forget();
@@ -138,13 +185,13 @@ impl Proc {
             std::thread::sleep(POLL);
         }
         eprintln!(
-            "bench {}: {} (pid {}) ignored SIGTERM for {STOP_LIMIT:?}; killing it",
-            env!("CARGO_CRATE_NAME"),
+            "{}: {} (pid {}) ignored SIGTERM for {STOP_LIMIT:?}; killing it",
+            std::env::args().next().unwrap_or_default(),
             self.what,
             self.pid()
         );
-        let _ = self.child.kill();
-        self.status = self.child.wait().ok();
+        let _ = self.guard.child.kill();
+        self.status = self.guard.child.wait().ok();
         self.forget();
         self.status
     }
@@ -206,6 +253,22 @@ impl Proc {
             assert!(
                 Instant::now() < deadline,
                 "{} did not log {text:?} within {limit:?}; its log ends:\n{}",
+                self.what,
+                self.log_tail()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits (bounded) until `addr` accepts connections; panics, with the
+    /// log, if the process exits first or `limit` runs out.
+    pub fn wait_listening(&mut self, addr: SocketAddr, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            self.check_running();
+            assert!(
+                Instant::now() < deadline,
+                "{} did not listen on {addr} within {limit:?}; its log ends:\n{}",
                 self.what,
                 self.log_tail()
             );
@@ -323,12 +386,4 @@ fn clock_ticks() -> f64 {
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     assert!(ticks > 0, "sysconf(_SC_CLK_TCK) failed");
     ticks as f64
-}
-
-/// A port on `ip` that was free a moment ago.
-pub fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on {ip}: {e}"))
 }

@@ -18,7 +18,7 @@
 //!   head re-signed over what was sent: a fork of the real heads), or a
 //!   live name handed to another key.
 
-use super::ChildGuard;
+use crate::ChildGuard;
 use onions::attest::Attestation;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
@@ -45,7 +45,7 @@ macro_rules! liar_entry {
         #[test]
         #[ignore = "a lying server, started by tests as a child process"]
         fn liar_process() {
-            common::liar::serve_from_env();
+            $crate::liar::serve_from_env();
         }
     };
 }

@@ -4,7 +4,7 @@
 //! Every server is a child process with its log in a file, stopped by its
 //! PID when its guard drops; every wait is bounded.
 
-use super::ChildGuard;
+use crate::{free_port_on, run_within, ChildGuard};
 use onions::attest::Attestation;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
@@ -15,27 +15,16 @@ use onions::wire::{Id, Reply, Request, Status};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
-
-/// The `onions-server` binary Cargo built for these tests.
-pub const ONIONS_SERVER: &str = env!("CARGO_BIN_EXE_onions-server");
 
 /// How long a server may take to start listening.
 pub const START_LIMIT: Duration = Duration::from_secs(30);
 
 /// How long one reply may take.
 pub const REPLY_LIMIT: Duration = Duration::from_secs(30);
-
-/// A port on `ip` that was free a moment ago.
-pub fn free_port_on(ip: &str) -> u16 {
-    TcpListener::bind((ip, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot bind an ephemeral port on {ip}: {e}"))
-}
 
 /// A running server.
 pub struct Server {
@@ -138,14 +127,14 @@ impl Server {
             .append(true)
             .open(&log)
             .unwrap_or_else(|e| panic!("cannot open {}: {e}", log.display()));
-        let child = Command::new(ONIONS_SERVER)
+        let child = Command::new(bins_server())
             .args(&args)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {ONIONS_SERVER}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bins_server().display()));
         let mut server = Server {
             guard: ChildGuard::new(child, format!("onions-server on {addr}")),
             addr,
@@ -274,11 +263,7 @@ impl Server {
     /// The head the server answers against: the Quorum's newest, a
     /// mirror's newest that matched its audit.
     pub fn current_head(&self) -> Option<SignedHead> {
-        let status = self.status();
-        match status.audit {
-            Some(audit) => audit.matched,
-            None => status.head,
-        }
+        answering_head(&self.status()).cloned()
     }
 
     /// Waits (bounded) until the server answers against a head covering
@@ -301,19 +286,42 @@ impl Server {
     }
 }
 
+/// The head a server with `status` answers against: a Quorum's newest, a
+/// mirror's newest that matched its audit.
+pub fn answering_head(status: &Status) -> Option<&SignedHead> {
+    match &status.audit {
+        Some(audit) => audit.matched.as_ref(),
+        None => status.head.as_ref(),
+    }
+}
+
+/// How long `--print-key` may take.
+pub const PRINT_KEY_LIMIT: Duration = Duration::from_secs(30);
+
 /// The Quorum key of the state directory `state`, as `--print-key` prints it.
 pub fn print_key(state: &Path) -> String {
-    let out = Command::new(ONIONS_SERVER)
-        .args(["--print-key", "--state-dir"])
-        .arg(state)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {ONIONS_SERVER}: {e}"));
-    assert!(
-        out.status.success(),
-        "--print-key failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    print_key_with(Command::new(bins_server()), state)
+}
+
+/// The same with the server run as `server` (another build, or under an
+/// emulator): `server --print-key --state-dir STATE`, bounded.
+pub fn print_key_with(mut server: Command, state: &Path) -> String {
+    server.arg("--print-key").arg("--state-dir").arg(state);
+    let (status, stdout, stderr) = run_within(server, PRINT_KEY_LIMIT);
+    assert!(status.success(), "--print-key failed ({status}): {stderr}");
+    stdout.trim().to_owned()
+}
+
+/// The public key of the witness key file `file` (created if missing),
+/// as `--print-key` prints it for a mirror with state in `state`.
+pub fn witness_key(file: &Path, state: &Path) -> String {
+    let mut server = Command::new(bins_server());
+    server.args(["--role", "mirror", "--witness-key"]).arg(file);
+    print_key_with(server, state)
+}
+
+fn bins_server() -> &'static Path {
+    &crate::bins().server
 }
 
 /// A line-protocol client with a bounded wait for each reply.
