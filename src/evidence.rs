@@ -295,9 +295,6 @@ pub struct OwnershipEvidence {
     pub later: Attested,
 }
 
-/// [`OwnershipEvidence`] by the shorter name the witness uses.
-pub type Ownership = OwnershipEvidence;
-
 impl OwnershipEvidence {
     /// The rule that accepting `later` broke given `earlier`, the record of
     /// the same name at a lower seq, if any: what a witness checks of
@@ -545,16 +542,8 @@ fn verify_equivocation(evidence: &Evidence) -> Result<Conviction, EvidenceError>
 /// directory synced. The same evidence twice is one file: the existing one
 /// is returned.
 pub fn write_file(state_dir: &Path, evidence: &EvidenceFile) -> io::Result<PathBuf> {
-    write_value(state_dir, &evidence.to_value())
-}
-
-/// [`write_file`] for evidence already in its JSON form.
-pub fn write_value(state_dir: &Path, value: &Value) -> io::Result<PathBuf> {
-    let text = format!("{}\n", crate::canonical::to_string(value));
-    let kind = value
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("equivocation");
+    let text = format!("{}\n", crate::canonical::to_string(&evidence.to_value()));
+    let kind = evidence.kind();
     let hash: String = sha256::hash(text.as_bytes()).0[..4]
         .iter()
         .map(|b| format!("{b:02x}"))

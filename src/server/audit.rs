@@ -14,6 +14,7 @@
 
 use super::events::HeadMark;
 use super::stats::Timings;
+use crate::evidence::EvidenceFile;
 use crate::head::{Evidence, SignedHead};
 use crate::keys::PublicKey;
 use crate::store::{Sealing, Store};
@@ -196,7 +197,8 @@ impl Audit {
             other.time
         );
         if let Some(evidence) = Evidence::new(head.clone(), other.clone()) {
-            match crate::evidence::write_value(&self.dir, &evidence.to_value()) {
+            let file = EvidenceFile::Equivocation(Box::new(evidence.clone()));
+            match crate::evidence::write_file(&self.dir, &file) {
                 Ok(path) => log::error!("evidence written to {}", path.display()),
                 Err(e) => log::error!("cannot write evidence to {}: {e}", self.dir.display()),
             }

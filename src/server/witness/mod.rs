@@ -21,6 +21,7 @@
 use super::events::{LoopEvent, Outbox, Outgoing};
 use super::shared::Shared;
 use crate::cosign::Cosignature;
+use crate::evidence::{EvidenceFile, OwnershipEvidence};
 use crate::head::{Evidence, SignedHead};
 use crate::keys::SigningKey;
 use crate::name::RegisteredName;
@@ -154,7 +155,7 @@ impl Cosigner {
         match conflicting.and_then(|last| Evidence::new(head.clone(), last)) {
             Some(evidence) => report.keep_evidence(
                 &format!("the Quorum signed conflicting heads: {why}"),
-                &evidence.to_value(),
+                &EvidenceFile::Equivocation(Box::new(evidence)),
             ),
             None => {
                 log::warn!("witness: not cosigning: {why}");
@@ -335,7 +336,7 @@ pub fn check_ownership(store: &Store, batch: &[Entry], report: &Mutex<Report>) {
             },
         };
         if let Some(before) = before {
-            if let Some(evidence) = crate::evidence::Ownership::between(&before, entry) {
+            if let Some(evidence) = OwnershipEvidence::between(&before, entry) {
                 let what = format!(
                     "the Quorum broke an ownership rule ({}) for {} at seq {} (earlier seq {}); this witness cosigns nothing more",
                     evidence.rule.as_str(),
@@ -345,7 +346,7 @@ pub fn check_ownership(store: &Store, batch: &[Entry], report: &Mutex<Report>) {
                 );
                 let mut report = report.lock();
                 report.halted = true;
-                report.keep_evidence(&what, &evidence.to_value());
+                report.keep_evidence(&what, &EvidenceFile::Ownership(Box::new(evidence)));
             }
         }
         earlier.insert(&entry.name, entry.clone());

@@ -4,6 +4,7 @@
 //! head it cosigns next; the counts, alarm and evidence files are what
 //! `status` and the metrics show.
 
+use crate::evidence::EvidenceFile;
 use crate::head::{HeadError, SignedHead};
 use crate::keys::SigningKey;
 use crate::wire::WitnessStatus;
@@ -177,10 +178,10 @@ impl Report {
     }
 
     /// Keeps evidence in a file, logs it and raises the alarm.
-    pub fn keep_evidence(&mut self, what: &str, value: &Value) {
+    pub fn keep_evidence(&mut self, what: &str, evidence: &EvidenceFile) {
         log::error!("WITNESS ALARM: {what}; evidence kept");
         self.alarm = Some(what.to_owned());
-        match crate::evidence::write_value(&self.dir, value) {
+        match crate::evidence::write_file(&self.dir, evidence) {
             Ok(path) => {
                 log::error!("evidence written to {}", path.display());
                 if !self.evidence.contains(&path) {
