@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use testkit::line::LineConn;
 use testkit::process::{self, Proc};
 use testkit::servers::answering_head;
-use testkit::{free_port_on, TempDir, XorShift};
+use testkit::{TempDir, XorShift};
 
 const DEFAULT_RECORDS: usize = 1 << 16;
 const NAMES_PER_KEY: usize = 1024;
@@ -404,22 +404,8 @@ struct Server {
 
 impl Server {
     fn start(label: &str, mut command: Command, ip: &str, state: &Path, args: &[&str]) -> Server {
-        std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
-        let addr: SocketAddr = format!("{ip}:{}", free_port_on(ip))
-            .parse()
-            .expect("an address");
-        command
-            .args(args)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--state-dir")
-            .arg(state);
-        let mut proc = Proc::spawn(
-            command,
-            &format!("{label} on {addr}"),
-            &state.with_extension("log"),
-        );
-        proc.wait_listening(addr, START_LIMIT);
+        command.args(args);
+        let (proc, addr) = Proc::start_server(command, label, ip, state, START_LIMIT);
         Server { proc, addr }
     }
 

@@ -125,17 +125,11 @@ impl Server {
     /// Starts `bin` with `args` on a free port of 127.0.0.`ip`, its state
     /// in `state` (named after it), and waits (bounded) until it listens.
     fn start(bin: &Path, state: &Path, ip: u8, args: &[String]) -> Server {
-        let addr = SocketAddr::from(([127, 0, 0, ip], free_port_on(&format!("127.0.0.{ip}"))));
         let mut command = Command::new(bin);
-        command.args(args).arg("--listen").arg(addr.to_string());
-        command.arg("--state-dir").arg(state);
+        command.args(args);
         let name = state.file_name().unwrap_or_default().to_string_lossy();
-        let mut proc = Proc::spawn(
-            command,
-            &format!("{name} on {addr}"),
-            &state.with_extension("log"),
-        );
-        proc.wait_listening(addr, START_LIMIT);
+        let (proc, addr) =
+            Proc::start_server(command, &name, &format!("127.0.0.{ip}"), state, START_LIMIT);
         Server { proc, addr }
     }
 

@@ -260,6 +260,36 @@ impl Proc {
         }
     }
 
+    /// Starts a server `command` on a free port of `ip` (its flags plus
+    /// `--listen` and `--state-dir state`, creating it), logging next to
+    /// `state`, and waits (bounded by `limit`) until it listens: how the
+    /// benchmarks start `onions-server`.
+    pub fn start_server(
+        mut command: Command,
+        label: &str,
+        ip: &str,
+        state: &Path,
+        limit: Duration,
+    ) -> (Proc, SocketAddr) {
+        std::fs::create_dir_all(state)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", state.display()));
+        let addr: SocketAddr = format!("{ip}:{}", crate::free_port_on(ip))
+            .parse()
+            .expect("an IPv4 socket address");
+        command
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--state-dir")
+            .arg(state);
+        let mut proc = Proc::spawn(
+            command,
+            &format!("{label} on {addr}"),
+            &state.with_extension("log"),
+        );
+        proc.wait_listening(addr, limit);
+        (proc, addr)
+    }
+
     /// Waits (bounded) until `addr` accepts connections; panics, with the
     /// log, if the process exits first or `limit` runs out.
     pub fn wait_listening(&mut self, addr: SocketAddr, limit: Duration) {
