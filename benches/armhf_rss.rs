@@ -4,7 +4,7 @@
 //!
 //! A native release Quorum (`target/release/onions-server`) on 127.0.0.1
 //! is filled with `ONIONS_ARMHF_RECORDS` (default 2^16) distinct work-0
-//! records over a few connections, as benches/servers.rs makes them. Then
+//! records over a few connections, as benches/servers makes them. Then
 //! a native mirror (127.0.0.3) and the armv7 mirror under qemu-arm
 //! (127.0.0.2) each catch up with it in turn; once a mirror has applied
 //! every record and answers against a head covering them (its status
@@ -26,23 +26,18 @@
 //! a guard, and killed by the kernel if this program dies (PDEATHSIG);
 //! the temporary directory is removed at the end; every wait is bounded.
 
-use onions::keys::SigningKey;
-use onions::name::{LookupName, RegisteredName, SubdomainKey};
-use onions::onion::OnionAddress;
-use onions::record::{Claim, Record};
-use onions::wire::{Code, Id, Reply, Request, Status};
-use std::collections::BTreeMap;
+use onions::wire::{Code, Reply, Status};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use testkit::line::LineConn;
+use testkit::line::{lookup_request, LineConn};
 use testkit::process::{self, Proc};
+use testkit::records::Maker;
 use testkit::servers::answering_head;
 use testkit::{TempDir, XorShift};
 
 const DEFAULT_RECORDS: usize = 1 << 16;
-const NAMES_PER_KEY: usize = 1024;
 const PUT_CONNS: usize = 8;
 const LOOKUPS: usize = 10_000;
 const LOOKUP_CONNS: usize = 4;
@@ -273,12 +268,8 @@ fn lookups(addr: SocketAddr, records: usize) {
                     let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     let mut rng = XorShift::new(t as u64 + 1);
                     for n in 0..LOOKUPS / LOOKUP_CONNS {
-                        let name = name(rng.below(records));
-                        let request = Request::Lookup {
-                            id: Id::Number(n as u64),
-                            name: LookupName::from_user(&name).expect("a valid name"),
-                        };
-                        match conn.request(&request) {
+                        let name = Maker::name(rng.below(records));
+                        match conn.request(&lookup_request(n as u64, &name)) {
                             Reply::Found { record, .. } if record.name.as_str() == name => {}
                             other => panic!("lookup of {name} answered {other}"),
                         }
@@ -294,56 +285,18 @@ fn lookups(addr: SocketAddr, records: usize) {
 
 // ----------------------------------------------------------------- records
 
-fn name(i: usize) -> String {
-    format!("bench-{i}.tor")
-}
-
-fn owner(i: usize) -> SigningKey {
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&((i / NAMES_PER_KEY) as u64).to_le_bytes());
-    seed[8..].copy_from_slice(SEED_TAG);
-    SigningKey::from_seed(&seed)
-}
-
-/// Put lines of records 0..count, shaped as benches/servers.rs makes
-/// them (one subdomain, a 40-character contact, a week's lifetime, work 0).
+/// Put lines of records 0..count, made by testkit's [`Maker`] as
+/// benches/servers makes them (one subdomain, a 40-character contact, a
+/// week's lifetime, work 0), on every core.
 fn make_puts(count: usize) -> Vec<Vec<u8>> {
-    let www = OnionAddress::from_key(SigningKey::from_seed(&[3; 32]).public());
-    let now = onions::clock::now();
+    let maker = Maker::new(SEED_TAG);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per = count.div_ceil(cores);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..cores)
             .map(|c| {
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    let mut key: Option<(usize, SigningKey)> = None;
-                    for i in (c * per)..((c + 1) * per).min(count) {
-                        if key.as_ref().is_none_or(|(o, _)| *o != i / NAMES_PER_KEY) {
-                            key = Some((i / NAMES_PER_KEY, owner(i)));
-                        }
-                        let (_, k) = key.as_ref().expect("set above");
-                        let rname = RegisteredName::parse(&name(i)).expect("a valid name");
-                        let sub = SubdomainKey::parse("www", &rname).expect("a valid label");
-                        let claim = Claim {
-                            name: rname,
-                            subdomains: BTreeMap::from([(sub, www)]),
-                            contact: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
-                            serial: 1,
-                            issued: now - 60,
-                            expires: now + 7 * 24 * 60 * 60,
-                            work: 0,
-                        };
-                        let mut record = Record::from_claim(claim, k);
-                        record.sign_with(k);
-                        let put = Request::Put {
-                            id: Id::Number(i as u64),
-                            record: record.to_value(),
-                        };
-                        out.push(put.to_line());
-                    }
-                    out
-                })
+                let maker = &maker;
+                scope.spawn(move || maker.put_lines((c * per)..((c + 1) * per).min(count)))
             })
             .collect();
         workers
@@ -410,13 +363,9 @@ impl Server {
     }
 
     fn status(&self) -> Status {
-        let request = Request::Status {
-            id: Id::Text("rss".into()),
-        };
-        match LineConn::connect(self.addr, REPLY_LIMIT).request(&request) {
-            Reply::Status { status, .. } => *status,
-            other => panic!("{}: status answered {other}", self.proc.what),
-        }
+        LineConn::connect(self.addr, REPLY_LIMIT)
+            .try_status()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.proc.what))
     }
 
     /// Waits until the server has applied records up to `seq` and answers
@@ -470,5 +419,3 @@ fn print_key(bin: &Path, state: &Path) -> String {
     std::fs::create_dir_all(state).unwrap_or_else(|e| panic!("{}: {e}", state.display()));
     testkit::servers::print_key_with(Command::new(bin), state)
 }
-
-// ------------------------------------------------------------------- files

@@ -1,8 +1,11 @@
 //! The one kit the integration tests (tests/) and the benchmarks
 //! (benches/) share: scratch directories, child processes stopped by their
 //! PID (also when a test panics), free ports on 127.0.0.x, real
-//! `onions-server` processes and a line-protocol client ([`servers`]), a
-//! client for the benchmarks ([`line`]),
+//! `onions-server` processes and a line-protocol client ([`servers`]), the
+//! checks of their answers every test file makes ([`checks`]), a client for
+//! the benchmarks ([`line`]), the records they load servers with
+//! ([`records`]), their redis baseline ([`redis`]) and order statistics
+//! ([`stats`]),
 //! lying servers ([`liar`]), a real `tor` ([`tor`]), one STREAM-event
 //! watcher ([`streams`]), and the private Tor network of `scripts/tornet` ([`tornet`]).
 //!
@@ -12,10 +15,14 @@
 //! test or benchmark executable (where Cargo puts both), or as given once
 //! with [`init`] and [`bins!`] from the crate whose targets they are.
 
+pub mod checks;
 pub mod liar;
 pub mod line;
 pub mod process;
+pub mod records;
+pub mod redis;
 pub mod servers;
+pub mod stats;
 pub mod streams;
 pub mod tor;
 pub mod tornet;
@@ -103,6 +110,26 @@ pub fn bins() -> &'static Bins {
 pub fn project_dir() -> PathBuf {
     let kit = Path::new(env!("CARGO_MANIFEST_DIR"));
     kit.parent().unwrap_or(kit).to_owned()
+}
+
+/// The `onions-server` a benchmark runs: `ONIONS_BENCH_SERVER` if set
+/// and not empty (another build, such as one with symbols to profile),
+/// else the release build `target/release/onions-server`.
+pub fn bench_server() -> PathBuf {
+    std::env::var_os("ONIONS_BENCH_SERVER")
+        .filter(|s| !s.is_empty())
+        .map_or_else(
+            || project_dir().join("target/release/onions-server"),
+            PathBuf::from,
+        )
+}
+
+/// Where `tool` is on PATH, if anywhere.
+pub fn find_on_path(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
 }
 
 /// A source file of `binary` (the library under `src/`, and its own
@@ -296,6 +323,13 @@ impl XorShift {
         let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
         ((u128::from(x) * n as u128) >> 64) as usize
     }
+}
+
+// ------------------------------------------------------------------ bytes
+
+/// `bytes` in lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // -------------------------------------------------------------- failures

@@ -3,7 +3,8 @@
 //! what a failed reply means). The tests' client that fails the test on any
 //! error is [`crate::servers::Client`].
 
-use onions::wire::{Id, Push, Reply, Request};
+use onions::name::LookupName;
+use onions::wire::{Id, Push, Reply, Request, Status};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
@@ -107,6 +108,16 @@ impl LineConn {
         self.try_request(request).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// Asks for the server's status.
+    pub fn try_status(&mut self) -> Result<Status, String> {
+        match self.try_request(&Request::Status {
+            id: Id::Text("bench".into()),
+        })? {
+            Reply::Status { status, .. } => Ok(*status),
+            other => Err(format!("status answered {other}")),
+        }
+    }
+
     /// Subscribes from `from`; returns the `subscribed` seq.
     pub fn subscribe(&mut self, from: u64) -> u64 {
         match self.request(&Request::Subscribe {
@@ -116,5 +127,14 @@ impl LineConn {
             Reply::Subscribed { seq, .. } => seq,
             other => panic!("subscribe refused: {other}"),
         }
+    }
+}
+
+/// A lookup request for `name` (a name as a person writes it: a valid
+/// one, or the caller fails).
+pub fn lookup_request(id: u64, name: &str) -> Request {
+    Request::Lookup {
+        id: Id::Number(id),
+        name: LookupName::from_user(name).expect("a valid name"),
     }
 }

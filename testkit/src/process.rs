@@ -352,7 +352,25 @@ impl Proc {
         by_name
     }
 
-    /// The same as text: `name 1.2 s, ...`, threads under 0.05 s left out.
+    /// Context switches of every thread so far (voluntary and not), for
+    /// a benchmark's profile: each hand-off between threads costs some.
+    pub fn context_switches(&self) -> u64 {
+        let dir = format!("/proc/{}/task", self.pid());
+        let mut total = 0;
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(text) = std::fs::read_to_string(entry.path().join("status")) else {
+                continue;
+            };
+            total += text
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+        total
+    }
+
+    /// [`Proc::thread_cpu_secs`] as one line, for benchmark notes.
     pub fn thread_cpu_text(&self) -> String {
         self.thread_cpu_secs()
             .into_iter()

@@ -4,7 +4,7 @@
 //! Every server is a child process with its log in a file, stopped by its
 //! PID when its guard drops; every wait is bounded.
 
-use crate::{free_port_on, run_within, ChildGuard};
+use crate::{free_port_on, run_within, ChildGuard, TempDir};
 use onions::attest::Attestation;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
@@ -260,6 +260,15 @@ impl Server {
         }
     }
 
+    /// Waits (bounded) until a mirror's upstream session is up.
+    pub fn wait_upstream_up(&self, limit: Duration) {
+        wait_until(
+            &format!("mirror {} to connect upstream", self.addr),
+            limit,
+            || self.status().upstream.is_some_and(|u| u.connected),
+        );
+    }
+
     /// The head the server answers against: the Quorum's newest, a
     /// mirror's newest that matched its audit.
     pub fn current_head(&self) -> Option<SignedHead> {
@@ -293,6 +302,13 @@ pub fn answering_head(status: &Status) -> Option<&SignedHead> {
         Some(audit) => audit.matched.as_ref(),
         None => status.head.as_ref(),
     }
+}
+
+/// The state directory `name` inside `tmp`, created.
+pub fn state_dir(tmp: &TempDir, name: &str) -> PathBuf {
+    let dir = tmp.join(name);
+    std::fs::create_dir(&dir).unwrap();
+    dir
 }
 
 /// How long `--print-key` may take.
@@ -411,6 +427,14 @@ impl Client {
             name: LookupName::from_user(name).unwrap(),
         })
     }
+
+    /// Sends a `reverse` lookup of `onion`.
+    pub fn reverse(&mut self, onion: &OnionAddress) -> Reply {
+        self.request(&Request::Reverse {
+            id: Id::Number(3),
+            onion: *onion,
+        })
+    }
 }
 
 /// A `put` request of `record`.
@@ -425,6 +449,26 @@ pub fn put_request(record: &Record) -> Request {
 pub fn owner(seed: u8) -> SigningKey {
     onions::keys::init().unwrap();
     SigningKey::from_seed(&[seed; 32])
+}
+
+/// `text` as a registered name; a bad one fails the test.
+pub fn name(text: &str) -> RegisteredName {
+    RegisteredName::parse(text).unwrap()
+}
+
+/// A key of its own for every (`tag`, `n`), its other bytes `fill`: a test
+/// file that needs many owners picks its own `fill`, so no two share keys.
+pub fn owner_key(fill: u8, tag: u8, n: u32) -> SigningKey {
+    onions::keys::init().unwrap();
+    let mut seed = [fill; 32];
+    seed[0] = tag;
+    seed[1..5].copy_from_slice(&n.to_le_bytes());
+    SigningKey::from_seed(&seed)
+}
+
+/// The v3 address of a service key.
+pub fn onion_of(key: &SigningKey) -> OnionAddress {
+    OnionAddress::from_key(key.public())
 }
 
 /// A signed record for `name` by `key` with `serial`, issued now, valid a
@@ -459,6 +503,21 @@ pub fn record(
     onions::operator::finish_record(claim, key, 2, Duration::from_millis(50), &mut |_| {}).unwrap()
 }
 
+/// A record for `name` by `key` that expires `secs` seconds from now.
+pub fn short_lived(key: &SigningKey, name: &str, secs: u64) -> Record {
+    let issued = onions::clock::now();
+    let claim = Claim {
+        name: RegisteredName::parse(name).unwrap(),
+        subdomains: Default::default(),
+        contact: String::new(),
+        serial: 1,
+        issued,
+        expires: issued + secs,
+        work: 0,
+    };
+    onions::operator::finish_record(claim, key, 1, Duration::from_millis(50), &mut |_| {}).unwrap()
+}
+
 /// Checks an `accepted` or `found` reply's attestation against the record
 /// and the Quorum key; returns its seq.
 pub fn attested_seq(reply: &Reply, record: &Record, quorum_key: &str) -> u64 {
@@ -484,7 +543,7 @@ pub fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) 
     }
 }
 
-// Helpers added for tests/crash_recovery.rs and tests/limits.rs.
+// Helpers added for tests/crash_recovery/ and tests/limits/.
 
 impl Client {
     /// Connects to `addr`; `None` if nothing accepts there within 5 s (a

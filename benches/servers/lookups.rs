@@ -1,0 +1,296 @@
+//! Rows 1 and 2: mirror lookups per second over [`LOOKUP_CONNS`]
+//! unpipelined connections, and the mirror's CPU time per lookup, against
+//! `redis-benchmark -t get` on the redis baseline (testkit's [`Redis`]);
+//! the two sides alternate and their medians are compared.
+
+use crate::footprint::Memory;
+use crate::server::REPLY_LIMIT;
+use crate::table::{median, mib, row, Row};
+use crate::{Bench, Report};
+use onions::lookup::{check_reply, Policy, Resolution};
+use onions::name::LookupName;
+use onions::wire::Reply;
+use std::net::SocketAddr;
+use std::sync::Barrier;
+use std::time::Instant;
+use testkit::line::{lookup_request, LineConn};
+use testkit::process;
+use testkit::records::Maker;
+use testkit::redis::{Redis, RedisRun};
+use testkit::XorShift;
+
+/// Connections (one thread each) of a lookup run, as redis-benchmark's -c.
+const LOOKUP_CONNS: usize = 50;
+/// Lookups of one run, as redis-benchmark's -n.
+const LOOKUPS_PER_RUN: usize = 200_000;
+/// Runs of each side of the lookup comparison, alternating.
+const LOOKUP_ROUNDS: usize = 3;
+/// The lighter lookup client decodes one reply in this many (the other
+/// decodes every one).
+const DECODE_SAMPLE: usize = 32;
+
+/// Where mirror A's CPU went during the lookup runs: per thread (by name)
+/// and in context switches, from /proc (the `profile` note of rows 1–2).
+#[derive(Default)]
+pub struct LookupProfile {
+    /// CPU seconds per thread name during the phase.
+    threads: Vec<(String, f64)>,
+    /// Context switches of all its threads during the phase.
+    switches: u64,
+}
+
+impl LookupProfile {
+    /// The difference between two snapshots of mirror A.
+    fn between(before: &[(String, f64)], after: Vec<(String, f64)>, switches: u64) -> Self {
+        let threads = after
+            .into_iter()
+            .map(|(name, secs)| {
+                let was = before.iter().find(|(n, _)| *n == name).map_or(0.0, |t| t.1);
+                (name, secs - was)
+            })
+            .filter(|(_, secs)| *secs >= 0.01)
+            .collect();
+        LookupProfile { threads, switches }
+    }
+}
+
+/// One lookup run and what it cost this process and the mirror.
+pub struct LookupRun {
+    /// One reply in this many was decoded.
+    decode_every: usize,
+    /// The mirror's CPU seconds during the run.
+    mirror_cpu: f64,
+    ops: u64,
+    secs: f64,
+    /// This benchmark's CPU seconds during the run (the 50 clients).
+    client_cpu: f64,
+}
+
+/// One lookup run: [`LOOKUPS_PER_RUN`] lookups of random registered names
+/// over [`LOOKUP_CONNS`] connections. The first reply of each connection
+/// is checked in full as a client does (`check_reply`); of the others,
+/// one in `decode_every` is decoded with `Reply::parse` and must be
+/// `found` for the name asked, the rest are only read as lines (so that
+/// on a small machine the load generator does not take the cores the
+/// mirror needs: decoding a `found` reply costs about two ed25519
+/// verifications, see the point check rate).
+fn onions_lookups(
+    addr: SocketAddr,
+    records: usize,
+    run: usize,
+    policy: &Policy,
+    decode_every: usize,
+) -> LookupRun {
+    let per_conn = LOOKUPS_PER_RUN / LOOKUP_CONNS;
+    let barrier = Barrier::new(LOOKUP_CONNS + 1);
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..LOOKUP_CONNS)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    let mut conn = LineConn::connect(addr, REPLY_LIMIT);
+                    let mut rng = XorShift::new((run * LOOKUP_CONNS + t) as u64);
+                    barrier.wait();
+                    for n in 0..per_conn {
+                        let name = Maker::name(rng.below(records));
+                        conn.send(&lookup_request(n as u64, &name).to_line());
+                        if n % decode_every != 0 {
+                            if let Err(e) = conn.read_line() {
+                                panic!("lookup of {name}: {e}");
+                            }
+                            continue;
+                        }
+                        let reply = conn
+                            .read_reply()
+                            .unwrap_or_else(|e| panic!("lookup of {name}: {e}"));
+                        if n == 0 {
+                            let lookup = LookupName::from_user(&name).expect("a valid name");
+                            match check_reply(reply, &lookup, policy, onions::clock::now()) {
+                                Ok(Resolution::Found(_)) => {}
+                                other => panic!("lookup of {name}: {other:?}"),
+                            }
+                            continue;
+                        }
+                        match reply {
+                            Reply::Found { record, .. } if record.name.as_str() == name => {}
+                            other => panic!("lookup of {name} answered {other}"),
+                        }
+                    }
+                    per_conn as u64
+                })
+            })
+            .collect();
+        let cpu = process::own_cpu_secs();
+        barrier.wait();
+        let start = Instant::now();
+        let ops = threads
+            .into_iter()
+            .map(|t| t.join().expect("a lookup thread"))
+            .sum();
+        LookupRun {
+            decode_every,
+            mirror_cpu: 0.0,
+            ops,
+            secs: start.elapsed().as_secs_f64(),
+            client_cpu: process::own_cpu_secs() - cpu,
+        }
+    })
+}
+
+impl Bench {
+    /// Phase "lookups: onions vs redis, alternating": [`LOOKUP_ROUNDS`]
+    /// rounds of a redis GET run, a mirror A run decoding one reply in
+    /// [`DECODE_SAMPLE`] and one decoding every reply, the order rotating;
+    /// the runs, and mirror A's memory after them.
+    pub fn lookups(
+        &mut self,
+        policy: &Policy,
+    ) -> (Vec<LookupRun>, Vec<RedisRun>, Memory, LookupProfile) {
+        let n = self.settings.records;
+        let a_addr = self.mirror_a().addr;
+        let t = Instant::now();
+        let threads_before = self.mirror_a().proc.thread_cpu_secs();
+        let switches_before = self.mirror_a().proc.context_switches();
+        self.redis = Some(Redis::start(self.dir.path()));
+        let mut onions_runs = Vec::new();
+        let mut redis_runs = Vec::new();
+        for round in 0..LOOKUP_ROUNDS {
+            let mut sides = [0, 1, 2];
+            sides.rotate_left(round % 3);
+            for side in sides {
+                if side == 0 {
+                    let redis = self.redis.as_mut().expect("started");
+                    let run = redis.get_run(self.dir.path(), LOOKUP_CONNS, LOOKUPS_PER_RUN);
+                    println!(
+                        "           redis GET run: {:.0}/s (redis-server CPU {:.2} s, redis-benchmark CPU {:.2} s)",
+                        run.rate, run.server_cpu, run.client_cpu
+                    );
+                    redis_runs.push(run);
+                } else {
+                    let decode_every = if side == 1 { DECODE_SAMPLE } else { 1 };
+                    let mirror = self.mirror_a.as_mut().expect("started");
+                    mirror.proc.check_running();
+                    let cpu = mirror.proc.cpu_secs();
+                    let mut run = onions_lookups(a_addr, n, round * 3 + side, policy, decode_every);
+                    run.mirror_cpu = mirror.proc.cpu_secs() - cpu;
+                    println!(
+                        "           onions lookup run, 1 in {decode_every} decoded: {:.0}/s ({} in {:.1} s; mirror CPU {:.2} s, client CPU {:.2} s)",
+                        run.ops as f64 / run.secs,
+                        run.ops,
+                        run.secs,
+                        run.mirror_cpu,
+                        run.client_cpu
+                    );
+                    onions_runs.push(run);
+                }
+            }
+        }
+        self.redis = None;
+        let proc = &self.mirror_a().proc;
+        let profile = LookupProfile::between(
+            &threads_before,
+            proc.thread_cpu_secs(),
+            proc.context_switches() - switches_before,
+        );
+        let memory_after_lookups = self.mirror_a().memory();
+        self.phase(
+            "lookups: onions vs redis, alternating",
+            t,
+            &format!(
+                "mirror VmRSS after {:.1} MiB, VmHWM {:.1} MiB",
+                mib(memory_after_lookups.rss),
+                mib(memory_after_lookups.hwm)
+            ),
+        );
+        (onions_runs, redis_runs, memory_after_lookups, profile)
+    }
+}
+
+impl Report {
+    /// Rows 1 and 2, for the lighter client and then the one decoding
+    /// every reply.
+    pub fn print_lookups(&self) {
+        let redis: Vec<f64> = self.redis_runs.iter().map(|r| r.rate).collect();
+        let redis_gets = (self.redis_runs.len() * LOOKUPS_PER_RUN) as f64;
+        let redis_client: f64 = self.redis_runs.iter().map(|r| r.client_cpu).sum();
+        let redis_server: f64 = self.redis_runs.iter().map(|r| r.server_cpu).sum();
+        let redis_us = redis_server / redis_gets * 1e6;
+        let runs = |v: &[f64]| {
+            v.iter()
+                .map(|r| format!("{r:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (i, decode_every) in [DECODE_SAMPLE, 1].into_iter().enumerate() {
+            let mine: Vec<&LookupRun> = self
+                .onions_runs
+                .iter()
+                .filter(|r| r.decode_every == decode_every)
+                .collect();
+            let rates: Vec<f64> = mine.iter().map(|r| r.ops as f64 / r.secs).collect();
+            let ops: u64 = mine.iter().map(|r| r.ops).sum();
+            let client: f64 = mine.iter().map(|r| r.client_cpu).sum();
+            let server: f64 = mine.iter().map(|r| r.mirror_cpu).sum();
+            let ratio = median(&rates) / median(&redis);
+            let client_text = if decode_every == 1 {
+                "every reply decoded".to_owned()
+            } else {
+                format!("1 reply in {decode_every} decoded")
+            };
+            row(Row {
+                num: if i == 0 { "1" } else { "" },
+                what: &format!("mirror lookups/s with proofs, {LOOKUP_CONNS} conns, {client_text}"),
+                value: format!("{:.0}/s", median(&rates)),
+                base: format!(
+                    "redis GET {:.0}/s (median of {})",
+                    median(&redis),
+                    redis.len()
+                ),
+                ratio: Some(ratio),
+                goal: if i == 0 { ">= 1.0" } else { "" },
+                met: (i == 0).then_some(ratio >= 1.0),
+            });
+            println!(
+                "   median of {} runs: {}; redis {}; client CPU here {:.2} us/lookup, redis-benchmark's {:.2} us/GET \
+                 (both on the same {} cores as the servers)",
+                rates.len(),
+                runs(&rates),
+                runs(&redis),
+                client / ops as f64 * 1e6,
+                redis_client / redis_gets * 1e6,
+                self.cores
+            );
+            let cpu_us = server / ops as f64 * 1e6;
+            row(Row {
+                num: if i == 0 { "2" } else { "" },
+                what: &format!("mirror CPU per lookup with proof, {client_text}"),
+                value: format!("{cpu_us:.2} us"),
+                base: format!("redis-server {redis_us:.2} us/GET"),
+                ratio: Some(cpu_us / redis_us),
+                goal: "<= 10 us",
+                met: Some(cpu_us <= 10.0),
+            });
+            println!("   {ops} lookups, {server:.1} mirror CPU s");
+        }
+        self.print_lookup_profile();
+    }
+
+    /// The `profile` note of rows 1–2: mirror A's CPU per lookup by
+    /// thread, and its context switches per lookup (each request crosses
+    /// from the event loop to a worker and back).
+    fn print_lookup_profile(&self) {
+        let ops: u64 = self.onions_runs.iter().map(|r| r.ops).sum();
+        let per = |x: f64| x / ops.max(1) as f64 * 1e6;
+        let threads: Vec<String> = self
+            .lookup_profile
+            .threads
+            .iter()
+            .map(|(name, secs)| format!("{name} {:.2} us", per(*secs)))
+            .collect();
+        println!(
+            "   profile lookups: mirror CPU per lookup by thread: {}; {:.2} context switches per lookup",
+            threads.join(", "),
+            self.lookup_profile.switches as f64 / ops.max(1) as f64
+        );
+    }
+}
