@@ -1,18 +1,5 @@
-# bash completion for onions-hs                            -*- shell-script -*-
-# Install as /usr/share/bash-completion/completions/onions-hs.
-
-# File names ($1: file or dir), with bash-completion's _filedir when it is
-# there.
-_onions_hs_files()
-{
-    if declare -F _filedir >/dev/null; then
-        if [[ $1 == dir ]]; then _filedir -d; else _filedir; fi
-    elif [[ $1 == dir ]]; then
-        mapfile -t COMPREPLY < <(compgen -d -- "$cur")
-    else
-        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
-    fi
-}
+# bash completion for onions-hs. Generated from onions-hs's flags by
+# scripts/completions; do not edit (a test fails when it drifts).
 
 _onions_hs()
 {
@@ -26,57 +13,54 @@ _onions_hs()
         cword=$COMP_CWORD
     fi
 
-    # The command is the first word after the program.
     local command="" i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
-            claim | verify | lookup | evidence | help)
+            claim | transfer | release | verify | lookup | evidence)
                 command=${words[i]}
                 break ;;
         esac
     done
 
     case $prev in
-        --config | --key | --out | --state)
-            _onions_hs_files file
+        --config | --key | --out | --state | --transfer)
+            mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+            return ;;
+        --lifetime)
+            mapfile -t COMPREPLY < <(compgen -W '30 7 1' -- "$cur")
+            declare -F __ltrim_colon_completions >/dev/null && __ltrim_colon_completions "$cur"
             return ;;
         --socks)
             mapfile -t COMPREPLY < <(compgen -W '127.0.0.1:9050 127.0.0.1:9150' -- "$cur")
             declare -F __ltrim_colon_completions >/dev/null && __ltrim_colon_completions "$cur"
             return ;;
-        --lifetime)
-            mapfile -t COMPREPLY < <(compgen -W '30 7 1' -- "$cur")
-            return ;;
-        --sub | --contact | --work | --quorum | --serial | --threads | \
-        --quorum-key | --min-work | --now | --server | --max-head-age | \
-        --witness-key | --witnesses)
+        --sub | --contact | --work | --quorum | --serial | --threads | --to | --hours | --cooldown | --quorum-key | --min-work | --now | --onion | --server | --max-head-age | --witness-key | --witnesses)
             return ;;
     esac
 
     case $command in
         "")
-            mapfile -t COMPREPLY < <(compgen -W 'claim verify lookup evidence help --help' -- "$cur") ;;
-        help)
-            mapfile -t COMPREPLY < <(compgen -W 'claim verify lookup evidence' -- "$cur") ;;
+            mapfile -t COMPREPLY < <(compgen -W 'claim transfer release verify lookup evidence --help' -- "$cur") ;;
         claim)
-            mapfile -t COMPREPLY < <(compgen -W '--config --key --sub --contact --work
-                --lifetime --quorum --socks --direct --dry-run --out --serial
-                --state --threads --help' -- "$cur") ;;
+            mapfile -t COMPREPLY < <(compgen -W '--config --key --sub --contact --work --lifetime --quorum --socks --direct --dry-run --out --serial --state --threads --transfer --help' -- "$cur") ;;
+        transfer)
+            mapfile -t COMPREPLY < <(compgen -W '--key --to --serial --hours --out --state --help' -- "$cur") ;;
+        release)
+            mapfile -t COMPREPLY < <(compgen -W '--key --cooldown --work --quorum --socks --direct --dry-run --out --serial --state --threads --help' -- "$cur") ;;
         verify)
-            if [[ $cur == -* ]]; then
-                mapfile -t COMPREPLY < <(compgen -W '--quorum-key --min-work --now --help' -- "$cur")
-            else
-                _onions_hs_files file
-            fi ;;
+            if [[ $cur != -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                return
+            fi
+            mapfile -t COMPREPLY < <(compgen -W '--quorum-key --min-work --now --help' -- "$cur") ;;
         lookup)
-            mapfile -t COMPREPLY < <(compgen -W '--server --socks --direct --quorum-key
-                --min-work --max-head-age --witness-key --witnesses --help' -- "$cur") ;;
+            mapfile -t COMPREPLY < <(compgen -W '--onion --server --socks --direct --quorum-key --min-work --max-head-age --witness-key --witnesses --help' -- "$cur") ;;
         evidence)
-            if [[ $cur == -* ]]; then
-                mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur")
-            else
-                _onions_hs_files file
-            fi ;;
+            if [[ $cur != -* ]]; then
+                mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+                return
+            fi
+            mapfile -t COMPREPLY < <(compgen -W '--help' -- "$cur") ;;
     esac
 }
 complete -F _onions_hs onions-hs

@@ -188,6 +188,7 @@ pkg_stage() {
   while read -r kind src dest; do
     case "$kind" in
       unit) to=$root$unitdir/$dest ;;
+      zsh)  to=$root${PKG_ZSH_DIR:-/usr/share/zsh/vendor-completions}/$dest ;;
       doc)  to=$root/usr/share/doc/$pkg/$dest ;;
       *)    to=$root$dest ;;
     esac

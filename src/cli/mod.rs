@@ -49,6 +49,7 @@ use crate::transport::{Route, DEFAULT_SOCKS};
 use config::with_origin;
 use std::net::SocketAddr;
 
+pub mod complete;
 mod config;
 mod flags;
 #[cfg(test)]
