@@ -7,27 +7,32 @@
 //! On a drop, an error, a lie, or too long a silence it reconnects with
 //! exponential backoff (0.5 s doubling to 60 s, with jitter), logging each
 //! try. Lookups keep being answered from the store meanwhile.
-
+//!
+//! `error` says why a session ended, `check` verifies pushed lines (on
+//! every core while catching up), `lines` reads them with a silence limit.
 use super::audit::Verdict;
 use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
 use super::shared::{maybe_compact, note_upstream_seq, Shared};
 use super::stats::set_upstream_connected;
 use crate::backoff::{jittered, Backoff};
-use crate::canonical;
 use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::store::{Entry, Sealing};
-use crate::transport::{self, Endpoint, Route, TransportError};
-use crate::verify::{Verifier, VerifyError};
-use crate::wire::{self, DecodeError, Id, Push, Reply, Request, WireError};
-use crossbeam_channel::Sender;
+use crate::transport::{self, Endpoint, Route};
+use crate::verify::Verifier;
+use crate::wire::{self, Id, Request};
 use std::collections::VecDeque;
-use std::fmt;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::ops::Range;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod check;
+mod error;
+mod lines;
+
+use check::{Checked, Checker, VerifyPool};
+pub use error::UpstreamError;
+use lines::{subscribed_seq, Lines};
 
 /// Waits before reconnecting: 0.5 s doubling to 60 s.
 const BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(60));
@@ -38,136 +43,6 @@ const READ_SLICE: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most records applied with one fsync.
 const MAX_BATCH: usize = 4096;
-/// Longest line accepted from upstream (a push carries at most an 8 KiB
-/// record and its attestation, or a head).
-const MAX_LINE: usize = 64 * 1024;
-
-/// Why a session with the upstream ended. The variants fall in three
-/// groups: the connection failed ([`UpstreamError::Connect`] through
-/// [`UpstreamError::Silent`]: reconnecting may help), the upstream is
-/// behind this mirror ([`UpstreamError::Behind`]: an operator must act), or
-/// the upstream sent something wrong (the rest: it is faulty or lying).
-#[derive(Debug)]
-pub enum UpstreamError {
-    /// Connecting (directly or through Tor) failed.
-    Connect(TransportError),
-    /// Sending the subscription failed.
-    Subscribe(io::Error),
-    /// The socket could not be set up.
-    Socket(io::Error),
-    /// The upstream closed the connection.
-    Closed,
-    /// Reading from the upstream failed.
-    Read(io::Error),
-    /// Nothing came for longer than the silence limit.
-    Silent(Duration),
-    /// The upstream holds fewer records than this mirror: it lost records
-    /// this mirror holds. Not replicating from it until it is back.
-    Behind {
-        /// The upstream's seq.
-        upstream: u64,
-        /// This mirror's seq.
-        ours: u64,
-    },
-    /// The reply to `subscribe` cannot be read.
-    BadSubscribeReply(DecodeError),
-    /// The upstream refused `subscribe`.
-    SubscribeRefused(WireError),
-    /// The upstream answered `subscribe` with another kind of reply.
-    UnexpectedReply(&'static str),
-    /// A line longer than any push.
-    LineTooLong,
-    /// A pushed line cannot be read.
-    BadLine(DecodeError),
-    /// A pushed line is an error.
-    Refused(WireError),
-    /// A record's seq does not follow the ones before it.
-    OutOfOrder {
-        /// The record's seq.
-        seq: u64,
-        /// The highest seq taken before it.
-        after: u64,
-    },
-    /// A record came with an attestation for another seq.
-    AttestationSeq {
-        /// The record's seq.
-        seq: u64,
-        /// The seq the attestation is for.
-        attested: u64,
-    },
-    /// A pushed record fails verification.
-    Unverified {
-        /// Its seq.
-        seq: u64,
-        /// Its name.
-        name: String,
-        /// Why.
-        why: VerifyError,
-    },
-    /// The store cannot take the records.
-    Append(io::Error),
-    /// A verification thread died.
-    VerifierFailed,
-}
-
-impl fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UpstreamError::Connect(e) => write!(f, "{e}"),
-            UpstreamError::Subscribe(e) => write!(f, "cannot subscribe: {e}"),
-            UpstreamError::Socket(e) => write!(f, "{e}"),
-            UpstreamError::Closed => write!(f, "upstream closed the connection"),
-            UpstreamError::Read(e) => write!(f, "read failed: {e}"),
-            UpstreamError::Silent(silence) => write!(
-                f,
-                "silent for {} s; giving up this connection",
-                silence.as_secs()
-            ),
-            UpstreamError::Behind { upstream, ours } => write!(
-                f,
-                "upstream is at seq {upstream}, below this mirror's seq {ours}: it lost records this mirror holds; not replicating from it until it is back at seq {ours} (a Quorum takes them back with --recover-from)"
-            ),
-            UpstreamError::BadSubscribeReply(e) => write!(f, "bad reply to subscribe: {e}"),
-            UpstreamError::SubscribeRefused(e) => write!(f, "refused subscribe: {e}"),
-            UpstreamError::UnexpectedReply(kind) => write!(f, "answered subscribe with {kind}"),
-            UpstreamError::LineTooLong => write!(f, "sent a line over {MAX_LINE} bytes"),
-            UpstreamError::BadLine(e) => write!(f, "sent a bad line: {e}"),
-            UpstreamError::Refused(e) => write!(f, "refused: {e}"),
-            UpstreamError::OutOfOrder { seq, after } => {
-                write!(f, "sent seq {seq} after seq {after}")
-            }
-            UpstreamError::AttestationSeq { seq, attested } => write!(
-                f,
-                "sent seq {seq} with an attestation for seq {attested}"
-            ),
-            UpstreamError::Unverified { seq, name, why } => write!(
-                f,
-                "sent a record that fails verification at seq {seq} ({name}): {why}"
-            ),
-            UpstreamError::Append(e) => write!(f, "cannot append to the log: {e}"),
-            UpstreamError::VerifierFailed => write!(f, "a verification thread failed"),
-        }
-    }
-}
-
-impl std::error::Error for UpstreamError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            UpstreamError::Connect(e) => Some(e),
-            UpstreamError::Subscribe(e)
-            | UpstreamError::Socket(e)
-            | UpstreamError::Read(e)
-            | UpstreamError::Append(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<TransportError> for UpstreamError {
-    fn from(e: TransportError) -> Self {
-        UpstreamError::Connect(e)
-    }
-}
 
 /// What the upstream thread needs.
 pub struct Upstream {
@@ -566,218 +441,4 @@ struct Gate {
     held: VecDeque<Checked>,
     /// The highest head seq taken in this session.
     last_head: u64,
-}
-
-/// What checks a pushed line: shared by the upstream thread and the pool.
-struct Checker {
-    /// The checks of PROTOCOL.md §9.
-    verifier: Verifier,
-}
-
-impl Checker {
-    /// Parses and verifies one pushed line: records completely
-    /// (PROTOCOL.md §9, expired ones included, §10.8); heads are audited in
-    /// order by the upstream thread.
-    fn check_line(&self, line: &[u8]) -> Result<Checked, UpstreamError> {
-        let push = Push::parse(line)
-            .map_err(UpstreamError::BadLine)?
-            .map_err(UpstreamError::Refused)?;
-        match push {
-            Push::Heartbeat { seq } => Ok(Checked::Heartbeat(seq)),
-            Push::Head(head) => Ok(Checked::Head(Box::new(head))),
-            Push::Cosignatures { head, cosignatures } => {
-                Ok(Checked::Cosignatures(Box::new(head), cosignatures))
-            }
-            Push::Record {
-                seq,
-                record,
-                attestation,
-            } => {
-                if attestation.seq != seq {
-                    return Err(UpstreamError::AttestationSeq {
-                        seq,
-                        attested: attestation.seq,
-                    });
-                }
-                self.verifier
-                    .check_replica(&record, &attestation)
-                    .map_err(|why| UpstreamError::Unverified {
-                        seq,
-                        name: record.name.to_string(),
-                        why,
-                    })?;
-                let text = canonical::to_string(&attestation.to_value());
-                Ok(Checked::Record(Box::new(Entry::new(seq, &record, text))))
-            }
-        }
-    }
-}
-
-/// A slice of a batch for a pool thread, and where to send its results.
-type Job = (
-    Arc<Vec<Vec<u8>>>,
-    Range<usize>,
-    Sender<(usize, Vec<Result<Checked, UpstreamError>>)>,
-);
-
-/// Threads that live as long as the upstream thread and check slices of
-/// large batches (catch-up), so verification uses every core without
-/// starting threads for each batch.
-struct VerifyPool {
-    checker: Arc<Checker>,
-    jobs: Option<Sender<Job>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl VerifyPool {
-    fn start(checker: &Arc<Checker>, size: usize) -> VerifyPool {
-        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-        let threads = (0..size)
-            .filter_map(|i| {
-                let (queue, checker) = (queue.clone(), checker.clone());
-                std::thread::Builder::new()
-                    .name(format!("verify-{i}"))
-                    .spawn(move || {
-                        for (lines, range, reply) in queue {
-                            let start = range.start;
-                            let results =
-                                lines[range].iter().map(|l| checker.check_line(l)).collect();
-                            let _ = reply.send((start, results));
-                        }
-                    })
-                    .map_err(|e| log::warn!("cannot start a verification thread: {e}"))
-                    .ok()
-            })
-            .collect();
-        VerifyPool {
-            checker: checker.clone(),
-            jobs: Some(jobs),
-            threads,
-        }
-    }
-
-    /// Checks every line, a large batch split between this thread and the
-    /// pool; results in line order.
-    fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Checked, UpstreamError>> {
-        let parts = (self.threads.len() + 1).min(lines.len() / 64).max(1);
-        let chunk = lines.len().div_ceil(parts).max(1);
-        let lines = Arc::new(lines);
-        let ranges: Vec<Range<usize>> = (0..lines.len())
-            .step_by(chunk)
-            .map(|start| start..(start + chunk).min(lines.len()))
-            .collect();
-        let (reply, results) = crossbeam_channel::unbounded();
-        let mut parts_done = Vec::with_capacity(ranges.len());
-        let mut sent = 0;
-        for (i, range) in ranges.into_iter().enumerate() {
-            let job = (lines.clone(), range.clone(), reply.clone());
-            let queued = i > 0
-                && self
-                    .jobs
-                    .as_ref()
-                    .is_some_and(|jobs| jobs.send(job).is_ok());
-            if queued {
-                sent += 1;
-            } else {
-                let start = range.start;
-                parts_done.push((
-                    start,
-                    lines[range]
-                        .iter()
-                        .map(|l| self.checker.check_line(l))
-                        .collect(),
-                ));
-            }
-        }
-        drop(reply);
-        let inline = parts_done.len();
-        parts_done.extend(results.iter().take(sent));
-        if parts_done.len() - inline < sent {
-            return vec![Err(UpstreamError::VerifierFailed)];
-        }
-        parts_done.sort_by_key(|(start, _)| *start);
-        parts_done.into_iter().flat_map(|(_, r)| r).collect()
-    }
-}
-
-impl Drop for VerifyPool {
-    fn drop(&mut self) {
-        self.jobs = None;
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// One checked line from upstream.
-enum Checked {
-    /// A heartbeat: upstream is alive and holds records up to this seq.
-    Heartbeat(u64),
-    /// A verified record, to store.
-    Record(Box<Entry>),
-    /// A head, to audit.
-    Head(Box<SignedHead>),
-    /// Cosignatures of a head, to hold and pass on.
-    Cosignatures(Box<SignedHead>, Vec<Cosignature>),
-}
-
-/// The upstream's seq from its reply to `subscribe`.
-fn subscribed_seq(reply: &[u8]) -> Result<u64, UpstreamError> {
-    match Reply::parse(reply).map_err(UpstreamError::BadSubscribeReply)? {
-        Reply::Subscribed { seq, .. } => Ok(seq),
-        Reply::Error(e) => Err(UpstreamError::SubscribeRefused(e)),
-        other => Err(UpstreamError::UnexpectedReply(other.kind())),
-    }
-}
-
-/// Reads newline-terminated lines with a silence limit, waking regularly
-/// to honour a stop request.
-struct Lines {
-    reader: BufReader<TcpStream>,
-    partial: Vec<u8>,
-}
-
-impl Lines {
-    fn new(stream: TcpStream) -> Lines {
-        Lines {
-            reader: BufReader::with_capacity(256 * 1024, stream),
-            partial: Vec::new(),
-        }
-    }
-
-    fn has_buffered_line(&self) -> bool {
-        self.reader.buffer().contains(&b'\n')
-    }
-
-    /// The next line without its newline; `None` if a stop was requested.
-    fn next_line(&mut self, silence: Duration) -> Result<Option<Vec<u8>>, UpstreamError> {
-        let started = Instant::now();
-        loop {
-            if crate::signals::stop_requested() {
-                return Ok(None);
-            }
-            match self.reader.read_until(b'\n', &mut self.partial) {
-                Ok(0) => return Err(UpstreamError::Closed),
-                Ok(_) if self.partial.last() == Some(&b'\n') => {
-                    let mut line = std::mem::take(&mut self.partial);
-                    line.pop();
-                    return Ok(Some(line));
-                }
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(UpstreamError::Read(e)),
-            }
-            if self.partial.len() > MAX_LINE {
-                return Err(UpstreamError::LineTooLong);
-            }
-            if started.elapsed() >= silence {
-                return Err(UpstreamError::Silent(silence));
-            }
-        }
-    }
 }
