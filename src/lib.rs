@@ -32,6 +32,7 @@ pub mod signals;
 pub mod status_text;
 pub mod store;
 pub mod tor;
+pub mod transfer;
 pub mod transport;
 pub mod verify;
 pub mod wire;

@@ -8,6 +8,10 @@
 //! seq, "not registered" only with an absence proof. With witnesses
 //! required (§11.5), the head must also carry enough valid cosignatures by
 //! trusted witnesses, and freshness is judged by their time.
+//!
+//! A reverse lookup ([`reverse()`], PROTOCOL.md §12.5) asks which names
+//! point at an onion and confirms every name listed with such a lookup;
+//! see [`reverse`](mod@reverse).
 
 use crate::attest::Attestation;
 use crate::cosign::{CosignError, Cosignature, Quorate};
@@ -22,6 +26,9 @@ use crate::verify::Verifier;
 use crate::wire::{Id, Reply, Request, WireError};
 use std::fmt;
 use std::time::Duration;
+
+pub mod reverse;
+pub use reverse::{check_names, confirm, reverse, Confirmed, Listed, Pointing, Refusal, Refused};
 
 /// How far ahead of the client's clock a head's time may be, in seconds
 /// (PROTOCOL.md §10.7).

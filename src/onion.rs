@@ -75,6 +75,22 @@ impl OnionAddress {
         OnionAddress(key)
     }
 
+    /// The key bytes that `text` spells, when it has the shape of a v3
+    /// address, without checking its checksum, version or key point: for
+    /// addresses that were checked when they were stored (the store's
+    /// reverse index reads many and checking each point would cost as
+    /// much as a signature).
+    pub fn unchecked_key(text: &str) -> Option<[u8; 32]> {
+        let encoded = text.strip_suffix(".onion")?;
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let raw = base32_decode(encoded)?;
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&raw[..32]);
+        Some(key)
+    }
+
     /// The service's public key, which signs its records.
     pub fn key(&self) -> &PublicKey {
         &self.0
@@ -114,14 +130,22 @@ fn base32_encode(raw: &[u8; 35]) -> String {
     out
 }
 
+/// The value of one lower-case base32 digit.
+fn base32_value(c: u8) -> Option<u8> {
+    match c {
+        b'a'..=b'z' => Some(c - b'a'),
+        b'2'..=b'7' => Some(c - b'2' + 26),
+        _ => None,
+    }
+}
+
 /// Decodes 56 lower-case base32 characters into 35 bytes.
 fn base32_decode(text: &str) -> Option<[u8; 35]> {
     let mut raw = [0u8; 35];
     for (chunk, out) in text.as_bytes().chunks(8).zip(raw.chunks_mut(5)) {
         let mut bits = 0u64;
         for &c in chunk {
-            let v = ALPHABET.iter().position(|&a| a == c)?;
-            bits = (bits << 5) | v as u64;
+            bits = (bits << 5) | u64::from(base32_value(c)?);
         }
         for (i, byte) in out.iter_mut().enumerate() {
             *byte = (bits >> (32 - 8 * i)) as u8;
@@ -141,6 +165,16 @@ mod tests {
             *b = (i * 37 + 11) as u8;
         }
         assert_eq!(base32_decode(&base32_encode(&raw)), Some(raw));
+    }
+
+    #[test]
+    fn base32_digits_are_the_alphabet() {
+        for (i, c) in ALPHABET.iter().enumerate() {
+            assert_eq!(base32_value(*c), Some(i as u8));
+        }
+        for c in [b'A', b'0', b'1', b'8', b'=', b'.', 0xff] {
+            assert_eq!(base32_value(c), None);
+        }
     }
 
     #[test]

@@ -12,6 +12,8 @@ use crate::codec;
 use crate::keys::{Signature, SigningKey};
 use crate::name::{NameError, RegisteredName, SubdomainKey};
 use crate::onion::{OnionAddress, OnionError};
+use crate::transfer::{Transfer, TransferError};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use sodiumoxide::crypto::hash::sha256;
 use std::collections::BTreeMap;
@@ -35,7 +37,11 @@ pub const INT_LIMIT: u64 = 1 << 53;
 /// Domain separator of record signatures.
 const SIGNATURE_CONTEXT: &str = "onions-record-v1\n";
 
-/// Every key of a record, in canonical order.
+/// Keys a record may carry besides [`KEYS`] (PROTOCOL.md §12.1), at most
+/// one of them.
+const OPTIONAL_KEYS: [&str; 2] = ["release", "transfer"];
+
+/// Every key every record carries, in canonical order.
 const KEYS: [&str; 11] = [
     "contact",
     "expires",
@@ -110,6 +116,11 @@ pub enum RecordError {
     },
     /// The proof-of-work digest does not have `work` leading zero bits.
     WorkNotDone(u64),
+    /// The transfer statement the record carries is malformed, forged or
+    /// does not fit the record (PROTOCOL.md §12.2).
+    Transfer(TransferError),
+    /// A release carries subdomains (PROTOCOL.md §12.3).
+    ReleaseSubdomains,
 }
 
 impl RecordError {
@@ -121,6 +132,7 @@ impl RecordError {
             RecordError::WorkBelowMinimum { .. } | RecordError::WorkNotDone(_) => {
                 "insufficient_work"
             }
+            RecordError::Transfer(_) => "bad_transfer",
             _ => "bad_record",
         }
     }
@@ -187,6 +199,10 @@ impl fmt::Display for RecordError {
                     "proof of work does not hold: the digest has fewer than {w} leading zero bits"
                 )
             }
+            RecordError::Transfer(e) => e.fmt(f),
+            RecordError::ReleaseSubdomains => {
+                write!(f, "a release carries no subdomains")
+            }
         }
     }
 }
@@ -238,6 +254,12 @@ pub struct Record {
     pub nonce: u64,
     /// The owner's signature.
     pub sig: Signature,
+    /// The statement by which the previous owner handed the name to this
+    /// record's onion (PROTOCOL.md §12.2); `None` in an ordinary record.
+    pub transfer: Option<Transfer>,
+    /// True for a release: the owner gives the name up, and the record
+    /// holds it only for the cool-down until `expires` (§12.3).
+    pub release: bool,
 }
 
 /// The parts of a record an owner chooses; see [`Record::from_claim`].
@@ -274,6 +296,8 @@ impl Record {
             work: claim.work,
             nonce: 0,
             sig: Signature([0u8; 64]),
+            transfer: None,
+            release: false,
         }
     }
 
@@ -301,6 +325,7 @@ impl Record {
         }
         let sig = Signature::from_base64(string(map, "sig")?)
             .ok_or_else(|| RecordError::Shape("sig must be Base64 of 64 bytes".into()))?;
+        let (transfer, release) = life_keys(map)?;
         Ok(Record {
             name,
             onion,
@@ -312,6 +337,8 @@ impl Record {
             work: int(map, "work")?,
             nonce: int(map, "nonce")?,
             sig,
+            transfer,
+            release,
         })
     }
 
@@ -370,19 +397,86 @@ impl Record {
         map.insert("expires".into(), self.expires.into());
         map.insert("work".into(), self.work.into());
         map.insert("nonce".into(), self.nonce.into());
+        if let Some(transfer) = &self.transfer {
+            map.insert("transfer".into(), transfer.to_value());
+        }
+        if self.release {
+            map.insert("release".into(), true.into());
+        }
         map
     }
 }
 
+/// The address fields of a record's JSON, read without the rest and
+/// borrowed from it (they hold no escapes in a valid record).
+#[derive(Deserialize)]
+struct Pointers<'a> {
+    /// The owner's address.
+    onion: &'a str,
+    /// Subdomain key to address.
+    #[serde(borrow)]
+    subdomains: BTreeMap<&'a str, &'a str>,
+}
+
+/// The keys of the onions a stored record points at: its `onion` and each
+/// subdomain's, each once, in ascending byte order. Reads only those two
+/// fields of the canonical JSON and checks nothing else: the record was
+/// verified when it was stored, and a full parse checks every key point,
+/// which costs as much as a signature each (the store's reverse index
+/// reads every record of its log at open).
+pub fn pointed_keys(text: &str) -> Result<Vec<[u8; 32]>, RecordError> {
+    let pointers: Pointers = serde_json::from_str(text)
+        .map_err(|e| RecordError::Shape(format!("no onion and subdomains: {e}")))?;
+    let mut keys = Vec::with_capacity(1 + pointers.subdomains.len());
+    for (field, text) in std::iter::once(("onion", &pointers.onion))
+        .chain(pointers.subdomains.values().map(|v| ("subdomains", v)))
+    {
+        keys.push(
+            OnionAddress::unchecked_key(text).ok_or_else(|| RecordError::Onion {
+                field: field.to_owned(),
+                error: OnionError::Format,
+            })?,
+        );
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    Ok(keys)
+}
+
 /// Refuses missing and unknown keys, naming them.
 fn check_keys(map: &Map<String, Value>) -> Result<(), RecordError> {
-    if let Some(extra) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+    let known = |k: &str| KEYS.contains(&k) || OPTIONAL_KEYS.contains(&k);
+    if let Some(extra) = map.keys().find(|k| !known(k)) {
         return Err(RecordError::Shape(format!("unknown key {extra:?}")));
     }
     if let Some(missing) = KEYS.iter().find(|k| !map.contains_key(**k)) {
         return Err(RecordError::Shape(format!("missing key {missing:?}")));
     }
     Ok(())
+}
+
+/// The optional keys of §12.1: a transfer statement, or `"release":true`,
+/// never both.
+fn life_keys(map: &Map<String, Value>) -> Result<(Option<Transfer>, bool), RecordError> {
+    let transfer = map
+        .get("transfer")
+        .map(|v| Transfer::from_value(v).map_err(RecordError::Transfer))
+        .transpose()?;
+    let release = match map.get("release") {
+        None => false,
+        Some(Value::Bool(true)) => true,
+        Some(_) => {
+            return Err(RecordError::Shape(
+                "release must be true when present".into(),
+            ))
+        }
+    };
+    if release && transfer.is_some() {
+        return Err(RecordError::Shape(
+            "a record carries transfer or release, not both".into(),
+        ));
+    }
+    Ok((transfer, release))
 }
 
 /// An integer field, below 2^53.
@@ -431,4 +525,37 @@ fn subdomains(
             Ok((sub, address(text, &format!("subdomains.{key}"))?))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointed_keys_reads_the_owner_and_every_subdomain_once() {
+        crate::keys::init().unwrap();
+        let key = |seed: u8| SigningKey::from_seed(&[seed; 32]);
+        let name = RegisteredName::parse("example.tor").unwrap();
+        let sub = |label: &str| SubdomainKey::parse(label, &name).unwrap();
+        let subdomains = BTreeMap::from([
+            (sub("www"), OnionAddress::from_key(key(2).public())),
+            (sub("blog"), OnionAddress::from_key(key(2).public())),
+            (sub("me"), OnionAddress::from_key(key(1).public())),
+        ]);
+        let claim = Claim {
+            name,
+            subdomains,
+            contact: "x".into(),
+            serial: 1,
+            issued: 1,
+            expires: 2,
+            work: 0,
+        };
+        let record = Record::from_claim(claim, &key(1));
+        let mut want = vec![*key(1).public().as_bytes(), *key(2).public().as_bytes()];
+        want.sort_unstable();
+        assert_eq!(pointed_keys(&record.canonical()), Ok(want));
+        assert!(pointed_keys(r#"{"onion":"x.onion","subdomains":{}}"#).is_err());
+        assert!(pointed_keys(r#"{"name":"a.tor"}"#).is_err());
+    }
 }

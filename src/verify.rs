@@ -106,6 +106,9 @@ impl Verifier {
         {
             return Err(RecordError::BadSignature);
         }
+        if let Some(transfer) = &record.transfer {
+            transfer.check_signature().map_err(RecordError::Transfer)?;
+        }
         // Work 0 always holds; skip building its input.
         if record.work > 0
             && !work::holds(&work::input(&record.work_body()), record.nonce, record.work)
@@ -161,6 +164,20 @@ impl Verifier {
     }
 }
 
+/// The static rules of a release and of a transfer statement (PROTOCOL.md
+/// §12.2–12.3): a release names no subdomains; a statement fits the record.
+fn check_life_rules(record: &Record) -> Result<(), RecordError> {
+    if record.release && !record.subdomains.is_empty() {
+        return Err(RecordError::ReleaseSubdomains);
+    }
+    if let Some(transfer) = &record.transfer {
+        transfer
+            .check_in(&record.name, &record.onion, record.serial)
+            .map_err(RecordError::Transfer)?;
+    }
+    Ok(())
+}
+
 /// Rules that need neither a clock nor cryptography. Also used before
 /// signing and working, so a record that could never verify fails before
 /// minutes of proof of work are spent on it.
@@ -193,6 +210,7 @@ pub fn check_static_rules(record: &Record) -> Result<(), RecordError> {
     if record.work > MAX_WORK {
         return Err(RecordError::WorkRange(record.work));
     }
+    check_life_rules(record)?;
     let size = record.canonical().len();
     if size > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge(size));

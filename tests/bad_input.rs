@@ -328,6 +328,29 @@ fn lookup_needs_a_quorum_key() {
     );
 }
 
+#[test]
+fn lookup_takes_a_name_or_an_onion_not_both() {
+    let onion = "5jfgyy7ctrjavpxvkb5rglwf7gkuo5vox27hxescd3vgsfcg2iwfmxqd.onion";
+    let common = ["--server", "127.0.0.1:1", "--direct", "--quorum-key", "x"];
+    let with = |first: &[&str]| {
+        let mut args = vec!["lookup"];
+        args.extend_from_slice(first);
+        args.extend_from_slice(&common);
+        run_hs(args)
+    };
+    assert_one_line_failure("lookup of nothing", &with(&[]), &["NAME", "--onion"]);
+    assert_one_line_failure(
+        "lookup of a name and an onion",
+        &with(&["example.tor", "--onion", onion]),
+        &["NAME", "--onion", "not both"],
+    );
+    assert_one_line_failure(
+        "lookup of a name as --onion",
+        &with(&["--onion", "example.tor"]),
+        &["--onion \"example.tor\"", "v3 onion address"],
+    );
+}
+
 /// Runs a 30-bit claim (days of work) that must be refused before any work.
 fn refused_before_work(op: &Operator, extra: &[&str], what: &str, needles: &[&str]) {
     let mut all = vec!["--work", "30"];

@@ -17,25 +17,32 @@
 //! 3. `onions-client` attaches to the client tor, asking the lying mirror
 //!    first and the honest one second, both through Tor.
 //! 4. curl, through the client's SOCKS port with the name sent to Tor,
-//!    loads `http://example.tor/` and `http://www.example.tor/`;
+//!    loads `http://example.tor/` and `http://www.example.tor/`, and the
+//!    same names spelled `http://example.tor.onion/` and
+//!    `http://www.example.tor.onion/` (PROTOCOL.md §12.6);
 //!    `http://unknown.tor/` fails. The liar was asked and set aside; every
 //!    redirect went to the honest onions.
 //! 5. Headless Firefox ESR, set up as Tor Browser is (SOCKS5 with remote
-//!    DNS, no fixups), screenshots `http://example.tor/`: the page's green
-//!    background fills the picture, not an error page.
+//!    DNS, no fixups), screenshots `http://example.tor/` and
+//!    `http://example.tor.onion/`: the page's green background fills the
+//!    picture, not an error page.
 //! 6. Leaks: with the daemon up, stopped by SIGTERM, killed with -9 (then
 //!    `onions-client --release`), and restarted, a `.tor` fetch either loads
 //!    the right page or fails at once inside Tor (the `*.tor` guard), and a
 //!    plain `.onion` fetch always works (after `--release`, for the kill -9;
 //!    before it, it hangs in CONTROLLER_WAIT: the hang `--release` fixes).
+//!    With the daemon stopped and the guard mapping removed too, a
+//!    `.tor.onion` fetch still fails at once inside Tor: Tor refuses the
+//!    host itself, no mapping and no stream on a circuit.
 //!
 //! Throughout, a control connection of the test's own records every STREAM
 //! event of the client tor: no event ever shows a `.tor` name on a circuit
 //! or sent out. Every process is stopped by its PID and every wait is
 //! bounded; the test's files are kept (and their place printed) if it fails.
 
+use onions::name::Host;
 use onions::onion::OnionAddress;
-use onions::tor::control::{StreamId, StreamStatus, GUARD_TO};
+use onions::tor::control::{StreamId, StreamStatus, GUARD_FROM, GUARD_TO};
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -203,10 +210,11 @@ impl Story {
             .join(",")
     }
 
-    /// Fetches `http://host/` (a `.tor` name) with the daemon up: the page
-    /// holds `page`; Tor reported one stream to `host`, the daemon logged
-    /// it redirected to `onion`, and Tor's SUCCEEDED event shows the
-    /// stream connected to `onion` (never to the name).
+    /// Fetches `http://host/` (a `.tor` or `.tor.onion` name) with the
+    /// daemon up: the page holds `page`; Tor reported one stream to `host`,
+    /// the daemon logged its lookup name redirected to `onion`, and Tor's
+    /// SUCCEEDED event shows the stream connected to `onion` (never to the
+    /// name).
     fn fetch_named(&mut self, daemon: &mut Daemon, host: &str, onion: &str, page: &str) {
         let mark = self.log.mark();
         let url = format!("http://{host}/");
@@ -219,7 +227,8 @@ impl Story {
             self.log.dump_from(mark)
         );
         let id = self.log.new_stream_to(mark, host);
-        let line = daemon.wait_log(&[&format!("stream {id}: {host} -> ")], 1)[0].clone();
+        let name = lookup_name(host);
+        let line = daemon.wait_log(&[&format!("stream {id}: {name} -> ")], 1)[0].clone();
         assert!(
             line.contains(&format!(" -> {onion} ")),
             "stream {id} ({host}) should go to {onion}: {line}"
@@ -309,6 +318,71 @@ impl Story {
         self.log.assert_no_leak(host);
     }
 
+    /// Fetches `http://host/` (a `.tor.onion` name) with the daemon away
+    /// and no guard mapping: curl fails within [`LOCAL_FAILURE`] and Tor's
+    /// events show Tor refusing the host itself: no REMAP (no mapping
+    /// touched it), no controller asked, FAILED with TORPROTOCOL, CLOSED,
+    /// nothing on a circuit or sent out.
+    fn refused_by_tor(&mut self, host: &str) {
+        let mark = self.log.mark();
+        let url = format!("http://{host}/");
+        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
+        assert!(
+            !got.success() && got.took < LOCAL_FAILURE,
+            "curl {url} should fail at once with neither daemon nor guard: {}\nevents:\n{}",
+            got.describe(),
+            self.log.dump_from(mark)
+        );
+        let id = self.log.new_stream_to(mark, host);
+        let events = self.log.wait_closed(&id);
+        assert_eq!(
+            statuses(&events),
+            vec![
+                StreamStatus::New,
+                StreamStatus::Failed,
+                StreamStatus::Closed
+            ],
+            "{host}: {events:#?}"
+        );
+        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
+        assert_eq!(
+            failed.and_then(|e| e.reason()),
+            Some("TORPROTOCOL"),
+            "{host}: {events:#?}"
+        );
+        assert!(
+            events.iter().all(|e| !e.on_circuit()),
+            "{host}: on a circuit: {events:#?}"
+        );
+        self.log.assert_no_leak(host);
+        let shown: Vec<String> = events.iter().map(describe_event).collect();
+        eprintln!(
+            "  {url} failed inside Tor in {:.2} s without a guard (curl exit {:?}: {}); \
+             stream {id}:\n    {}",
+            got.took.as_secs_f64(),
+            got.code(),
+            got.stderr.trim(),
+            shown.join("\n    ")
+        );
+    }
+
+    /// Removes the `*.tor` guard mapping from the client tor (MAPADDRESS of
+    /// an address to itself removes its mapping), or puts it back.
+    fn set_guard(&self, on: bool) {
+        let to = if on { GUARD_TO } else { GUARD_FROM };
+        self.log
+            .conn
+            .map_address(GUARD_FROM, to)
+            .unwrap_or_else(|e| panic!("MAPADDRESS {GUARD_FROM}={to}: {e}"));
+        let guarded = self.log.conn.tor_names_guarded().expect("address-mappings");
+        assert_eq!(
+            guarded,
+            on,
+            "the guard mapping is {}",
+            if on { "back" } else { "gone" }
+        );
+    }
+
     /// Fetches the test page by its plain `.onion` address (no name
     /// involved): it loads. `daemon_up`: whether a controller took the
     /// stream (CONTROLLER_WAIT) or Tor attached it itself.
@@ -347,6 +421,14 @@ impl Story {
 
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// The lookup name the daemon logs for `host` (`X.tor` or `X.tor.onion`).
+fn lookup_name(host: &str) -> String {
+    match Host::classify(host) {
+        Host::Name(name) => name.to_string(),
+        other => panic!("{host:?} is not a lookup name: {other:?}"),
+    }
 }
 
 /// The onion address of the key with `seed`.
@@ -638,9 +720,10 @@ fn screenshot(story: &mut Story, daemon: &Daemon, host: &str, color: &str) -> Pa
     // page's service, and none left as a name.
     let ids = story.log.new_streams_to(mark, host);
     let log = daemon.log();
+    let lookup = lookup_name(host);
     let handled: Vec<(String, String, String)> = redirects(&log)
         .into_iter()
-        .filter(|(id, name, _)| name == host && ids.iter().any(|i| i.as_str() == id))
+        .filter(|(id, name, _)| *name == lookup && ids.iter().any(|i| i.as_str() == id))
         .collect();
     assert!(
         !handled.is_empty(),
@@ -836,10 +919,14 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
     let lies_before = story.liar.lies();
 
     // ---------------------------------------------------------------- 4
-    clock.phase("4: curl loads example.tor and www.example.tor; unknown.tor fails");
+    clock.phase(
+        "4: curl loads example.tor and www.example.tor, also as .tor.onion; unknown.tor fails",
+    );
     let (onion, onion2) = (story.onion.clone(), story.onion2.clone());
     story.fetch_named(&mut daemon, "example.tor", &onion, TEST_PAGE);
     story.fetch_named(&mut daemon, "www.example.tor", &onion2, WWW_PAGE);
+    story.fetch_named(&mut daemon, "example.tor.onion", &onion, TEST_PAGE);
+    story.fetch_named(&mut daemon, "www.example.tor.onion", &onion2, WWW_PAGE);
     let mark = story.log.mark();
     let unknown = curl(&story.runs, story.socks, "http://unknown.tor/", FETCH_LIMIT);
     assert!(
@@ -891,9 +978,12 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
     story.log.assert_no_leak("phase 4");
 
     // ---------------------------------------------------------------- 5
-    clock.phase("5: headless Firefox ESR, set up as Tor Browser, shows example.tor");
+    clock.phase(
+        "5: headless Firefox ESR, set up as Tor Browser, shows example.tor (and .tor.onion)",
+    );
     screenshot(&mut story, &daemon, "example.tor", TEST_COLOR);
     screenshot(&mut story, &daemon, "www.example.tor", WWW_COLOR);
+    screenshot(&mut story, &daemon, "example.tor.onion", TEST_COLOR);
     assert_honest_redirects(&daemon, &honest);
 
     // ---------------------------------------------------------------- 6
@@ -914,6 +1004,12 @@ fn a_name_typed_in_a_browser_reaches_its_onion_service_and_never_leaks() {
     story.fails_locally("example.tor");
     story.fails_locally("www.example.tor");
     story.plain_works(false);
+
+    clock.phase("6b': leaks: daemon stopped and the guard mapping removed: .tor.onion");
+    story.set_guard(false);
+    story.refused_by_tor("example.tor.onion");
+    story.refused_by_tor("www.example.tor.onion");
+    story.set_guard(true);
 
     clock.phase("6c: leaks: daemon restarted, then killed with -9, then --release");
     let mut daemon = story.start_daemon("daemon-2.log");

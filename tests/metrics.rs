@@ -10,7 +10,7 @@
 //! and that the flag refuses the protocol's address. Every wait is
 //! bounded; every process is stopped by its PID.
 
-use testkit::servers::{owner, print_key, record, wait_until, Server};
+use testkit::servers::{owner, print_key, record, state_dir, wait_until, Server};
 use testkit::{assert_one_line_failure, free_port_on, ChildGuard, TempDir};
 
 const ONIONS_SERVER: &str = env!("CARGO_BIN_EXE_onions-server");
@@ -18,7 +18,6 @@ use onions::wire::{Code, Reply};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -27,13 +26,6 @@ const METRICS_IP: &str = "127.0.0.32";
 
 /// How long replication and scrapes may take.
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The state directory `name` inside `tmp`, created.
-fn state_dir(tmp: &TempDir, name: &str) -> PathBuf {
-    let dir = tmp.join(name);
-    std::fs::create_dir(&dir).unwrap();
-    dir
-}
 
 /// A metrics address on [`METRICS_IP`] that was free a moment ago.
 fn metrics_addr() -> SocketAddr {
@@ -198,6 +190,22 @@ fn a_quorum_counts_puts_lookups_errors_heads_and_fsyncs() {
     assert_eq!(
         get(&looked, "onions_lookups_total{result=\"no_head\"}"),
         0.0
+    );
+
+    // Reverse lookups, counted apart from lookups.
+    let alice_onion = onions::onion::OnionAddress::from_key(alice.public());
+    let nobody = onions::onion::OnionAddress::from_key(owner(7).public());
+    assert!(matches!(client.reverse(&alice_onion), Reply::Names { names, .. } if names.len() == 1));
+    assert!(matches!(client.reverse(&nobody), Reply::Names { names, .. } if names.is_empty()));
+    let reversed = scrape(metrics);
+    let reverse = |result: &str| {
+        let series = format!("onions_reverse_lookups_total{{result=\"{result}\"}}");
+        get(&reversed, &series)
+    };
+    assert_eq!((reverse("found"), reverse("not_found")), (1.0, 1.0));
+    assert_eq!(
+        get(&reversed, "onions_lookups_total{result=\"found\"}"),
+        2.0
     );
 
     // A line that is not JSON: an error by code, not a put.

@@ -21,16 +21,15 @@
 //! nothing else.
 
 use onions::attest::Attestation;
-use onions::keys::PublicKey;
-use onions::lookup::{check_reply, Policy, Resolution, DEFAULT_MAX_HEAD_AGE};
+use onions::lookup::{check_reply, Resolution};
 use onions::name::LookupName;
 use onions::record::Record;
-use onions::verify::Verifier;
 use onions::wire::{AuditState, Code, Id, Reply, Request};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use testkit::checks::{accepted, policy};
 use testkit::servers::{attested_seq, owner, print_key, put_request, record, wait_until, Server};
 use testkit::TempDir;
 
@@ -40,27 +39,6 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// Lines of `log` that report a finished stop.
 fn stops_logged(log: &str) -> usize {
     log.lines().filter(|l| l.ends_with(" stopped")).count()
-}
-
-/// The attestation of an `accepted` reply.
-fn accepted(reply: &Reply) -> Attestation {
-    match reply {
-        Reply::Accepted { attestation, .. } => attestation.clone(),
-        other => panic!("expected accepted, got {other}"),
-    }
-}
-
-/// A client's policy trusting only `key` (Base64), with no work minimum.
-fn policy(key: &str) -> Policy {
-    Policy {
-        verifier: Verifier {
-            min_work: 0,
-            trusted: vec![PublicKey::from_base64(key).expect("a Base64 Quorum key")],
-            max_skew: None,
-        },
-        max_head_age: DEFAULT_MAX_HEAD_AGE,
-        witnesses: Default::default(),
-    }
 }
 
 /// Looks `name` up on `server` and checks that the answer is `found` with

@@ -18,8 +18,12 @@
 //! before it reads the next event, so once a later stream shows the
 //! daemon's work, an earlier one was handled too.
 
+use onions::name::Host;
 use onions::onion::OnionAddress;
-use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus, GUARD_TO};
+use onions::tor::control::{
+    is_tor_target, StreamEvent, StreamId, StreamStatus, GUARD_FROM, GUARD_FROM_ONION_ROOTED,
+    GUARD_FROM_ROOTED, GUARD_TO,
+};
 use onions::wire::Reply;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -238,7 +242,7 @@ fn follow_redirect(
     id: &StreamId,
     host: &str,
 ) -> String {
-    let lookup = host.to_ascii_lowercase();
+    let lookup = lookup_name(host);
     let line = daemon.wait_log(&[&format!("stream {id}: {lookup} -> ")], 1)[0].clone();
     let logged = line
         .split(" -> ")
@@ -266,6 +270,14 @@ fn follow_redirect(
     );
     assert_no_leak(&events, host);
     logged
+}
+
+/// The lookup name the daemon logs for `host` (`X.tor` or `X.tor.onion`).
+fn lookup_name(host: &str) -> String {
+    match Host::classify(host) {
+        Host::Name(name) => name.to_string(),
+        other => panic!("{host:?} is not a lookup name: {other:?}"),
+    }
 }
 
 /// Waits (bounded) until `stream-status` shows stream `id` aimed somewhere
@@ -349,6 +361,30 @@ fn assert_failed_locally(watch: &mut Watcher, socks: &mut SocksRequest, id: &Str
         assert!(!event.on_circuit(), "{what}: on a circuit: {event:?}");
         assert_ne!(event.status, StreamStatus::SentConnect, "{what}");
     }
+}
+
+/// Asserts that Tor itself refused stream `id`'s host, with no mapping
+/// involved: FAILED with TORPROTOCOL, CLOSED, all on circuit 0, and a SOCKS
+/// error. What a `.tor.onion` name gets when no daemon redirects it.
+fn assert_refused_by_tor(watch: &mut Watcher, socks: &mut SocksRequest, id: &StreamId) {
+    let what = socks.what.clone();
+    assert!(
+        matches!(socks.reply(), SocksReply::Refused(code) if code != 0),
+        "{what}: the client gets an error"
+    );
+    let events = watch.wait_closed(id);
+    let after_new: Vec<StreamStatus> = statuses(&events)
+        .into_iter()
+        .filter(|s| !matches!(s, StreamStatus::New | StreamStatus::ControllerWait))
+        .collect();
+    assert_eq!(
+        after_new,
+        vec![StreamStatus::Failed, StreamStatus::Closed],
+        "{what}: {events:#?}"
+    );
+    let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
+    assert_eq!(failed.and_then(|e| e.reason()), Some("TORPROTOCOL"));
+    assert_no_leak(&events, &what);
 }
 
 /// Asserts that stream `id` no longer waits for a controller: Tor refuses
@@ -458,6 +494,121 @@ fn registered_names_and_subdomains_are_redirected_to_their_onions() {
         "the second lookup of example.tor comes from the cache:\n{}",
         s.daemon.log()
     );
+}
+
+/// PROTOCOL.md §12.6: `X.tor.onion` is `X.tor`; every other `.onion` is
+/// Tor's.
+#[test]
+fn tor_onion_names_are_redirected_like_tor_names() {
+    let mut s = Setup::start("client-tor-onion", &[]);
+    assert_eq!(s.redirected("example.tor.onion"), onion_of(EXAMPLE));
+    assert_eq!(s.redirected("www.example.tor.onion"), onion_of(WWW));
+    assert_eq!(s.redirected("other.tor.onion"), onion_of(OTHER));
+    assert_eq!(s.redirected("WWW.Example.TOR.Onion"), onion_of(WWW));
+    assert!(s.daemon.log().contains("(cache)"), "{}", s.daemon.log());
+    // Both spellings are one name: one cache entry, the same answer.
+    assert_eq!(s.redirected("example.tor"), onion_of(EXAMPLE));
+
+    let proxy = s.tor.socks;
+    for bad in ["bad_name-.tor.onion", "tor.onion"] {
+        let id = refused_by_daemon(&mut s.watch, proxy, bad);
+        s.daemon.wait_log(
+            &[&format!("stream {id}: {bad:?} is not a valid .tor name")],
+            1,
+        );
+    }
+    let id = refused_by_daemon(&mut s.watch, proxy, "unknown.tor.onion");
+    s.daemon.wait_log(
+        &[&format!(
+            "stream {id}: unknown.tor not resolved: not registered (proven absent); closed"
+        )],
+        1,
+    );
+
+    // A real v3 address (Tor drops a subdomain of one when it attaches)
+    // and a host that only looks like a name are handed straight back: Tor
+    // manages them, aimed where the application asked.
+    let lookalike = format!("www.{PLAIN_ONION}");
+    let mut open = Vec::new();
+    for (host, target) in [
+        (PLAIN_ONION, PLAIN_ONION),
+        (lookalike.as_str(), PLAIN_ONION),
+        ("x.tor.onion.evil", "x.tor.onion.evil"),
+    ] {
+        let (socks, id) = s.watch.connect(proxy, host, 80);
+        s.watch.wait_event(&id, "CONTROLLER_WAIT", |e| {
+            e.status == StreamStatus::ControllerWait
+        });
+        open.push((socks, id, host, target));
+    }
+    // The daemon attaches streams in order: once the last closes, the
+    // others were handled.
+    refused_by_daemon(&mut s.watch, proxy, "bad_name-.tor.onion");
+    for (_, id, host, target) in &open {
+        assert_handed_back(&s.watch, id, host);
+        let entries = s.watch.conn.stream_status().expect("stream-status");
+        let entry = entries.iter().find(|e| e.id == *id);
+        assert_eq!(entry.map(|e| e.target_host.as_str()), Some(*target));
+    }
+    let redirects = s.daemon.log().matches(" -> ").count();
+    assert_eq!(redirects, 5, "only the names: {}", s.daemon.log());
+}
+
+/// With the daemon away and no guard mapping at all, Tor refuses a
+/// `.tor.onion` name itself (it is no valid onion address), while a bare
+/// `.tor` name would wait for a circuit to an exit: why links should carry
+/// `.tor.onion`. A `.tor.onion` stream left waiting by a killed daemon is
+/// failed inside Tor by `--release` too.
+#[test]
+fn tor_onion_names_fail_inside_tor_without_daemon_or_guard() {
+    let tmp = TempDir::new("client-tor-onion-away");
+    let tor = TestTor::start();
+    let mut watch = tor.watcher();
+    let access = cookie_access(&tor);
+    let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
+    daemon.kill9();
+    let (mut stuck, stuck_id) = watch.connect(tor.socks, "stuck.tor.onion", 80);
+    watch.wait_event(&stuck_id, "CONTROLLER_WAIT", |e| {
+        e.status == StreamStatus::ControllerWait
+    });
+    let (status, text) = release(tmp.path(), &access, &[]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "1 waiting streams handed back (0 attached, 1 .tor streams failed inside tor)"
+        ),
+        "{text}"
+    );
+    assert_refused_by_tor(&mut watch, &mut stuck, &stuck_id);
+
+    // MAPADDRESS of an address to itself removes its mapping.
+    watch
+        .conn
+        .map_address(GUARD_FROM, GUARD_FROM)
+        .expect("MAPADDRESS *.tor=*.tor");
+    assert!(!watch.conn.tor_names_guarded().expect("address-mappings"));
+    assert_eq!(tor.leave_streams_unattached(), "0");
+
+    let (bare, bare_id) = watch.connect(tor.socks, "example.tor", 80);
+    for host in ["example.tor.onion", "www.example.tor.onion"] {
+        let (mut socks, id) = watch.connect(tor.socks, host, 80);
+        assert_refused_by_tor(&mut watch, &mut socks, &id);
+        // No REMAP: no mapping touched it. Tor cut the host to its label
+        // before `.onion` and refused that as an onion address.
+        let events = watch.events_of(&id);
+        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
+        assert_eq!(failed.map(|e| e.target_host.as_str()), Some("tor"));
+    }
+    // The bare name came first and is still waiting for a circuit: with
+    // a network it would have gone to an exit.
+    assert_eq!(
+        statuses(&watch.events_of(&bare_id)),
+        vec![StreamStatus::New],
+        "{}",
+        watch.dump()
+    );
+    drop(bare);
+    assert_no_leak(&watch.seen, "the .tor.onion streams");
 }
 
 #[test]
@@ -910,3 +1061,239 @@ fn after_kill_9_a_restarted_daemon_takes_over_waiting_streams() {
 }
 
 testkit::liar_entry!();
+
+/// A name handed to a new onion (PROTOCOL.md §12.2) is followed there once
+/// the cached answer is no longer fresh: the client trusts the new record
+/// as it trusted the old, from a proof against a fresh head.
+#[test]
+fn a_transferred_name_is_followed_to_its_new_onion() {
+    let mut s = Setup::start("client-transfer", &["--max-head-age", "3"]);
+    assert_eq!(s.redirected("other.tor"), onion_of(OTHER));
+    let now = onions::clock::now();
+    let statement = onions::transfer::Transfer::sign(
+        onions::name::RegisteredName::parse("other.tor").unwrap(),
+        OnionAddress::from_key(owner(MOVED).public()),
+        1,
+        (now, now + 600),
+        &owner(OTHER),
+    );
+    let mut taken = record(&owner(MOVED), "other.tor", 2, 0, &[]);
+    taken.transfer = Some(statement);
+    taken.sign_with(&owner(MOVED));
+    let reply = s.registry.quorum.client().put(&taken);
+    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    let seq = s.registry.quorum.status().seq;
+    s.registry.mirror.wait_head(seq, REPLICATE_LIMIT);
+    // Past --max-head-age the cached answer is not used.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(s.redirected("other.tor"), onion_of(MOVED));
+}
+
+/// A host may end in the one dot of a fully qualified name. Tor (checked
+/// with 0.4.9.11) takes `example.tor.` and `example.tor.onion.` from a
+/// SOCKS client and never strips the dot: the NEW and CONTROLLER_WAIT
+/// events show `example.tor.:80`. The daemon resolves such a host as the
+/// name without the dot, and closes an invalid one as it closes any
+/// invalid `.tor` name. Two trailing dots never reach the daemon: Tor
+/// refuses the SOCKS request itself (CLOSED with SOCKS_PROTOCOL, no NEW).
+#[test]
+fn trailing_dot_names_are_redirected_like_the_names_without_it() {
+    let mut s = Setup::start("client-trailing-dot", &[]);
+    let proxy = s.tor.socks;
+    assert!(s.watch.conn.tor_names_guarded().expect("address-mappings"));
+
+    let (socks, id) = s.watch.connect(proxy, "example.tor.", 80);
+    let onion = follow_redirect(&mut s.watch, &mut s.daemon, socks, &id, "example.tor.");
+    assert_eq!(onion, onion_of(EXAMPLE));
+    let events = s.watch.events_of(&id);
+    assert_eq!(
+        (events[1].target_host.as_str(), events[1].target_port),
+        ("example.tor.", 80),
+        "Tor kept the dot: {events:#?}"
+    );
+    assert_eq!(s.redirected("www.example.tor."), onion_of(WWW));
+    assert_eq!(s.redirected("example.tor.onion."), onion_of(EXAMPLE));
+    assert_eq!(s.redirected("www.example.tor.onion."), onion_of(WWW));
+    assert_eq!(s.redirected("Other.TOR.Onion."), onion_of(OTHER));
+    // One name in every spelling: the same cache entry, the same answer.
+    assert_eq!(s.redirected("other.tor"), onion_of(OTHER));
+    assert!(s.daemon.log().contains("(cache)"), "{}", s.daemon.log());
+    assert!(
+        !s.daemon.log().contains(". -> "),
+        "the daemon logs the lookup name, without the dot:\n{}",
+        s.daemon.log()
+    );
+
+    for bad in [
+        "bad_name-.tor.",
+        "tor.",
+        "tor.onion.",
+        "bad_name-.tor.onion.",
+    ] {
+        let id = refused_by_daemon(&mut s.watch, proxy, bad);
+        s.daemon.wait_log(
+            &[&format!("stream {id}: {bad:?} is not a valid .tor name")],
+            1,
+        );
+    }
+    let id = refused_by_daemon(&mut s.watch, proxy, "unknown.tor.");
+    s.daemon.wait_log(
+        &[&format!(
+            "stream {id}: unknown.tor not resolved: not registered (proven absent); closed"
+        )],
+        1,
+    );
+
+    for host in ["example.tor..", "example.tor.onion.."] {
+        let mark = s.watch.mark();
+        let mut socks = SocksRequest::connect(proxy, host, 80);
+        assert!(
+            matches!(socks.reply(), SocksReply::Refused(code) if code != 0),
+            "{host}: Tor refuses it"
+        );
+        let closed = s.watch.wait_for(&format!("{host} closed"), |seen| {
+            seen[mark..]
+                .iter()
+                .find(|e| e.target_host == host && e.status == StreamStatus::Closed)
+                .cloned()
+        });
+        assert_eq!(closed.reason(), Some("SOCKS_PROTOCOL"), "{closed:?}");
+        assert_eq!(
+            statuses(&s.watch.events_of(&closed.id)),
+            vec![StreamStatus::Closed],
+            "{host}: no controller ever saw it"
+        );
+    }
+    s.watch.assert_no_leak("trailing-dot names");
+}
+
+/// With the daemon away, a `.tor` name with a trailing dot fails inside
+/// Tor like any other: the daemon's guard maps `*.tor.` and `*.tor.onion.`
+/// as well as `*.tor`, and they stay in Tor when the daemon stops or dies.
+/// Without them (`*.tor` alone, the guard as it was), Tor 0.4.9.11 matches
+/// `*.tor` against `example.tor.` literally, and takes `example.tor.onion.`
+/// for an ordinary hostname (its last label is empty, not `onion`): both
+/// wait for an exit circuit, aimed at the name as typed. That is the leak
+/// the two wildcards close. A torrc that guards `*.tor` alone draws a
+/// warning naming the missing lines.
+#[test]
+fn trailing_dot_names_fail_inside_tor_while_the_daemon_is_away() {
+    let tmp = TempDir::new("client-trailing-dot-away");
+    let tor = TestTor::start();
+    let mut watch = tor.watcher();
+    let access = cookie_access(&tor);
+    // torrc with the `*.tor` line alone, as documented before.
+    watch
+        .conn
+        .set_conf(&[("MapAddress", &format!("{GUARD_FROM} {GUARD_TO}"))])
+        .expect("SETCONF MapAddress");
+    let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
+    for from in [GUARD_FROM_ROOTED, GUARD_FROM_ONION_ROOTED] {
+        daemon.wait_log(
+            &[&format!(
+                "torrc guards some .tor spellings but not {from}; add `MapAddress {from} {GUARD_TO}`"
+            )],
+            1,
+        );
+    }
+    assert!(watch.conn.tor_names_guarded().expect("address-mappings"));
+
+    // Stopped with SIGTERM: new streams fail at once, through the guard.
+    assert_eq!(daemon.terminate().code(), Some(0), "{}", daemon.log());
+    assert_eq!(tor.leave_streams_unattached(), "0");
+    assert!(watch.conn.tor_names_guarded().expect("address-mappings"));
+    for host in [
+        "example.tor.",
+        "www.example.tor.",
+        "example.tor.onion.",
+        "WWW.Example.TOR.Onion.",
+        "tor.",
+    ] {
+        let (mut socks, id) = watch.connect(tor.socks, host, 80);
+        assert_failed_locally(&mut watch, &mut socks, &id);
+        assert!(
+            !statuses(&watch.events_of(&id)).contains(&StreamStatus::ControllerWait),
+            "{}",
+            watch.dump()
+        );
+    }
+    // A DNS resolve is never sent out either.
+    let (mut resolve, id) = watch.resolve(tor.socks, "example.tor.");
+    assert!(
+        matches!(resolve.reply(), SocksReply::Refused(code) if code != 0),
+        "RESOLVE example.tor."
+    );
+    for event in watch.wait_closed(&id) {
+        assert!(!event.on_circuit(), "{event:?}");
+        assert_ne!(event.status, StreamStatus::SentResolve, "{event:?}");
+    }
+
+    // Killed with -9 while streams wait for it: --release fails them inside
+    // Tor, and later streams fail at once.
+    let mut daemon = start_daemon(
+        tmp.path(),
+        "daemon-2.log",
+        &tor,
+        &access,
+        &no_registry(),
+        &[],
+    );
+    daemon.kill9();
+    let (mut stuck, stuck_id) = watch.connect(tor.socks, "stuck.tor.", 80);
+    let (mut stuck_onion, stuck_onion_id) = watch.connect(tor.socks, "stuck.tor.onion.", 80);
+    for id in [&stuck_id, &stuck_onion_id] {
+        watch.wait_event(id, "CONTROLLER_WAIT", |e| {
+            e.status == StreamStatus::ControllerWait
+        });
+    }
+    let (status, text) = release(tmp.path(), &access, &[]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "2 waiting streams handed back (0 attached, 2 .tor streams failed inside tor)"
+        ),
+        "{text}"
+    );
+    assert_failed_locally(&mut watch, &mut stuck, &stuck_id);
+    assert_failed_locally(&mut watch, &mut stuck_onion, &stuck_onion_id);
+    let (mut name, id) = watch.connect(tor.socks, "new.tor.", 80);
+    assert_failed_locally(&mut watch, &mut name, &id);
+    watch.assert_no_leak("trailing-dot names with the daemon away");
+
+    // Without the two wildcards: the leak. (MAPADDRESS of an address to
+    // itself removes its mapping.)
+    for from in [GUARD_FROM_ROOTED, GUARD_FROM_ONION_ROOTED] {
+        watch
+            .conn
+            .map_address(from, from)
+            .unwrap_or_else(|e| panic!("MAPADDRESS {from}={from}: {e}"));
+    }
+    assert_eq!(
+        watch.conn.unguarded().expect("address-mappings"),
+        vec![GUARD_FROM_ROOTED, GUARD_FROM_ONION_ROOTED]
+    );
+    let (rooted, rooted_id) = watch.connect(tor.socks, "example.tor.", 80);
+    let (onion_rooted, onion_rooted_id) = watch.connect(tor.socks, "example.tor.onion.", 80);
+    // A later `*.tor` stream fails at once: Tor has handled the two by then.
+    let (mut bare, bare_id) = watch.connect(tor.socks, "example.tor", 80);
+    assert_failed_locally(&mut watch, &mut bare, &bare_id);
+    let entries = watch.conn.stream_status().expect("stream-status");
+    for (id, host) in [
+        (&rooted_id, "example.tor."),
+        (&onion_rooted_id, "example.tor.onion."),
+    ] {
+        assert_eq!(
+            statuses(&watch.events_of(id)),
+            vec![StreamStatus::New],
+            "{host}: neither mapped nor refused: {}",
+            watch.dump()
+        );
+        let entry = entries.iter().find(|e| e.id == *id);
+        assert_eq!(
+            entry.map(|e| (e.status.clone(), e.target_host.as_str())),
+            Some((StreamStatus::New, host)),
+            "{host}: waiting for a circuit, aimed at the name as typed: {entries:?}"
+        );
+    }
+    drop((rooted, onion_rooted));
+}

@@ -1,8 +1,9 @@
 //! The control-port client against a real `tor`: authentication (SAFECOOKIE,
 //! COOKIE, password, and the errors a person sees), STREAM events, stream
-//! commands, and the safety net of the client daemon: with `*.tor` mapped
-//! to an invalid onion name, a `.tor` stream nobody redirects fails inside
-//! Tor, on no circuit, while other streams go on normally.
+//! commands, and the safety net of the client daemon: with `*.tor` (and
+//! `*.tor.`, `*.tor.onion.` for the trailing-dot spellings Tor keeps as
+//! typed) mapped to an invalid onion name, a `.tor` stream nobody redirects
+//! fails inside Tor, on no circuit, while other streams go on normally.
 //!
 //! Each test starts its own tor. Tor's SOCKS listener does not open with
 //! `DisableNetwork 1`, so these tors use one bridge on a closed loopback
@@ -12,7 +13,8 @@
 use crossbeam_channel::Receiver;
 use onions::tor::control::{
     Auth, AuthMethod, ControlAddr, ControlConnection, ControlError, Event, StreamEvent, StreamId,
-    StreamStatus, GUARD_FROM, GUARD_TO, REASON_RESOLVEFAILED,
+    StreamStatus, GUARDS_FROM, GUARD_FROM, GUARD_FROM_ONION_ROOTED, GUARD_FROM_ROOTED, GUARD_TO,
+    REASON_RESOLVEFAILED,
 };
 use onions::tor::socks::{self, SocksError};
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use testkit::free_port;
 use testkit::tor::{TestTor, TorAuth};
+use testkit::tornet::statuses;
 
 /// How long an expected event may take.
 const EVENT_LIMIT: Duration = Duration::from_secs(10);
@@ -113,10 +116,6 @@ fn collect(
         }
     }
     panic!("no matching STREAM event within {EVENT_LIMIT:?}; saw {seen:#?}");
-}
-
-fn statuses(events: &[StreamEvent]) -> Vec<StreamStatus> {
-    events.iter().map(|e| e.status.clone()).collect()
 }
 
 /// No further STREAM event for the stream of `id` during `quiet`.
@@ -313,7 +312,18 @@ fn away_guard_fails_tor_names_inside_tor_and_other_streams_go_on() {
         .tor_names_guarded()
         .expect("GETINFO address-mappings"));
 
-    for name in ["example.tor", "www.example.tor", "tor"] {
+    // Every spelling: Tor keeps a trailing dot, and `example.tor.onion.`
+    // is no .onion host to it; the trailing-dot wildcards catch those.
+    for name in [
+        "example.tor",
+        "www.example.tor",
+        "tor",
+        "example.tor.",
+        "WWW.Example.TOR.",
+        "tor.",
+        "example.tor.onion.",
+        "www.example.tor.onion.",
+    ] {
         let client = socks_connect(tor.socks, name, TIMEOUT);
         let seen = events_until(&events, name, |e| e.status == StreamStatus::Closed);
         assert_failed_locally(&seen, name);
@@ -343,17 +353,35 @@ fn away_guard_from_configuration_works_the_same() {
     let control = tor.controller();
     let events = control.events();
     control.set_events(&["STREAM"]).expect("SETEVENTS");
+    // torrc's line for `*.tor` alone (as written before the trailing-dot
+    // spellings were guarded) leaves those out.
     let line = format!("{GUARD_FROM} {GUARD_TO}");
     control
         .set_conf(&[("MapAddress", &line)])
         .expect("SETCONF MapAddress");
-    assert_eq!(control.get_conf("MapAddress").expect("GETCONF"), vec![line]);
-    assert!(control.tor_names_guarded().expect("guarded"));
+    assert_eq!(
+        control.unguarded_in_torrc().expect("address-mappings"),
+        vec![GUARD_FROM_ROOTED, GUARD_FROM_ONION_ROOTED]
+    );
+    assert!(!control.tor_names_guarded().expect("guarded"));
 
-    let client = socks_connect(tor.socks, "EXAMPLE.TOR", TIMEOUT);
-    let seen = events_until(&events, "EXAMPLE.TOR", |e| e.status == StreamStatus::Closed);
-    assert_failed_locally(&seen, "EXAMPLE.TOR");
-    assert_eq!(join(client).0, Outcome::Refused(1));
+    // The three lines torrc-client.example documents, as Tor reads torrc.
+    let lines: Vec<String> = GUARDS_FROM
+        .iter()
+        .map(|from| format!("{from} {GUARD_TO}"))
+        .collect();
+    let pairs: Vec<(&str, &str)> = lines.iter().map(|l| ("MapAddress", l.as_str())).collect();
+    control.set_conf(&pairs).expect("SETCONF MapAddress");
+    assert_eq!(control.get_conf("MapAddress").expect("GETCONF"), lines);
+    assert!(control.tor_names_guarded().expect("guarded"));
+    assert!(control.unguarded_in_torrc().expect("guarded").is_empty());
+
+    for name in ["EXAMPLE.TOR", "Example.Tor.", "Example.TOR.Onion."] {
+        let client = socks_connect(tor.socks, name, TIMEOUT);
+        let seen = events_until(&events, name, |e| e.status == StreamStatus::Closed);
+        assert_failed_locally(&seen, name);
+        assert_eq!(join(client).0, Outcome::Refused(1), "{name}");
+    }
 }
 
 #[test]

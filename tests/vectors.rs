@@ -12,6 +12,7 @@ use onions::verify::{Verifier, VerifyError};
 use onions::work;
 use serde_json::Value;
 use sodiumoxide::base64::{decode, Variant};
+use testkit::hex;
 
 /// The time at which the vectors' record is valid.
 const VECTOR_NOW: u64 = 1_764_000_100;
@@ -257,8 +258,4 @@ fn parsing_names_the_bad_field() {
         .unwrap_err()
         .to_string()
         .contains("nonce"));
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

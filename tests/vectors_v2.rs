@@ -11,7 +11,7 @@ use onions::head::{Evidence, SignedHead};
 use onions::keys::{self, SigningKey};
 use onions::lookup::{check_reply, LookupError, Policy, Resolution};
 use onions::merkle::{self, Hash, Leaf, LeafKey, PathEnd, Proof, ProofError, Terminal};
-use onions::name::{LookupName, RegisteredName};
+use onions::name::LookupName;
 use onions::record::{Record, RecordId};
 use onions::verify::Verifier;
 use onions::wire::Reply;
@@ -19,6 +19,8 @@ use serde_json::Value;
 use sodiumoxide::base64::{decode, Variant};
 use sodiumoxide::crypto::hash::sha256;
 use std::collections::BTreeMap;
+use testkit::hex;
+use testkit::servers::name;
 
 fn vectors() -> Value {
     serde_json::from_str(include_str!("data/vectors-v2.json")).unwrap()
@@ -28,16 +30,8 @@ fn v1_vectors() -> Value {
     serde_json::from_str(include_str!("data/vectors.json")).unwrap()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn b64_32(text: &Value) -> [u8; 32] {
     onions::codec::b64_decode_exact::<32>(text.as_str().unwrap()).unwrap()
-}
-
-fn name(text: &str) -> RegisteredName {
-    RegisteredName::parse(text).unwrap()
 }
 
 /// The Quorum's key, as vectors.json gives its Tor key file.

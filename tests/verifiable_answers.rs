@@ -1,6 +1,6 @@
 //! Protocol version 2 as a person meets it: every answer proven against a
 //! signed head, heads that every mirror checks, and liars (real processes,
-//! see common/liar.rs) that are caught.
+//! see testkit/src/liar/) that are caught.
 //!
 //! - `onions-hs lookup` shows the head and whether the proof held, and
 //!   refuses every forgery a lying mirror makes; with `--witness-key` it
@@ -18,12 +18,10 @@ use onions::evidence::{Attested, EvidenceFile, OwnershipEvidence, Rule};
 use onions::keys::SigningKey;
 use onions::merkle::LeafKey;
 use onions::name::RegisteredName;
-use onions::onion::OnionAddress;
-use onions::record::Claim;
 use onions::wire::{AuditState, Reply};
 use std::time::{Duration, Instant};
 use testkit::liar::{Forgery, Liar, Plan};
-use testkit::servers::{owner, print_key, record, witness_key, Server};
+use testkit::servers::{onion_of, owner, print_key, record, short_lived, witness_key, Server};
 use testkit::{assert_one_line_failure, run_hs, TempDir};
 
 /// How long a mirror may take to replicate and match a head.
@@ -33,11 +31,6 @@ const REPLICATE_LIMIT: Duration = Duration::from_secs(30);
 const EXAMPLE: u8 = 1;
 const WWW: u8 = 2;
 const OTHER: u8 = 3;
-
-/// The onion address of the key with `seed`.
-fn onion_of(seed: u8) -> String {
-    OnionAddress::from_key(owner(seed).public()).to_string()
-}
 
 /// A Quorum (signing a head every second) and a mirror, holding
 /// example.tor (with www) and other.tor.
@@ -84,7 +77,10 @@ fn onions_hs_lookup_shows_the_head_and_the_proof() {
     let server = mirror.addr.to_string();
     let (ok, out, err) = hs_lookup("www.example.tor", &server, &key);
     assert!(ok, "{err}");
-    assert_eq!(out.trim(), format!("www.example.tor -> {}", onion_of(WWW)));
+    assert_eq!(
+        out.trim(),
+        format!("www.example.tor -> {}", onion_of(&owner(WWW)))
+    );
     assert!(err.contains("head seq 2 time"), "{err}");
     assert!(err.contains("proof of presence holds"), "{err}");
     let (ok, out, err) = hs_lookup("nobody.tor", &server, &key);
@@ -119,7 +115,7 @@ fn onions_hs_lookup_refuses_every_forgery() {
         assert!(!ok, "{forgery:?} was believed: {out}");
         assert!(out.is_empty(), "{forgery:?}: {out}");
         assert!(err.contains(why), "{forgery:?} refused for {why:?}: {err}");
-        assert!(!err.contains(&onion_of(0xa7)), "{err}");
+        assert!(!err.contains(&onion_of(&owner(0xa7)).to_string()), "{err}");
     }
     assert_eq!(liar.lies(), forgeries.len());
 }
@@ -266,29 +262,6 @@ fn a_stale_head_is_refused_as_behind() {
     assert!(ok, "the honest mirror's head is fresh: {err}");
 }
 
-/// A record for `name` by the key with `seed` that expires `seconds` from
-/// now.
-fn short_lived(seed: u8, name: &str, seconds: u64) -> onions::record::Record {
-    let issued = onions::clock::now();
-    let claim = Claim {
-        name: RegisteredName::parse(name).unwrap(),
-        subdomains: Default::default(),
-        contact: String::new(),
-        serial: 1,
-        issued,
-        expires: issued + seconds,
-        work: 0,
-    };
-    onions::operator::finish_record(
-        claim,
-        &owner(seed),
-        1,
-        Duration::from_millis(50),
-        &mut |_| {},
-    )
-    .unwrap()
-}
-
 #[test]
 fn an_expired_record_leaves_every_head_alike() {
     let tmp = TempDir::new("expiry");
@@ -298,7 +271,7 @@ fn an_expired_record_leaves_every_head_alike() {
     let m2 = Server::mirror("127.0.0.3", &tmp.join("m2"), m1.addr, &key, &[]);
     let mut client = quorum.client();
     let lasting = record(&owner(OTHER), "lasting.tor", 1, 0, &[]);
-    let brief = short_lived(EXAMPLE, "brief.tor", 4);
+    let brief = short_lived(&owner(EXAMPLE), "brief.tor", 4);
     for r in [&lasting, &brief] {
         let reply = client.put(r);
         assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");

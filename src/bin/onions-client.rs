@@ -229,6 +229,36 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
 
 #[cfg(test)]
 mod tests {
+    use onions::cli::complete::{check_completions, check_man_page, Hint, Hints};
+
+    /// How the values of onions-client's flags complete (see
+    /// `onions::cli::complete`).
+    const HINTS: Hints = &[
+        ("config", Hint::File),
+        ("cookie", Hint::File),
+        (
+            "control",
+            Hint::Words(&["127.0.0.1:9051", "127.0.0.1:9151", "unix:/run/tor/control"]),
+        ),
+        ("socks", Hint::Words(&["127.0.0.1:9050", "127.0.0.1:9150"])),
+        (
+            "log-level",
+            Hint::Words(&["error", "warn", "info", "debug", "trace"]),
+        ),
+    ];
+
+    #[test]
+    fn the_completions_are_generated_from_the_flags() {
+        check_completions::<super::Args>("onions-client", HINTS)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
+
+    #[test]
+    fn the_man_page_documents_every_flag_and_no_other() {
+        check_man_page::<super::Args>("onions-client")
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
+
     #[test]
     fn the_config_flag_table_matches_the_flags() {
         onions::cli::check_flag_table::<super::Args>(&[], super::FLAGS)

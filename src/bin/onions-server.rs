@@ -67,6 +67,9 @@ struct Args {
     /// at the Quorum, most seconds between two signed heads (1-60, default 60)
     #[argh(option, default = "Limits::default().head_interval.as_secs()")]
     head_interval: u64,
+    /// at the Quorum, least seconds a release must hold its name before anyone else may claim it (default 86400)
+    #[argh(option, default = "Limits::default().release_cooldown")]
+    release_cooldown: u64,
     /// seconds of upstream silence before a mirror reconnects (default 45)
     #[argh(option, default = "Limits::default().upstream_silence.as_secs()")]
     upstream_silence: u64,
@@ -149,6 +152,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("idle-timeout"),
     Flag::single("heartbeat"),
     Flag::single("head-interval"),
+    Flag::single("release-cooldown"),
     Flag::single("upstream-silence"),
     Flag::single("witness-key"),
     Flag::repeated("cosign-to"),
@@ -462,6 +466,7 @@ fn limits(args: &Args) -> Result<Limits, String> {
         idle_timeout: Duration::from_secs(positive("idle-timeout", args.idle_timeout)?),
         heartbeat: Duration::from_secs(positive("heartbeat", args.heartbeat)?),
         head_interval: head_interval(args.head_interval)?,
+        release_cooldown: positive("release-cooldown", args.release_cooldown)?,
         upstream_silence: Duration::from_secs(positive("upstream-silence", args.upstream_silence)?),
         cosigned_heads: positive("cosigned-heads", args.cosigned_heads as u64)? as usize,
         held_pushes: positive("held-pushes", args.held_pushes as u64)? as usize,
@@ -482,6 +487,42 @@ fn head_interval(seconds: u64) -> Result<Duration, String> {
 
 #[cfg(test)]
 mod tests {
+    use onions::cli::complete::{check_completions, check_man_page, Hint, Hints};
+
+    /// How the values of onions-server's flags complete (see
+    /// `onions::cli::complete`).
+    const HINTS: Hints = &[
+        ("config", Hint::File),
+        ("state-dir", Hint::Dir),
+        ("witness-key", Hint::File),
+        ("role", Hint::Words(&["quorum", "mirror"])),
+        (
+            "log-level",
+            Hint::Words(&["error", "warn", "info", "debug", "trace"]),
+        ),
+        (
+            "listen",
+            Hint::Words(&["127.0.0.1:10053", "127.0.0.1:10054"]),
+        ),
+        (
+            "metrics",
+            Hint::Words(&["127.0.0.1:10063", "127.0.0.1:10064"]),
+        ),
+        ("server", Hint::Words(&["127.0.0.1:10053"])),
+    ];
+
+    #[test]
+    fn the_completions_are_generated_from_the_flags() {
+        check_completions::<super::Args>("onions-server", HINTS)
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
+
+    #[test]
+    fn the_man_page_documents_every_flag_and_no_other() {
+        check_man_page::<super::Args>("onions-server")
+            .unwrap_or_else(|problems| panic!("{problems:#?}"));
+    }
+
     #[test]
     fn the_config_flag_table_matches_the_flags() {
         onions::cli::check_flag_table::<super::Args>(&[], super::FLAGS)

@@ -1,6 +1,7 @@
 //! The control-port side of the client: take over stream attachment, route
-//! `.tor` streams through the resolver's threads, and give everything back
-//! when stopping.
+//! streams to names (`NAME.tor` or `NAME.tor.onion`, either with or without
+//! the trailing dot of a fully qualified name) through the resolver's
+//! threads, and give everything back when stopping.
 //!
 //! The control thread never waits on a mirror: lookups run on a small pool
 //! and their results come back over a channel, so one slow mirror never
@@ -11,12 +12,12 @@
 use super::resolve::{ResolveError, Resolver, Source};
 use crate::backoff::Backoff;
 use crate::clock;
-use crate::name::LookupName;
+use crate::name::{Host, LookupName};
 use crate::onion::OnionAddress;
 use crate::signals;
 use crate::tor::control::{
-    is_tor_target, Auth, ControlAddr, ControlConnection, ControlError, Event, HandBack, StreamId,
-    StreamStatus, REASON_RESOLVEFAILED,
+    Auth, ControlAddr, ControlConnection, ControlError, Event, HandBack, StreamId, StreamStatus,
+    GUARDS_FROM, GUARD_TO, REASON_RESOLVEFAILED,
 };
 use crossbeam_channel::{select, Receiver, Sender, TrySendError};
 use std::collections::HashSet;
@@ -250,8 +251,22 @@ fn session(
 fn take_over(tor: &TorAccess) -> Result<ControlConnection, ControlError> {
     let conn = ControlConnection::open(&tor.control, &tor.auth, CONNECT_TIMEOUT)?;
     conn.guard_tor_names()?;
-    if !conn.tor_names_guarded()? {
-        log::warn!("tor does not report the *.tor guard mapping; add `MapAddress *.tor tor.invalid.onion` to torrc");
+    for from in conn.unguarded()? {
+        log::warn!(
+            "tor does not report the {from} guard mapping; add `MapAddress {from} {GUARD_TO}` to torrc"
+        );
+    }
+    // A torrc with part of the guard was written for fewer spellings (before
+    // the trailing-dot ones): after a Tor restart the rest is missing until
+    // the daemon is back. A torrc with none of it is the bundle's way.
+    let missing = conn.unguarded_in_torrc()?;
+    if missing.len() < GUARDS_FROM.len() {
+        for from in missing {
+            log::warn!(
+                "torrc guards some .tor spellings but not {from}; add `MapAddress {from} {GUARD_TO}` \
+                 so that it holds from the moment tor starts"
+            );
+        }
     }
     conn.set_events(&["STREAM"])?;
     conn.set_conf(&[("__LeaveStreamsUnattached", "1")])?;
@@ -283,8 +298,10 @@ fn resume_waiting(conn: &ControlConnection, jobs: &Sender<Job>) -> Result<(), Co
     Ok(())
 }
 
-/// A stream waits for this controller: `.tor` goes to a lookup thread,
-/// anything else straight back to Tor.
+/// A stream waits for this controller: a name (`X.tor` or `X.tor.onion`,
+/// perhaps with one trailing dot) goes to a lookup thread, an invalid one
+/// (two trailing dots included) is closed, anything else goes straight back
+/// to Tor.
 fn on_waiting(
     conn: &ControlConnection,
     jobs: &Sender<Job>,
@@ -293,29 +310,19 @@ fn on_waiting(
     port: u16,
     resolve: bool,
 ) {
-    if !is_tor_target(host) {
-        return command(conn.attach_stream(&stream, 0), &stream, "attach");
-    }
-    if resolve {
-        log::info!(
-            "stream {stream}: DNS resolve of {host} refused: .tor names resolve only on connect"
-        );
-        return command(
-            conn.close_stream(&stream, REASON_RESOLVEFAILED),
-            &stream,
-            "close",
-        );
-    }
-    let name = match LookupName::from_user(host) {
-        Ok(name) => name,
-        Err(e) => {
-            log::info!("stream {stream}: {host:?} is not a valid .tor name ({e}); closed");
-            return command(
-                conn.close_stream(&stream, REASON_RESOLVEFAILED),
-                &stream,
-                "close",
+    let name = match Host::classify(host) {
+        Host::Other => return command(conn.attach_stream(&stream, 0), &stream, "attach"),
+        _ if resolve => {
+            log::info!(
+                "stream {stream}: DNS resolve of {host} refused: .tor names resolve only on connect"
             );
+            return close(conn, &stream);
         }
+        Host::Invalid(e) => {
+            log::info!("stream {stream}: {host:?} is not a valid .tor name ({e}); closed");
+            return close(conn, &stream);
+        }
+        Host::Name(name) => name,
     };
     let job = Job {
         stream: stream.clone(),
@@ -329,11 +336,7 @@ fn on_waiting(
                 "stream {stream}: lookup queue full (--lookup-queue); {} closed",
                 job.name
             );
-            command(
-                conn.close_stream(&stream, REASON_RESOLVEFAILED),
-                &stream,
-                "close",
-            );
+            close(conn, &stream);
         }
     }
 }
@@ -352,11 +355,7 @@ fn finish(conn: &ControlConnection, outcome: Outcome) {
                 Ok(()) => command(conn.attach_stream(stream, 0), stream, "attach"),
                 Err(e) => {
                     log::info!("stream {stream}: redirect refused ({e}); closed");
-                    command(
-                        conn.close_stream(stream, REASON_RESOLVEFAILED),
-                        stream,
-                        "close",
-                    );
+                    close(conn, stream);
                 }
             }
         }
@@ -365,13 +364,18 @@ fn finish(conn: &ControlConnection, outcome: Outcome) {
                 "stream {stream}: {} not resolved: {e}; closed",
                 outcome.name
             );
-            command(
-                conn.close_stream(stream, REASON_RESOLVEFAILED),
-                stream,
-                "close",
-            );
+            close(conn, stream);
         }
     }
+}
+
+/// Closes a stream with RESOLVEFAILED: the application sees SOCKS error 4.
+fn close(conn: &ControlConnection, stream: &StreamId) {
+    command(
+        conn.close_stream(stream, REASON_RESOLVEFAILED),
+        stream,
+        "close",
+    );
 }
 
 /// Logs a refused stream command: the stream may have ended meanwhile.

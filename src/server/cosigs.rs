@@ -71,6 +71,8 @@ pub struct Book {
     /// By the head's canonical JSON, so an answer finds its head's list
     /// from the text it already has.
     heads: HashMap<Arc<str>, Held>,
+    /// The empty list, shared by every answer without cosignatures.
+    none: Arc<str>,
 }
 
 impl Book {
@@ -82,6 +84,7 @@ impl Book {
             policy,
             capacity: capacity.max(1),
             heads: HashMap::new(),
+            none: Arc::from(""),
         }
     }
 
@@ -167,9 +170,12 @@ impl Book {
     /// The canonical list for the head whose canonical JSON is
     /// `head_text`: what answers carry (empty when none is held).
     pub fn text_for(&self, head_text: &str) -> Arc<str> {
+        if self.heads.is_empty() {
+            return Arc::clone(&self.none);
+        }
         self.heads
             .get(head_text)
-            .map_or_else(|| Arc::from(""), |h| h.text.clone())
+            .map_or_else(|| Arc::clone(&self.none), |h| h.text.clone())
     }
 
     /// The `cosignatures` push line for `head`, if any is held.

@@ -5,8 +5,9 @@
 
 use crate::head::SignedHead;
 use crate::merkle::Hash;
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 use mio::{Token, Waker};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What identifies a head in the stream: its seq, time and id. Heads are
@@ -108,25 +109,58 @@ pub enum LoopEvent {
 }
 
 /// The way back into the event loop: a channel and the loop's waker.
+///
+/// Under load many threads answer at once; one wake is enough for all
+/// the events the loop has not yet taken, so a sender wakes the loop only
+/// when no wake is pending ([`Inbox::rearm`] clears the mark before it
+/// takes events): fewer system calls per answer.
 #[derive(Clone)]
 pub struct Outbox {
     tx: Sender<LoopEvent>,
     waker: Arc<Waker>,
+    pending: Arc<AtomicBool>,
+}
+
+/// The loop's side of the [`Outbox`].
+pub struct Inbox {
+    rx: Receiver<LoopEvent>,
+    pending: Arc<AtomicBool>,
+}
+
+/// A channel into the event loop whose `poll` the `waker` belongs to.
+pub fn channel(waker: Arc<Waker>) -> (Outbox, Inbox) {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let pending = Arc::new(AtomicBool::new(false));
+    let inbox = Inbox {
+        rx,
+        pending: Arc::clone(&pending),
+    };
+    (Outbox { tx, waker, pending }, inbox)
 }
 
 impl Outbox {
-    /// Wraps the loop's channel and waker.
-    pub fn new(tx: Sender<LoopEvent>, waker: Arc<Waker>) -> Outbox {
-        Outbox { tx, waker }
-    }
-
-    /// Sends an event and wakes the loop. A closed loop means shutdown is
-    /// under way, and the event no longer matters.
+    /// Sends an event and wakes the loop unless a wake is pending. A
+    /// closed loop means shutdown is under way, and the event no longer
+    /// matters.
     pub fn send(&self, event: LoopEvent) {
-        if self.tx.send(event).is_ok() {
+        if self.tx.send(event).is_ok() && !self.pending.swap(true, Ordering::SeqCst) {
             if let Err(e) = self.waker.wake() {
                 log::error!("cannot wake the event loop: {e}");
             }
         }
+    }
+}
+
+impl Inbox {
+    /// Clears the pending mark before the loop takes events with
+    /// [`Inbox::next`], so that an event sent after the last one it takes
+    /// wakes it again.
+    pub fn rearm(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+
+    /// The next event sent, if any.
+    pub fn next(&self) -> Option<LoopEvent> {
+        self.rx.try_recv().ok()
     }
 }

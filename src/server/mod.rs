@@ -30,7 +30,9 @@ pub mod witness;
 pub mod workers;
 
 pub use events::{HeadMark, LoopEvent, Outbox, Outgoing};
-pub use shared::{maybe_compact, note_upstream_seq, Limits, Shared, HEAD_INTERVAL};
+pub use shared::{
+    maybe_compact, note_upstream_seq, Limits, Shared, HEAD_INTERVAL, RELEASE_COOLDOWN,
+};
 pub use stats::{set_upstream_connected, Stats, Timings};
 
 use crate::cosign::Quorate;
@@ -349,16 +351,18 @@ pub fn run(config: Config) -> Result<(), ServerError> {
     let listener = mio::net::TcpListener::bind(config.listen)
         .map_err(|e| ServerError::Listen(config.listen, e))?;
     let (poll, waker) = event_loop::poll_and_waker().map_err(ServerError::EventLoopStart)?;
-    let (event_tx, event_rx) = crossbeam_channel::unbounded();
-    let outbox = Outbox::new(event_tx, waker);
+    let (outbox, inbox) = events::channel(waker);
     let (job_tx, job_rx) = crossbeam_channel::bounded(config.limits.worker_queue);
     let mut threads = Vec::new();
     let committer = quorum_key.map(|key| {
         let (put_tx, put_rx) = crossbeam_channel::bounded(config.limits.worker_queue);
         let (shared, outbox) = (shared.clone(), outbox.clone());
-        let interval = config.limits.head_interval;
+        let rules = quorum::Rules {
+            head_interval: config.limits.head_interval,
+            release_cooldown: config.limits.release_cooldown,
+        };
         threads.push(spawn("committer", move || {
-            quorum::run(&shared, key, put_rx, outbox, interval)
+            quorum::run(&shared, key, put_rx, outbox, rules)
         }));
         put_tx
     });
@@ -419,7 +423,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         config.min_work
     );
     let event_loop =
-        event_loop::EventLoop::new(poll, listener, job_tx, event_rx, config.limits, shared)
+        event_loop::EventLoop::new(poll, listener, job_tx, inbox, config.limits, shared)
             .map_err(ServerError::EventLoopStart)?;
     let result = event_loop.run().map_err(ServerError::EventLoop);
     signals::request_stop();

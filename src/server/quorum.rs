@@ -21,6 +21,7 @@ use crate::keys::SigningKey;
 use crate::name::RegisteredName;
 use crate::record::Record;
 use crate::store::{Entry, Store};
+use crate::transfer::Transfer;
 use crate::wire::{self, Code, Id, WireError};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mio::Token;
@@ -99,15 +100,26 @@ impl std::error::Error for StartError {
     }
 }
 
+/// The Quorum's settings the committer applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// The longest time between two signed heads (`--head-interval`).
+    pub head_interval: Duration,
+    /// The least time a release must hold its name, in seconds
+    /// (`--release-cooldown`, PROTOCOL.md §12.3).
+    pub release_cooldown: u64,
+}
+
 /// Runs the committer until every worker has dropped its sender.
 pub fn run(
     shared: &Shared,
     key: SigningKey,
     puts: Receiver<PendingPut>,
     outbox: Outbox,
-    interval: Duration,
+    rules: Rules,
 ) {
     let store = &shared.store;
+    let interval = rules.head_interval;
     let mut last_head = Instant::now();
     loop {
         let wait = interval.saturating_sub(last_head.elapsed());
@@ -120,7 +132,7 @@ pub fn run(
             Err(RecvTimeoutError::Timeout) => Vec::new(),
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        if commit_batch(shared, &key, batch, &outbox) {
+        if commit_batch(shared, &key, batch, &outbox, &rules) {
             last_head = Instant::now();
         }
         maybe_compact(store);
@@ -160,6 +172,7 @@ fn commit_batch(
     key: &SigningKey,
     batch: Vec<PendingPut>,
     outbox: &Outbox,
+    rules: &Rules,
 ) -> bool {
     let store = &shared.store;
     let now = clock::now();
@@ -168,7 +181,11 @@ fn commit_batch(
     let mut entries = Vec::new();
     let mut answers = Vec::with_capacity(batch.len());
     for put in batch {
-        let decision = decide(store, key, &put, &mut pending, &mut next_seq, now);
+        let at = Moment {
+            now,
+            cooldown: rules.release_cooldown,
+        };
+        let decision = decide(store, key, &put, &mut pending, &mut next_seq, at);
         if let Decision::Accept(entry) = &decision {
             entries.push(entry.clone());
         }
@@ -268,19 +285,26 @@ fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, m
     });
 }
 
-/// Applies PROTOCOL.md §6 to one put.
+/// The clock and the cool-down a decision is made with.
+#[derive(Clone, Copy)]
+struct Moment {
+    now: u64,
+    cooldown: u64,
+}
+
+/// Applies PROTOCOL.md §6 and §12.2–12.3 to one put.
 fn decide(
     store: &Store,
     key: &SigningKey,
     put: &PendingPut,
     pending: &mut HashMap<RegisteredName, Holder>,
     next_seq: &mut u64,
-    now: u64,
+    at: Moment,
 ) -> Decision {
     let record = &put.record;
     let holder = match pending.remove(&record.name) {
         Some(h) => Some(h),
-        None => match live_holder(store, &record.name, now) {
+        None => match live_holder(store, &record.name, at.now) {
             Ok(h) => h,
             Err(e) => {
                 log::error!(
@@ -295,70 +319,158 @@ fn decide(
             }
         },
     };
-    let refusal = holder
-        .as_ref()
-        .and_then(|h| ownership_refusal(h, record, &put.id));
-    match (refusal, holder) {
-        (Some(Ok(attestation)), Some(h)) => {
-            let in_batch = h.in_batch;
+    let in_batch = holder.as_ref().is_some_and(|h| h.in_batch);
+    let refusal = ownership_refusal(holder.as_ref(), record, at)
+        .map(|r| r.map_err(|(code, message)| WireError::new(&put.id, code, message)));
+    if let Some(refusal) = refusal {
+        if let Some(h) = holder {
             pending.insert(record.name.clone(), h);
-            Decision::Repeat(attestation, in_batch)
         }
-        (Some(Err(err)), Some(h)) => {
-            let in_batch = h.in_batch;
-            pending.insert(record.name.clone(), h);
-            Decision::Refuse(err, in_batch)
-        }
-        _ => {
-            let seq = *next_seq;
-            *next_seq += 1;
-            let attestation = Attestation::sign(record.id(), seq, now, key);
-            let attestation = canonical::to_string(&attestation.to_value());
-            pending.insert(
-                record.name.clone(),
-                Holder {
-                    record: record.clone(),
-                    attestation: attestation.clone(),
-                    in_batch: true,
-                },
-            );
-            Decision::Accept(Entry::new(seq, record, attestation))
-        }
+        return match refusal {
+            Ok(attestation) => Decision::Repeat(attestation, in_batch),
+            Err(err) => Decision::Refuse(err, in_batch),
+        };
     }
+    let seq = *next_seq;
+    *next_seq += 1;
+    let attestation = Attestation::sign(record.id(), seq, at.now, key);
+    let attestation = canonical::to_string(&attestation.to_value());
+    pending.insert(
+        record.name.clone(),
+        Holder {
+            record: record.clone(),
+            attestation: attestation.clone(),
+            in_batch: true,
+        },
+    );
+    Decision::Accept(Entry::new(seq, record, attestation))
 }
 
-/// `None` when `record` may replace `holder`; `Some(Ok(attestation))` for
-/// a repeat of the live record; `Some(Err(..))` for a refusal.
+/// A refusal's code and message.
+type Refusal = (Code, String);
+
+/// `None` when `record` may follow `holder` (the record holding its name,
+/// if any); `Some(Ok(attestation))` for a repeat of the live record;
+/// `Some(Err(..))` for a refusal.
 fn ownership_refusal(
-    holder: &Holder,
+    holder: Option<&Holder>,
     record: &Record,
-    id: &Id,
-) -> Option<Result<String, WireError>> {
-    let live = &holder.record;
-    if live.id() == record.id() {
-        return Some(Ok(holder.attestation.clone()));
+    at: Moment,
+) -> Option<Result<String, Refusal>> {
+    if let Some(h) = holder.filter(|h| h.record.id() == record.id()) {
+        return Some(Ok(h.attestation.clone()));
     }
+    let live = holder.map(|h| &h.record);
+    let refusal = if let Some(transfer) = &record.transfer {
+        transfer_refusal(live, record, transfer, at.now)
+    } else if record.release {
+        live.map_or_else(
+            || Some(not_held(record, "nothing to release")),
+            |live| update_refusal(live, record).or_else(|| cooldown_refusal(record, at.cooldown)),
+        )
+    } else {
+        live.and_then(|live| update_refusal(live, record))
+    };
+    refusal.map(Err)
+}
+
+/// §6: only the holder's onion may follow its record, with a higher serial.
+fn update_refusal(live: &Record, record: &Record) -> Option<Refusal> {
     if live.onion != record.onion {
-        return Some(Err(WireError::new(
-            id,
-            Code::NameTaken,
+        let why = if live.release {
+            format!(
+                "{} was released and is held until {} (the cool-down); claim it after that",
+                record.name, live.expires
+            )
+        } else {
             format!(
                 "{} is held by another key until {}",
                 record.name, live.expires
-            ),
-        )));
+            )
+        };
+        return Some((Code::NameTaken, why));
     }
-    if record.serial <= live.serial {
-        return Some(Err(WireError::new(
-            id,
+    (record.serial <= live.serial).then(|| {
+        (
             Code::StaleSerial,
             format!(
                 "serial {} is not above the live record's serial {}; use a higher --serial",
                 record.serial, live.serial
             ),
-        )));
+        )
+    })
+}
+
+/// §12.2: the statement's signer holds the name at the serial it hands over.
+fn transfer_refusal(
+    live: Option<&Record>,
+    record: &Record,
+    transfer: &Transfer,
+    now: u64,
+) -> Option<Refusal> {
+    if now >= transfer.expires {
+        return Some((
+            Code::TransferExpired,
+            format!(
+                "the transfer statement expired at {} (now {now}); ask the owner for a new one",
+                transfer.expires
+            ),
+        ));
     }
-    None
+    let Some(live) = live else {
+        return Some(not_held(
+            record,
+            "nothing to transfer; claim it without --transfer",
+        ));
+    };
+    if live.onion == transfer.to {
+        return Some((
+            Code::TransferUsed,
+            format!(
+                "{} already belongs to {}: the statement was used; renew without --transfer",
+                record.name, transfer.to
+            ),
+        ));
+    }
+    if live.onion != transfer.from {
+        return Some((
+            Code::NotOwner,
+            format!(
+                "the statement is signed by {}, but {} is held by another key",
+                transfer.from, record.name
+            ),
+        ));
+    }
+    (live.serial != transfer.serial).then(|| {
+        (
+            Code::StaleSerial,
+            format!(
+                "the statement hands over serial {}, the live record has serial {}; ask the owner for a new statement",
+                transfer.serial, live.serial
+            ),
+        )
+    })
+}
+
+/// §12.3: a release holds its name for at least the Quorum's cool-down.
+fn cooldown_refusal(record: &Record, cooldown: u64) -> Option<Refusal> {
+    (record.expires < record.issued.saturating_add(cooldown)).then(|| {
+        (
+            Code::BadRelease,
+            format!(
+                "a release must hold the name for at least {cooldown} s (this Quorum's --release-cooldown); it holds it for {} s",
+                record.expires - record.issued
+            ),
+        )
+    })
+}
+
+/// The refusal of a transfer or release for a name no record holds.
+fn not_held(record: &Record, what: &str) -> Refusal {
+    (
+        Code::NotOwner,
+        format!("no live record holds {}: {what}", record.name),
+    )
 }
 
 fn live_holder(store: &Store, name: &RegisteredName, now: u64) -> std::io::Result<Option<Holder>> {

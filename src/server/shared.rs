@@ -20,6 +20,11 @@ use std::time::Duration;
 /// `--head-interval` (PROTOCOL.md §10.4: at least every 60 s).
 pub const HEAD_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The default of `--release-cooldown`: a day, long enough that every
+/// mirror, witness and client cache has seen a release before anyone else
+/// may claim the name (PROTOCOL.md §12.3).
+pub const RELEASE_COOLDOWN: u64 = 24 * 60 * 60;
+
 /// Every limit a server enforces. Each is a flag, logged when hit.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -38,6 +43,9 @@ pub struct Limits {
     pub heartbeat: Duration,
     /// At the Quorum, the longest time between two signed heads.
     pub head_interval: Duration,
+    /// At the Quorum, the least time a release must hold its name, in
+    /// seconds (PROTOCOL.md §12.3: `expires >= issued + cooldown`).
+    pub release_cooldown: u64,
     /// Silence from upstream after which a mirror reconnects.
     pub upstream_silence: Duration,
     /// Heads whose cosignatures are held; the oldest leaves first.
@@ -61,6 +69,7 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(120),
             heartbeat: Duration::from_secs(15),
             head_interval: HEAD_INTERVAL,
+            release_cooldown: RELEASE_COOLDOWN,
             upstream_silence: Duration::from_secs(45),
             cosigned_heads: 64,
             held_pushes: 65536,

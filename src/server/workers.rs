@@ -1,5 +1,5 @@
-//! The worker pool: parses request lines, answers lookups and status from
-//! the store, verifies puts (the expensive part) before the Quorum's
+//! The worker pool: parses request lines, answers lookups, reverse lookups
+//! and status from the store, verifies puts (the expensive part) before the Quorum's
 //! committer sees them, and reads catch-up batches for subscribers.
 //!
 //! Workers never touch sockets; every answer goes back to the event loop
@@ -15,11 +15,13 @@ use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::merkle::Hash;
 use crate::name::LookupName;
+use crate::onion::OnionAddress;
 use crate::record::Record;
-use crate::store::{Answer, Feed};
+use crate::store::{Answer, Feed, Names};
 use crate::verify::{Verifier, QUORUM_MAX_SKEW};
 use crate::wire::{
-    self, Code, CosignStatus, Id, Request, Runtime, Status, UpstreamStatus, WireError, PROTOCOL,
+    self, Code, CosignStatus, Id, Request, Runtime, Status, UpstreamStatus, WireError,
+    MAX_REVERSE_NAMES, PROTOCOL,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Token;
@@ -102,6 +104,7 @@ impl Worker {
         };
         match request {
             Request::Lookup { id, name } => self.lookup(conn, session, &id, &name),
+            Request::Reverse { id, onion } => self.reverse(conn, session, &id, &onion),
             Request::Status { id } => self.reply(conn, self.status(&id), false),
             Request::Cosign {
                 id,
@@ -140,7 +143,7 @@ impl Worker {
         let bytes = match self.shared.store.answer(&name.registered()) {
             Ok(Answer::Found { entry, proof, head }) => {
                 metrics.lookup(Lookup::Found);
-                log::info!(
+                log::debug!(
                     "session {session}: lookup {name} -> found seq {}",
                     entry.seq
                 );
@@ -162,7 +165,7 @@ impl Worker {
             }
             Ok(Answer::NoHead) => {
                 metrics.lookup(Lookup::NoHead);
-                log::info!("session {session}: lookup {name} -> no head yet");
+                log::debug!("session {session}: lookup {name} -> no head yet");
                 metrics.error_line(&WireError::new(
                     id,
                     Code::NoHead,
@@ -172,6 +175,50 @@ impl Worker {
             Err(e) => {
                 metrics.lookup(Lookup::Error);
                 log::error!("session {session}: lookup {name}: store read failed: {e}");
+                metrics.error_line(&WireError::new(
+                    id,
+                    Code::Internal,
+                    "storage error; try again",
+                ))
+            }
+        };
+        self.reply(conn, bytes, false);
+    }
+
+    /// Answers a reverse lookup against the current head (§12.5): the
+    /// names pointing at `onion`, which the client confirms with lookups.
+    fn reverse(&self, conn: Token, session: u64, id: &Id, onion: &OnionAddress) {
+        let metrics = &self.shared.metrics;
+        let bytes = match self
+            .shared
+            .store
+            .names_pointing_at(onion, MAX_REVERSE_NAMES)
+        {
+            Ok(Names::Listed { names, more }) => {
+                metrics.reverse(if names.is_empty() {
+                    Lookup::NotFound
+                } else {
+                    Lookup::Found
+                });
+                log::debug!(
+                    "session {session}: reverse {onion} -> {} names{}",
+                    names.len(),
+                    if more { " and more" } else { "" }
+                );
+                wire::names_line(id, onion, &names, more)
+            }
+            Ok(Names::NoHead) => {
+                metrics.reverse(Lookup::NoHead);
+                log::debug!("session {session}: reverse {onion} -> no head yet");
+                metrics.error_line(&WireError::new(
+                    id,
+                    Code::NoHead,
+                    "this server has no head to answer against yet; ask another",
+                ))
+            }
+            Err(e) => {
+                metrics.reverse(Lookup::Error);
+                log::error!("session {session}: reverse {onion}: store read failed: {e}");
                 metrics.error_line(&WireError::new(
                     id,
                     Code::Internal,

@@ -11,6 +11,7 @@
 
 use super::format::{self, push_seq, push_signed_head, Reader, Summary, HEADER_LEN};
 use super::recover::{self, COMPACT_FILE};
+use super::reverse::targets_of;
 use super::slots::Slots;
 use super::state::State;
 use super::tree::Tree;
@@ -82,7 +83,9 @@ impl Store {
             out.write_all(frame.raw())?;
             let key = super::state::slot_key(&body.name);
             let offset = fresh.end;
-            fresh.add_new(key, &Summary::of(&body, frame.len()), body.seq, offset);
+            let targets = targets_of(body.record_text());
+            let summary = Summary::of(&body, frame.len());
+            fresh.add_new((key, &targets), &summary, body.seq, offset);
             fresh.end += frame.len();
         }
         if let Some(h) = head {

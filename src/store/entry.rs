@@ -13,8 +13,12 @@ use crate::record::Record;
 pub struct Entry {
     /// The attestation's seq: the record's position in the Quorum's log.
     pub seq: u64,
-    /// The record's `expires` (Unix seconds).
+    /// The record's `expires` (Unix seconds): until then the record holds
+    /// its name at the Quorum.
     pub expires: u64,
+    /// True for a release (PROTOCOL.md §12.3): it holds the name but is
+    /// never in the live set.
+    pub release: bool,
     /// The registered name the record claims: the index key.
     pub name: RegisteredName,
     /// The record's leaf hash at `seq` (PROTOCOL.md §10.2).
@@ -26,6 +30,12 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// When the entry leaves the live set of §10.1: its `expires`, or 0 for
+    /// a release, which is never in it.
+    pub fn live_until(&self) -> u64 {
+        live_until(self.expires, self.release)
+    }
+
     /// The entry of a verified `record` attested at `seq`.
     pub fn new(seq: u64, record: &Record, attestation: String) -> Entry {
         let text = record.canonical();
@@ -34,10 +44,21 @@ impl Entry {
         Entry {
             seq,
             expires: record.expires,
+            release: record.release,
             name: record.name.clone(),
             leaf: merkle::leaf_hash(&LeafKey::of(&record.name), &id, seq),
             record: text,
             attestation,
         }
+    }
+}
+
+/// When an entry expiring at `expires` leaves the live set: a release
+/// (PROTOCOL.md §12.3) never enters it.
+pub(super) fn live_until(expires: u64, release: bool) -> u64 {
+    if release {
+        0
+    } else {
+        expires
     }
 }

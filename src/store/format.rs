@@ -6,14 +6,16 @@
 //! ```text
 //! header  "onionlog" (8 bytes) | format version u32 (= 2)
 //! frame   kind u8 | body length u32 | body | BLAKE2b-128(kind | length | body)
-//! kind 1  record entry: seq u64 | expires u64 | leaf hash [32] | name length u8 |
+//! kind 1  record entry: seq u64 | expires u64 (bit 63 set: a release) | leaf hash [32] | name length u8 |
 //!         record length u32 | attestation length u32 | name | record | attestation
 //! kind 2  seq marker: seq u64 (the highest seq applied, kept across compaction)
 //! kind 3  signed head: the head's canonical JSON (PROTOCOL.md §10.4)
 //! ```
 //!
 //! A record entry starts with what the Merkle tree needs of it (seq,
-//! expires, the leaf hash of §10.2), so the tree reads 53 bytes of a frame
+//! expires, the leaf hash of §10.2; a release, PROTOCOL.md §12.3, is marked
+//! by the top bit of `expires`, which no valid record uses since every
+//! integer is below 2^53), so the tree reads 53 bytes of a frame
 //! instead of the whole record ([`read_leaf_at`]); what the index and the
 //! garbage count need of it is a [`Summary`] ([`read_summary_at`]).
 //!
@@ -22,7 +24,7 @@
 //! who can rewrite the file. This module does not know which entries are
 //! live, keeps no index and takes no locks; [`super`] does that.
 
-use super::entry::Entry;
+use super::entry::{live_until, Entry};
 use crate::merkle::Hash;
 use crate::name::RegisteredName;
 use sodiumoxide::crypto::generichash;
@@ -46,6 +48,15 @@ const KIND_SIGNED_HEAD: u8 = 3;
 const FRAME_HEAD: usize = 5;
 /// Bytes of a frame's checksum.
 const SUM_LEN: usize = 16;
+/// The bit of a stored `expires` that marks a release.
+const RELEASE_BIT: u64 = 1 << 63;
+
+/// Splits a stored `expires` into the record's `expires` and whether it is
+/// a release.
+fn split_expires(stored: u64) -> (u64, bool) {
+    (stored & !RELEASE_BIT, stored & RELEASE_BIT != 0)
+}
+
 /// Largest body accepted; bounds what a corrupt length can make us allocate
 /// (records are at most 8 KiB, so this leaves ample room).
 const MAX_BODY: usize = 1 << 20;
@@ -132,7 +143,8 @@ pub(super) fn push_record(entry: &Entry, out: &mut Vec<u8>) -> io::Result<u64> {
     let too_long = || io::Error::new(io::ErrorKind::InvalidInput, "a log entry is too long");
     let mut body = Vec::with_capacity(57 + name.len() + record.len() + attestation.len());
     body.extend_from_slice(&entry.seq.to_le_bytes());
-    body.extend_from_slice(&entry.expires.to_le_bytes());
+    let mark = if entry.release { RELEASE_BIT } else { 0 };
+    body.extend_from_slice(&(entry.expires | mark).to_le_bytes());
     body.extend_from_slice(&entry.leaf);
     body.push(u8::try_from(name.len()).map_err(|_| too_long())?);
     for part in [record, attestation] {
@@ -251,6 +263,8 @@ pub(super) struct RecordBody<'a> {
     pub(super) seq: u64,
     /// The record's expiry, Unix seconds.
     pub(super) expires: u64,
+    /// True for a release.
+    pub(super) release: bool,
     /// The leaf hash of the record at its seq (PROTOCOL.md §10.2).
     pub(super) leaf: Hash,
     /// The registered name.
@@ -277,7 +291,8 @@ impl<'a> RecordBody<'a> {
     /// Parses a record body; `None` if any length or field is wrong.
     fn parse(body: &'a [u8]) -> Option<Self> {
         let (seq, rest) = take_u64(body)?;
-        let (expires, rest) = take_u64(rest)?;
+        let (stored, rest) = take_u64(rest)?;
+        let (expires, release) = split_expires(stored);
         let (leaf, rest) = rest.split_first_chunk::<32>()?;
         let (&name_len, rest) = rest.split_first()?;
         let (record_len, rest) = take_len(rest)?;
@@ -290,11 +305,17 @@ impl<'a> RecordBody<'a> {
         Some(RecordBody {
             seq,
             expires,
+            release,
             leaf: *leaf,
             name: RegisteredName::parse(std::str::from_utf8(name).ok()?).ok()?,
             record: std::str::from_utf8(record).ok()?,
             attestation: std::str::from_utf8(attestation).ok()?,
         })
+    }
+
+    /// The canonical record JSON, for what the reverse index reads of it.
+    pub(super) fn record_text(&self) -> &str {
+        self.record
     }
 
     /// Bytes of record and attestation text, what `read_after` budgets by.
@@ -307,6 +328,7 @@ impl<'a> RecordBody<'a> {
         Entry {
             seq: self.seq,
             expires: self.expires,
+            release: self.release,
             leaf: self.leaf,
             name: self.name,
             record: self.record.to_owned(),
@@ -324,18 +346,45 @@ pub(super) fn corrupt(offset: u64, why: &str) -> io::Error {
     )
 }
 
-/// Reads and checks the frame at `offset` with positional reads.
+/// Bytes read at once for a frame of unknown length: most record frames
+/// fit, so a lookup reads its record with one system call.
+const FRAME_GUESS: usize = 1024;
+
+/// Reads and checks the frame at `offset` with positional reads: one read
+/// of [`FRAME_GUESS`] bytes, and a second only for a longer frame.
 pub(super) fn read_frame_at(file: &File, offset: u64) -> io::Result<Frame> {
-    let mut head = [0u8; FRAME_HEAD];
-    file.read_exact_at(&mut head, offset)?;
-    let len = frame_len(&head).ok_or_else(|| corrupt(offset, "length"))?;
-    let mut raw = vec![0u8; len];
-    raw[..FRAME_HEAD].copy_from_slice(&head);
-    file.read_exact_at(&mut raw[FRAME_HEAD..], offset + FRAME_HEAD as u64)?;
+    let mut raw = vec![0u8; FRAME_GUESS];
+    let got = read_some_at(file, &mut raw, offset)?;
+    if got < FRAME_HEAD {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            corrupt(offset, "short"),
+        ));
+    }
+    let len = frame_len(&raw).ok_or_else(|| corrupt(offset, "length"))?;
+    raw.resize(len, 0);
+    if len > got {
+        file.read_exact_at(&mut raw[got..], offset + got as u64)?;
+    }
     if !sum_holds(&raw)? {
         return Err(corrupt(offset, "checksum"));
     }
     Ok(Frame { offset, raw })
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, fewer only at the end of
+/// the file.
+fn read_some_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
 }
 
 /// Reads the record entry at `offset` whole.
@@ -353,6 +402,8 @@ pub(super) struct Summary {
     pub(super) name: RegisteredName,
     /// The record's expiry, Unix seconds.
     pub(super) expires: u64,
+    /// True for a release, which is never in the live set.
+    pub(super) release: bool,
     /// Bytes the entry's frame takes in the log.
     pub(super) len: u64,
 }
@@ -363,8 +414,14 @@ impl Summary {
         Summary {
             name: body.name.clone(),
             expires: body.expires,
+            release: body.release,
             len,
         }
+    }
+
+    /// When the entry leaves the live set (0 for a release).
+    pub(super) fn live_until(&self) -> u64 {
+        live_until(self.expires, self.release)
     }
 }
 
@@ -382,7 +439,8 @@ pub(super) fn read_summary_at(file: &File, offset: u64) -> io::Result<Summary> {
 pub(super) struct LeafInfo {
     /// The attestation's seq.
     pub(super) seq: u64,
-    /// The record's expiry.
+    /// When the entry leaves the live set: the record's expiry, or 0 for a
+    /// release (PROTOCOL.md §12.3), which is never in it.
     pub(super) expires: u64,
     /// The leaf hash.
     pub(super) leaf: Hash,
@@ -403,7 +461,9 @@ pub(super) fn read_leaf_at(file: &File, offset: u64) -> io::Result<LeafInfo> {
     }
     let body = &part[FRAME_HEAD..];
     let (seq, rest) = take_u64(body).ok_or_else(|| corrupt(offset, "short"))?;
-    let (expires, rest) = take_u64(rest).ok_or_else(|| corrupt(offset, "short"))?;
+    let (stored, rest) = take_u64(rest).ok_or_else(|| corrupt(offset, "short"))?;
+    let (expires, release) = split_expires(stored);
+    let expires = live_until(expires, release);
     let leaf: Hash = rest.try_into().map_err(|_| corrupt(offset, "short leaf"))?;
     Ok(LeafInfo { seq, expires, leaf })
 }
@@ -421,6 +481,22 @@ pub(super) fn name_is_at(file: &File, offset: u64, name: &RegisteredName) -> io:
         return Err(corrupt(offset, "not a record entry"));
     }
     Ok(usize::from(part[LEAF_PART]) == want.len() && &part[NAME_AT..] == want)
+}
+
+/// The name of the record entry at `offset`, from two small reads
+/// (unchecked, as for [`read_leaf_at`]; the name is checked to be one).
+pub(super) fn read_name_at(file: &File, offset: u64) -> io::Result<RegisteredName> {
+    let mut part = [0u8; NAME_AT];
+    file.read_exact_at(&mut part, offset)?;
+    if part[0] != KIND_RECORD {
+        return Err(corrupt(offset, "not a record entry"));
+    }
+    let mut name = vec![0u8; usize::from(part[LEAF_PART])];
+    file.read_exact_at(&mut name, offset + NAME_AT as u64)?;
+    std::str::from_utf8(&name)
+        .ok()
+        .and_then(|text| RegisteredName::parse(text).ok())
+        .ok_or_else(|| corrupt(offset, "name"))
 }
 
 /// Why a frame ends the valid part of a log.

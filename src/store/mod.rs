@@ -7,19 +7,22 @@
 //! is replayed, a torn or corrupt tail cut, and the tree rebuilt and checked
 //! against the newest head in the log; compaction rewrites the log with
 //! only what must be kept (write new, fsync, rename). Memory holds only
-//! the index from name to file offset (about 20 bytes a name) and the top
-//! of the tree (10–20 bytes a name), so a mirror with a million records
+//! the index from name to file offset (about 20 bytes a name), the top
+//! of the tree (10–20 bytes a name) and the reverse index (about 9 bytes
+//! for each onion a name points at), so a mirror with a million records
 //! fits a Raspberry Pi; records and leaf hashes are read back from the file
 //! with positional reads.
 //!
 //! The tree stands at an anchor (seq, time): the server's current head.
 //! Records applied after it wait until a head covers them ([`Store::prepare`]
 //! computes that head's root aside, [`Store::seal`] makes it current), so
-//! lookups ([`Store::answer`]) and catch-up ([`Store::feed`]) are always
-//! answered as of the current head, with proofs against its root.
+//! lookups ([`Store::answer`]), reverse lookups
+//! ([`Store::names_pointing_at`]) and catch-up ([`Store::feed`]) are always
+//! answered as of the current head, lookups with proofs against its root.
 //!
 //! This module does not verify records, decide ownership or sign: the
-//! server does that before appending. It never parses a record's JSON.
+//! server does that before appending. It parses no record's JSON beyond
+//! the two fields the reverse index reads ([`crate::record::pointed_keys`]).
 //!
 //! Locks: readers take the read side of one `RwLock` briefly; writers
 //! (`append`, `seal`, `advance`, `compact`) first take one `Mutex`, so only
@@ -31,6 +34,7 @@ mod format;
 mod latency;
 mod read;
 mod recover;
+mod reverse;
 mod seal;
 mod slots;
 mod state;
@@ -47,6 +51,7 @@ use format::{Content, Frame, Next, Reader, RecordBody, Summary};
 pub use latency::{Latency, LatencySnapshot, BUCKETS as LATENCY_BUCKETS};
 use parking_lot::{Mutex, RwLock};
 pub use recover::{Damage, DamageRefused, OnDamage, OpenReport};
+pub use reverse::Names;
 use state::State;
 pub use state::RETENTION;
 use std::collections::{hash_map, HashMap};
@@ -215,14 +220,17 @@ impl Batch {
         }
         let offset = self.end + self.bytes.len() as u64;
         let len = push_record(entry, &mut self.bytes)?;
+        let targets = reverse::targets_of(&entry.record);
         let summary = Summary {
             name: entry.name.clone(),
             expires: entry.expires,
+            release: entry.release,
             len,
         };
         self.known.insert(offset, summary.clone());
         self.items.push(Item {
             key,
+            targets,
             seq: entry.seq,
             offset,
             summary,
@@ -235,6 +243,8 @@ impl Batch {
 struct Item {
     /// The first 64 bits of the name's leaf key.
     key: u64,
+    /// The onions its record points at, for the reverse index.
+    targets: Vec<u32>,
     /// Its seq.
     seq: u64,
     /// Where its frame starts.
@@ -311,10 +321,15 @@ impl Store {
         self.fsyncs.snapshot()
     }
 
-    /// Heap bytes of the index and the tree, for status and benchmarks.
-    pub fn memory_bytes(&self) -> (usize, usize) {
+    /// Heap bytes of the index, the tree and the reverse index, for
+    /// status and benchmarks.
+    pub fn memory_bytes(&self) -> (usize, usize, usize) {
         let state = self.state.read();
-        (state.slots.heap_bytes(), state.tree.heap_bytes())
+        (
+            state.slots.heap_bytes(),
+            state.tree.heap_bytes(),
+            state.reverse.heap_bytes(),
+        )
     }
 
     /// The newest entry for `name` if it has not expired at `now`
@@ -411,7 +426,8 @@ impl Store {
         };
         state.end = end + bytes.len() as u64;
         for item in items {
-            state.apply(item.key, item.summary, item.seq, item.offset, old)?;
+            let targets = (item.key, item.targets.as_slice());
+            state.apply(targets, item.summary, item.seq, item.offset, old)?;
         }
         Ok(())
     }

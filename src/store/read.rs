@@ -3,7 +3,7 @@
 //! both as PROTOCOL.md §10.6 orders them.
 
 use super::entry::Entry;
-use super::format::{read_entry_at, read_leaf_at, Reader, RecordBody};
+use super::format::{read_entry_at, Reader, RecordBody};
 use super::state::{State, View};
 use super::tree::{Member, Stop};
 use super::{named, next_sound, record_of, Answer, Feed, Store};
@@ -238,10 +238,10 @@ impl Store {
 /// The offset of `name`'s record as of the anchor when it is in the tree
 /// at `time`.
 fn own_member(state: &State, name: &RegisteredName, time: u64) -> io::Result<Option<u64>> {
-    let Some(offset) = state.anchored_offset(name)? else {
+    let Some((_, newest)) = state.find(name)? else {
         return Ok(None);
     };
-    Ok((read_leaf_at(&state.file, offset)?.expires > time).then_some(offset))
+    state.live_at_anchor(newest, time)
 }
 
 /// The siblings on the path to `key` in the tree as of the anchor, and the

@@ -170,7 +170,7 @@ fn extras(state: &State, extra: &[Entry]) -> io::Result<(HashSet<u64>, Vec<Membe
         members.push(Member {
             key: LeafKey::of(&entry.name),
             leaf: entry.leaf,
-            expires: entry.expires,
+            expires: entry.live_until(),
             offset: 0,
         });
     }

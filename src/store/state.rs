@@ -15,6 +15,7 @@
 //! answers and catch-up can still be given as of the anchor.
 
 use super::format::{read_leaf_at, Content, Frame, LeafInfo, RecordBody, Summary, HEADER_LEN};
+use super::reverse::{targets_of, ReverseIndex};
 use super::slots::Slots;
 use super::tree::{bucket_range, key_of_prefix, Member, Tree};
 use crate::head::SignedHead;
@@ -127,6 +128,9 @@ pub(super) struct State {
     pub(super) generation: u64,
     /// Name → offset of its newest entry.
     pub(super) slots: Slots,
+    /// Onion → names whose records pointed at it (a superset: answers
+    /// confirm each name against its record as of the anchor).
+    pub(super) reverse: ReverseIndex,
     /// The stored tree; meaningful only while `anchor` is set.
     pub(super) tree: Tree,
     /// The (seq, time) the tree stands at.
@@ -164,6 +168,7 @@ impl State {
             seq: 0,
             generation,
             slots,
+            reverse: ReverseIndex::default(),
             tree: Tree::empty(0),
             anchor: None,
             overrides: HashMap::new(),
@@ -214,24 +219,25 @@ impl State {
         self.epoch += 1;
     }
 
-    /// The offset of `name`'s record as of the anchor, if any.
-    pub(super) fn anchored_offset(&self, name: &RegisteredName) -> io::Result<Option<u64>> {
-        let Some((_, newest)) = self.find(name)? else {
+    /// The offset of the record that stands, in the live set as of the
+    /// anchor at `time`, for the name whose index entry is at `newest`:
+    /// its record at the anchor, when that has not expired by `time`. The
+    /// one rule lookups and reverse lookups share.
+    pub(super) fn live_at_anchor(&self, newest: u64, time: u64) -> io::Result<Option<u64>> {
+        let Some(offset) = self.pick(newest, &View::Anchored) else {
             return Ok(None);
         };
-        Ok(match self.overrides.get(&newest) {
-            Some(o) => (o.anchored != 0).then_some(o.anchored),
-            None => Some(newest),
-        })
+        Ok((read_leaf_at(&self.file, offset)?.expires > time).then_some(offset))
     }
 
     /// Applies a durable record entry at `offset` with first key bits
-    /// `key`: it replaces the newest entry of the same name, whose summary
-    /// `old` reads. While the tree is anchored, the name's anchored record
-    /// is remembered. On error nothing changed.
+    /// `key`, pointing at the onions `targets`: it replaces the newest
+    /// entry of the same name, whose summary `old` reads. While the tree is
+    /// anchored, the name's anchored record is remembered. On error nothing
+    /// changed.
     pub(super) fn apply(
         &mut self,
-        key: u64,
+        (key, targets): (u64, &[u32]),
         summary: Summary,
         seq: u64,
         offset: u64,
@@ -267,13 +273,22 @@ impl State {
             }
             self.overrides.insert(offset, Override { anchored, key });
         }
+        self.reverse.add(key, targets);
         self.note(&summary, seq, offset);
         Ok(())
     }
 
-    /// Adds an entry known to be the only one of its name (compaction).
-    pub(super) fn add_new(&mut self, key: u64, summary: &Summary, seq: u64, offset: u64) {
+    /// Adds an entry known to be the only one of its name (compaction),
+    /// pointing at the onions `targets`.
+    pub(super) fn add_new(
+        &mut self,
+        (key, targets): (u64, &[u32]),
+        summary: &Summary,
+        seq: u64,
+        offset: u64,
+    ) {
         self.slots.insert(key, offset);
+        self.reverse.add(key, targets);
         self.note(summary, seq, offset);
     }
 
@@ -281,7 +296,7 @@ impl State {
     /// (which compaction sets first, so it only ever rises here).
     fn note(&mut self, summary: &Summary, seq: u64, offset: u64) {
         *self.live_bytes.entry(bucket(summary.expires)).or_insert(0) += summary.len;
-        *self.expiries.entry(summary.expires).or_insert(0) += 1;
+        *self.expiries.entry(summary.live_until()).or_insert(0) += 1;
         if self.records % SEQ_STRIDE == 0 {
             self.seqs.push((seq, offset));
         }
@@ -298,10 +313,10 @@ impl State {
                 self.live_bytes.remove(&bucket);
             }
         }
-        if let Some(count) = self.expiries.get_mut(&old.expires) {
+        if let Some(count) = self.expiries.get_mut(&old.live_until()) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                self.expiries.remove(&old.expires);
+                self.expiries.remove(&old.live_until());
             }
         }
     }
@@ -421,7 +436,8 @@ impl State {
                 let file = Arc::clone(&self.file);
                 let summary = Summary::of(&body, frame.len());
                 let key = slot_key(&body.name);
-                self.apply(key, summary, body.seq, frame.offset, |at| {
+                let targets = targets_of(body.record_text());
+                self.apply((key, &targets), summary, body.seq, frame.offset, |at| {
                     super::format::read_summary_at(&file, at)
                 })?;
             }

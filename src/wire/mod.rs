@@ -1,4 +1,4 @@
-//! The protocol's messages (PROTOCOL.md §7–8 and §10.6), typed in both
+//! The protocol's messages (PROTOCOL.md §7–8, §10.6, §11.3 and §12.5), typed in both
 //! directions: [`Request`]s that clients send, [`Reply`]s that servers
 //! answer with, and [`Push`]es on a subscription, each decoded from a line
 //! and encoded to one in this module and nowhere else.
@@ -16,8 +16,8 @@ mod status;
 
 pub use push::{cosignatures_line, head_line, heartbeat_line, record_line, Push};
 pub use reply::{
-    accepted_line, cosignatures_text, cosigned_line, found_line, not_found_line, subscribed_line,
-    Reply,
+    accepted_line, cosignatures_text, cosigned_line, found_line, names_line, not_found_line,
+    subscribed_line, Reply,
 };
 pub use request::Request;
 pub use status::{
@@ -35,6 +35,11 @@ use std::fmt;
 
 /// The protocol version these messages speak (status's `protocol`).
 pub const PROTOCOL: u64 = 2;
+
+/// Most names a `names` reply lists (PROTOCOL.md §12.5): enough for the
+/// names one service really has, few enough that a client can confirm
+/// each with a lookup.
+pub const MAX_REVERSE_NAMES: usize = 16;
 
 /// Longest reply line a client reads: PROTOCOL.md §10.6 asks for at least
 /// 32 KiB, since a `found` reply with a long proof can pass 16 KiB.
@@ -121,8 +126,21 @@ pub enum Code {
     Expired,
     /// Another key holds the name.
     NameTaken,
-    /// The serial is not above the live record's.
+    /// The serial is not above the live record's, or a transfer statement
+    /// hands over a serial the name no longer has.
     StaleSerial,
+    /// A transfer statement is malformed, forged or does not fit its record
+    /// (§12.2).
+    BadTransfer,
+    /// A transfer statement is past its `expires`.
+    TransferExpired,
+    /// A transfer or release for a name its signer does not hold.
+    NotOwner,
+    /// The name already belongs to the transfer's target: the statement
+    /// was used.
+    TransferUsed,
+    /// A release holds the name for less than the Quorum's cool-down.
+    BadRelease,
     /// A `put` sent to a mirror.
     ReadOnly,
     /// A limit was hit; try again later.
@@ -135,7 +153,7 @@ pub enum Code {
 
 /// Every code, in the order of [`Code`]: for parsing, and for counting by
 /// code.
-pub const CODES: [Code; 13] = [
+pub const CODES: [Code; 18] = [
     Code::BadJson,
     Code::TooLarge,
     Code::BadRequest,
@@ -145,6 +163,11 @@ pub const CODES: [Code; 13] = [
     Code::Expired,
     Code::NameTaken,
     Code::StaleSerial,
+    Code::BadTransfer,
+    Code::TransferExpired,
+    Code::NotOwner,
+    Code::TransferUsed,
+    Code::BadRelease,
     Code::ReadOnly,
     Code::Busy,
     Code::NoHead,
@@ -164,6 +187,11 @@ impl Code {
             Code::Expired => "expired",
             Code::NameTaken => "name_taken",
             Code::StaleSerial => "stale_serial",
+            Code::BadTransfer => "bad_transfer",
+            Code::TransferExpired => "transfer_expired",
+            Code::NotOwner => "not_owner",
+            Code::TransferUsed => "transfer_used",
+            Code::BadRelease => "bad_release",
             Code::ReadOnly => "read_only",
             Code::Busy => "busy",
             Code::NoHead => "no_head",
@@ -183,6 +211,7 @@ impl Code {
             "bad_signature" => Code::BadSignature,
             "insufficient_work" => Code::InsufficientWork,
             "expired" => Code::Expired,
+            "bad_transfer" => Code::BadTransfer,
             _ => Code::BadRecord,
         }
     }

@@ -2,12 +2,14 @@
 //! servers, the latter straight from stored canonical text.
 
 use super::status::Status;
-use super::{error_of, field, object, uint, DecodeError, Id, WireError};
+use super::{error_of, field, object, text, uint, DecodeError, Id, WireError, MAX_REVERSE_NAMES};
 use crate::attest::Attestation;
 use crate::canonical;
 use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::merkle::Proof;
+use crate::name::RegisteredName;
+use crate::onion::OnionAddress;
 use crate::record::Record;
 use serde_json::{Map, Value};
 
@@ -51,6 +53,19 @@ pub enum Reply {
         /// Witnesses' cosignatures of the head (§11); absent on the wire
         /// when empty.
         cosignatures: Vec<Cosignature>,
+    },
+    /// The names that point at an onion, as the server's current head has
+    /// them (§12.5): a hint, each name to be confirmed with a lookup.
+    Names {
+        /// The request id.
+        id: Id,
+        /// The address asked about, echoed.
+        onion: OnionAddress,
+        /// Registered names, strictly ascending, at most
+        /// [`MAX_REVERSE_NAMES`].
+        names: Vec<RegisteredName>,
+        /// True when more names point at the onion than those listed.
+        more: bool,
     },
     /// A `cosign` was taken (§11.3).
     Cosigned {
@@ -102,6 +117,12 @@ impl Reply {
                 proof: proof(&map)?,
                 cosignatures: cosignatures(&map)?,
             }),
+            "names" => Ok(Reply::Names {
+                id: id()?,
+                onion: onion(&map)?,
+                names: names(&map)?,
+                more: flag(&map, "more")?,
+            }),
             "cosigned" => Ok(Reply::Cosigned {
                 id: id()?,
                 count: uint(&map, "count")?,
@@ -149,6 +170,12 @@ impl Reply {
                 proof,
                 &cosignatures_text(cosignatures),
             ),
+            Reply::Names {
+                id,
+                onion,
+                names,
+                more,
+            } => names_line(id, onion, names, *more),
             Reply::Cosigned { id, count } => cosigned_line(id, *count),
             Reply::Subscribed { id, seq } => subscribed_line(id, *seq),
             Reply::Status { id, status } => status.to_line(id),
@@ -162,6 +189,7 @@ impl Reply {
             Reply::Accepted { .. } => "accepted",
             Reply::Found { .. } => "found",
             Reply::NotFound { .. } => "not_found",
+            Reply::Names { .. } => "names",
             Reply::Cosigned { .. } => "cosigned",
             Reply::Subscribed { .. } => "subscribed",
             Reply::Status { .. } => "status",
@@ -190,6 +218,49 @@ fn head(map: &Map<String, Value>) -> Result<SignedHead, DecodeError> {
 /// The `proof` field.
 fn proof(map: &Map<String, Value>) -> Result<Proof, DecodeError> {
     Proof::from_value(field(map, "proof")?).map_err(DecodeError::Proof)
+}
+
+/// The `onion` field: a valid v3 address.
+fn onion(map: &Map<String, Value>) -> Result<OnionAddress, DecodeError> {
+    let value = text(map, "onion")?;
+    OnionAddress::parse(value).map_err(|e| DecodeError::Shape(format!("onion {value:?}: {e}")))
+}
+
+/// The `names` field: registered names, strictly ascending (so none
+/// twice), at most [`MAX_REVERSE_NAMES`].
+fn names(map: &Map<String, Value>) -> Result<Vec<RegisteredName>, DecodeError> {
+    let shape = |why: String| DecodeError::Shape(format!("\"names\" {why}"));
+    let list = field(map, "names")?
+        .as_array()
+        .ok_or_else(|| shape("must be an array".into()))?;
+    if list.len() > MAX_REVERSE_NAMES {
+        return Err(shape(format!(
+            "holds {} names, at most {MAX_REVERSE_NAMES} are allowed",
+            list.len()
+        )));
+    }
+    let mut names: Vec<RegisteredName> = Vec::with_capacity(list.len());
+    for value in list {
+        let text = value
+            .as_str()
+            .ok_or_else(|| shape("must hold strings".into()))?;
+        let name = RegisteredName::parse(text).map_err(|e| shape(format!("{text:?}: {e}")))?;
+        if names
+            .last()
+            .is_some_and(|last| last.as_str() >= name.as_str())
+        {
+            return Err(shape(format!("are not strictly ascending at {text:?}")));
+        }
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Boolean field `key` of `map`.
+fn flag(map: &Map<String, Value>, key: &str) -> Result<bool, DecodeError> {
+    field(map, key)?
+        .as_bool()
+        .ok_or_else(|| DecodeError::Shape(format!("{key:?} must be true or false")))
 }
 
 /// The optional `cosignatures` field: empty when absent.
@@ -293,6 +364,22 @@ pub fn not_found_line(id: &Id, head: &str, proof: &Proof, cosignatures: &str) ->
 pub fn cosigned_line(id: &Id, count: u64) -> Vec<u8> {
     let mut out = start("cosigned", id, 16);
     put(&mut out, "count", &count.to_string());
+    end(out)
+}
+
+/// The `names` reply to a reverse lookup (§12.5); `names` as the server
+/// found them: ascending, at most [`MAX_REVERSE_NAMES`].
+pub fn names_line(id: &Id, onion: &OnionAddress, names: &[RegisteredName], more: bool) -> Vec<u8> {
+    let size = names.iter().map(|n| n.as_str().len() + 3).sum::<usize>() + 80;
+    let mut out = start("names", id, size);
+    let list: Vec<&str> = names.iter().map(RegisteredName::as_str).collect();
+    put(&mut out, "onion", &format!("\"{onion}\""));
+    put(
+        &mut out,
+        "names",
+        &serde_json::to_string(&list).unwrap_or_else(|_| "[]".into()),
+    );
+    put(&mut out, "more", if more { "true" } else { "false" });
     end(out)
 }
 

@@ -5,7 +5,37 @@ use super::{line, Code, Id, WireError};
 use crate::cosign::Cosignature;
 use crate::head::SignedHead;
 use crate::name::{LookupName, NameError};
+use crate::onion::OnionAddress;
 use serde_json::{json, Value};
+
+/// A lookup as clients send it (`{"type":"lookup","id":N,"name":"..."}`,
+/// the name without escapes), read without building a JSON value: the
+/// fast path of [`Request::parse`], the request a mirror answers most.
+/// Anything else, valid or not, takes the general path, which alone
+/// decides the errors.
+#[derive(serde::Deserialize)]
+struct PlainLookup<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    id: u64,
+    name: &'a str,
+}
+
+impl PlainLookup<'_> {
+    /// The lookup `line` holds, when it is one in the plain form with a
+    /// valid name.
+    fn parse(line: &[u8]) -> Option<Request> {
+        let plain: PlainLookup = serde_json::from_slice(line).ok()?;
+        if plain.kind != "lookup" {
+            return None;
+        }
+        let name = LookupName::from_user(plain.name).ok()?;
+        Some(Request::Lookup {
+            id: Id::Number(plain.id),
+            name,
+        })
+    }
+}
 
 /// A parsed request.
 // A message lives for one exchange; boxing the head would only add an
@@ -26,6 +56,14 @@ pub enum Request {
         id: Id,
         /// The name asked for.
         name: LookupName,
+    },
+    /// Ask which registered names point at an onion (§12.5): a hint the
+    /// client confirms with lookups.
+    Reverse {
+        /// The request id.
+        id: Id,
+        /// The address asked about.
+        onion: OnionAddress,
     },
     /// Become a subscriber from seq `from`.
     Subscribe {
@@ -55,6 +93,14 @@ impl Request {
     /// Parses one request line (without its newline); a failure carries
     /// the protocol's error code and the request's id when it had one.
     pub fn parse(line: &[u8]) -> Result<Request, WireError> {
+        match PlainLookup::parse(line) {
+            Some(lookup) => Ok(lookup),
+            None => Request::parse_general(line),
+        }
+    }
+
+    /// [`Request::parse`] of any request, through a JSON value.
+    pub(super) fn parse_general(line: &[u8]) -> Result<Request, WireError> {
         let value: Value = serde_json::from_slice(line).map_err(|e| {
             WireError::new(
                 &Id::Null,
@@ -94,6 +140,15 @@ impl Request {
                     .map_err(|e: NameError| bad(&format!("name {text:?}: {e}")))?;
                 Ok(Request::Lookup { id, name })
             }
+            Some("reverse") => {
+                let text = object
+                    .get("onion")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| bad("reverse needs an \"onion\" string"))?;
+                let onion =
+                    OnionAddress::parse(text).map_err(|e| bad(&format!("onion {text:?}: {e}")))?;
+                Ok(Request::Reverse { id, onion })
+            }
             Some("subscribe") => {
                 let from = object
                     .get("from")
@@ -122,7 +177,7 @@ impl Request {
             }
             Some("status") => Ok(Request::Status { id }),
             Some(other) => Err(bad(&format!(
-                "unknown type {other:?}; expected put, lookup, subscribe, cosign or status"
+                "unknown type {other:?}; expected put, lookup, reverse, subscribe, cosign or status"
             ))),
             None => Err(bad("a request needs a \"type\" string")),
         }
@@ -136,6 +191,9 @@ impl Request {
             }
             Request::Lookup { id, name } => {
                 json!({"type": "lookup", "id": id.to_value(), "name": name.as_str()})
+            }
+            Request::Reverse { id, onion } => {
+                json!({"type": "reverse", "id": id.to_value(), "onion": onion.to_string()})
             }
             Request::Subscribe { id, from } => {
                 json!({"type": "subscribe", "id": id.to_value(), "from": from})

@@ -32,7 +32,12 @@ fn main() {
     onions::keys::init().expect("libsodium");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let data = root.join("../tests/data");
-    let vectors: Vec<(String, Value)> = ["vectors", "vectors-v2", "vectors-witness"]
+    let vectors: Vec<(String, Value)> = [
+        "vectors",
+        "vectors-v2",
+        "vectors-witness",
+        "vectors-reverse",
+    ]
         .iter()
         .map(|stem| {
             let text = fs::read_to_string(data.join(format!("{stem}.json")))
@@ -114,7 +119,8 @@ fn objects(nodes: &[(String, Value)]) -> Seeds {
 }
 
 /// Request lines: puts of every example record, lookups of every example
-/// name (valid or not), subscribe, status and the example cosign request.
+/// name (valid or not), subscribe, status, the example cosign request and
+/// the example reverse requests (valid or not).
 fn requests(nodes: &[(String, Value)], vectors: &[(String, Value)]) -> Seeds {
     let mut seeds = Seeds::new();
     let mut id = 0u64;
@@ -155,6 +161,16 @@ fn requests(nodes: &[(String, Value)], vectors: &[(String, Value)]) -> Seeds {
         .as_str()
         .expect("cosign_request");
     add(&mut seeds, "cosign", "line", cosign.as_bytes().to_vec());
+    let reverse = &vectors[3].1;
+    let cases = reverse["cases"].as_array().into_iter().flatten();
+    let invalid = reverse["invalid"].as_array().into_iter().flatten();
+    for (kind, case) in cases
+        .map(|c| ("reverse", c))
+        .chain(invalid.map(|c| ("reverse-invalid", c)))
+    {
+        let line = case["request"].as_str().expect("a request line");
+        add(&mut seeds, kind, "line", line.as_bytes().to_vec());
+    }
     seeds
 }
 

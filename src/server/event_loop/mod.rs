@@ -15,11 +15,11 @@
 //! catch-up feeds and fanning out what was committed. [`EventLoop`] is one
 //! type; each file adds its own `impl` block over the state defined here.
 
-use super::events::{HeadMark, LoopEvent};
+use super::events::{HeadMark, Inbox, LoopEvent};
 use super::shared::{Limits, Shared};
 use super::workers::Job;
 use crate::wire;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
@@ -47,7 +47,7 @@ pub struct EventLoop {
     next_token: usize,
     next_session: u64,
     jobs: Sender<Job>,
-    events: Receiver<LoopEvent>,
+    events: Inbox,
     limits: Limits,
     shared: Arc<Shared>,
     /// Highest seq fanned out.
@@ -106,7 +106,7 @@ impl EventLoop {
         poll: Poll,
         mut listener: TcpListener,
         jobs: Sender<Job>,
-        events: Receiver<LoopEvent>,
+        events: Inbox,
         limits: Limits,
         shared: Arc<Shared>,
     ) -> io::Result<EventLoop> {
@@ -180,7 +180,8 @@ impl EventLoop {
     }
 
     fn drain_events(&mut self) {
-        while let Ok(event) = self.events.try_recv() {
+        self.events.rearm();
+        while let Some(event) = self.events.next() {
             match event {
                 LoopEvent::Reply { conn, bytes, close } => self.on_reply(conn, bytes, close),
                 LoopEvent::Subscribed { conn, bytes, from } => {

@@ -41,6 +41,15 @@ impl Snapshot {
             out.sample("onions_lookups_total", &[("result", result.as_str())], n);
         }
         out.family(
+            "onions_reverse_lookups_total",
+            "Reverse lookups answered, by result (found: one name or more).",
+            "counter",
+        );
+        for (result, n) in Lookup::ALL.iter().zip(self.reverses) {
+            let labels = [("result", result.as_str())];
+            out.sample("onions_reverse_lookups_total", &labels, n);
+        }
+        out.family(
             "onions_puts_total",
             "Puts answered, by result: accepted, or the code they were refused with.",
             "counter",

@@ -33,7 +33,8 @@ pub use http::{
 };
 pub use snapshot::{AuditSnapshot, Snapshot, UpstreamSnapshot};
 
-/// What a lookup came to.
+/// What a lookup came to; for a reverse lookup, `Found` is a list of one
+/// name or more and `NotFound` an empty one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
     /// A record, with its presence proof.
@@ -76,6 +77,8 @@ fn code_index(code: Code) -> usize {
 pub struct Metrics {
     /// Lookups by [`Lookup`].
     lookups: [AtomicU64; Lookup::ALL.len()],
+    /// Reverse lookups by [`Lookup`].
+    reverses: [AtomicU64; Lookup::ALL.len()],
     /// Puts: accepted first, then refused by code (in [`CODES`] order).
     puts: [AtomicU64; CODES.len() + 1],
     /// `error` replies by code (in [`CODES`] order).
@@ -89,6 +92,12 @@ impl Metrics {
     pub fn lookup(&self, result: Lookup) {
         let i = Lookup::ALL.iter().position(|r| *r == result).unwrap_or(0);
         self.lookups[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a reverse lookup's result.
+    pub fn reverse(&self, result: Lookup) {
+        let i = Lookup::ALL.iter().position(|r| *r == result).unwrap_or(0);
+        self.reverses[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a put answered `accepted` (a repeat of the live record too).

@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub started: u64,
     /// Lookups by [`Lookup`](super::Lookup) (in `Lookup::ALL` order).
     pub lookups: [u64; 4],
+    /// Reverse lookups by [`Lookup`](super::Lookup), in the same order.
+    pub reverses: [u64; 4],
     /// Puts: accepted, then refused by code.
     pub puts: [u64; CODES.len() + 1],
     /// `error` replies by code.
@@ -107,6 +109,7 @@ impl Snapshot {
             role,
             started: stats.started.load(Ordering::Relaxed),
             lookups: load(&metrics.lookups),
+            reverses: load(&metrics.reverses),
             puts: load(&metrics.puts),
             errors: load(&metrics.errors),
             connections: stats.connections.load(Ordering::Relaxed) as u64,

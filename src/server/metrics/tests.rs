@@ -21,6 +21,7 @@ fn mirror() -> Snapshot {
         role: ServerRole::Mirror,
         started: 1_700_000_000,
         lookups: [5, 3, 1, 0],
+        reverses: [2, 1, 0, 0],
         puts,
         errors,
         connections: 4,
@@ -130,6 +131,10 @@ fn counters_carry_their_labels() {
         value(&text, "onions_errors_total{code=\"read_only\"}").as_deref(),
         Some("2")
     );
+    assert_eq!(
+        value(&text, "onions_reverse_lookups_total{result=\"found\"}").as_deref(),
+        Some("2")
+    );
     for code in CODES {
         let series = format!("onions_errors_total{{code=\"{}\"}}", code.as_str());
         assert!(value(&text, &series).is_some(), "{series}");
@@ -228,6 +233,7 @@ fn label_values_are_escaped() {
 fn counting_by_code_and_result() {
     let metrics = Metrics::default();
     metrics.lookup(Lookup::NoHead);
+    metrics.reverse(Lookup::Found);
     metrics.put_accepted();
     metrics.put_refused(Code::StaleSerial);
     let line = metrics.error_line(&WireError::new(
@@ -238,6 +244,7 @@ fn counting_by_code_and_result() {
     assert!(line.ends_with(b"\n"));
     metrics.subscriber_dropped();
     assert_eq!(load(&metrics.lookups), [0, 0, 1, 0]);
+    assert_eq!(load(&metrics.reverses), [1, 0, 0, 0]);
     let puts = load(&metrics.puts);
     assert_eq!(puts[0], 1);
     assert_eq!(puts[1 + code_index(Code::StaleSerial)], 1);

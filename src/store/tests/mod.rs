@@ -7,7 +7,8 @@
 //! This file holds what the tests share: temporary directories, entries
 //! with true leaves, the reference live set and sealing as the Quorum
 //! does. `log_file` tests appending, replay and recovery, `tree` heads,
-//! proofs and the index, `compact` compaction and readers beside it.
+//! proofs and the index, `compact` compaction and readers beside it,
+//! `reverse` reverse lookups and their index.
 
 use super::recover::{COMPACT_FILE, LOG_FILE};
 use super::*;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod compact;
 mod log_file;
+mod reverse;
 mod tree;
 
 /// A fresh directory under the system's temporary directory, removed on drop.
@@ -60,6 +62,7 @@ fn entry(seq: u64, expires: u64, label: &str) -> Entry {
     Entry {
         seq,
         expires,
+        release: false,
         leaf: merkle::leaf_hash(&LeafKey::of(&name), &id, seq),
         name,
         record,
@@ -126,7 +129,7 @@ fn reference_leaves(log: &[Entry], seq: u64, time: u64) -> Vec<Leaf> {
     }
     newest
         .values()
-        .filter(|e| e.expires > time)
+        .filter(|e| e.live_until() > time)
         .map(|e| leaf_of(e))
         .collect()
 }

@@ -5,7 +5,7 @@
 
 use super::*;
 
-/// A random walk of claims, renewals and expiries, some written with
+/// A random walk of claims, renewals, releases and expiries, some written with
 /// their head (as at the Quorum) and some appended first and covered by a
 /// later head (as at a mirror), some across a restart: every head's root
 /// and size, and every answer's proof, are those of the reference.
@@ -26,7 +26,9 @@ fn heads_and_proofs_follow_the_reference_through_random_changes() {
                 .map(|_| {
                     seq += 1;
                     let n = next();
-                    entry(seq, time + 1 + n % 400, &format!("n{}", n % 211))
+                    let mut e = entry(seq, time + 1 + n % 400, &format!("n{}", n % 211));
+                    e.release = n % 7 == 0;
+                    e
                 })
                 .collect();
             let head = if round % 3 == 0 {
@@ -211,4 +213,41 @@ fn names_sharing_index_keys_stay_apart() {
     assert_eq!(report.head, Some(next));
     assert_eq!(store.get(&name("n3.tor"), NOW).unwrap().unwrap().seq, 41);
     state::KEY_MASK.with(|m| m.set(u64::MAX));
+}
+
+/// A release (PROTOCOL.md §12.3) holds its name at the Quorum until it
+/// expires but is never in the live set: absent from the tree, the answer
+/// and the live count, across a restart and a compaction.
+#[test]
+fn a_release_holds_its_name_outside_the_live_set() {
+    let dir = TempDir::new("release");
+    let store = open(&dir).0;
+    let claim = entry(1, LATER, "gone");
+    let mut release = entry(2, LATER, "gone");
+    release.release = true;
+    let other = entry(3, LATER, "kept");
+    seal_at(&store, std::slice::from_ref(&claim), 1, NOW);
+    assert_eq!(store.live_count(NOW), 1);
+    let head = seal_at(&store, &[release.clone(), other.clone()], 3, NOW + 1);
+    let log = [claim, release.clone(), other];
+    assert_eq!(head.root, reference(&log, 3, NOW + 1).0);
+    assert_eq!(head.size, 1, "only the other name is live");
+    let check = |store: &Store| {
+        assert_eq!(store.live_count(NOW + 1), 1);
+        let held = store.get(&name("gone.tor"), NOW + 1).unwrap().unwrap();
+        assert!(held.release, "the release holds the name");
+        assert!(matches!(
+            store.answer(&name("gone.tor")).unwrap(),
+            Answer::NotFound { .. }
+        ));
+        assert!(store.get(&name("gone.tor"), LATER).unwrap().is_none());
+    };
+    check(&store);
+    drop(store);
+    let store = open(&dir).0;
+    check(&store);
+    store.compact().unwrap();
+    check(&store);
+    let kept = everything(&store);
+    assert!(kept.contains(&release), "compaction keeps the release");
 }

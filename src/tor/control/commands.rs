@@ -1,8 +1,9 @@
 //! The commands a [`ControlConnection`] sends once authenticated:
 //! configuration (SETCONF, RESETCONF, GETCONF, SETEVENTS, GETINFO,
 //! MAPADDRESS), streams (ATTACHSTREAM, REDIRECTSTREAM, CLOSESTREAM,
-//! `stream-status`), and the client daemon's safety net: the `*.tor` guard
-//! mapping and handing waiting streams back to Tor ([`HandBack`]). Every
+//! `stream-status`), and the client daemon's safety net: the guard mappings
+//! (`*.tor`, and `*.tor.` and `*.tor.onion.` for hosts ending in a dot) and
+//! handing waiting streams back to Tor ([`HandBack`]). Every
 //! key, word and value goes through `quoting` (a check, or [`quote`])
 //! before it is put on a line; stream IDs were checked when parsed.
 
@@ -10,7 +11,8 @@ use super::connection::ControlConnection;
 use super::error::ControlError;
 use super::event::{StreamEntry, StreamId};
 use super::quoting::{check_keyword, check_word, check_word_or_path, quote};
-use super::{GUARD_FROM, GUARD_TO};
+use super::{GUARDS_FROM, GUARD_TO};
+use crate::name::Host;
 use std::fmt;
 
 impl ControlConnection {
@@ -114,35 +116,78 @@ impl ControlConnection {
 
     // ---- the daemon's safety net
 
-    /// Maps [`GUARD_FROM`] to [`GUARD_TO`] with MAPADDRESS, so that a `.tor`
-    /// stream nobody redirects fails inside Tor (`REMAP` to the invalid
-    /// name, then `FAILED ... REASON=TORPROTOCOL`, SOCKS error 1) instead of
-    /// reaching an exit. Harmless while a controller redirects `.tor`
-    /// streams: Tor applies it only when a stream is attached, after
-    /// REDIRECTSTREAM. Lasts until Tor exits; `MapAddress *.tor
-    /// tor.invalid.onion` in torrc covers a Tor restart.
+    /// Maps each of [`GUARDS_FROM`] (`*.tor`, `*.tor.`, `*.tor.onion.`) to
+    /// [`GUARD_TO`] with MAPADDRESS, so that a `.tor` stream nobody
+    /// redirects fails inside Tor (`REMAP` to the invalid name, then
+    /// `FAILED ... REASON=TORPROTOCOL`, SOCKS error 1) instead of reaching
+    /// an exit, however the name is spelled: Tor matches the host as the
+    /// application wrote it, trailing dot included (see the module
+    /// `tor::control`). Harmless while a controller redirects `.tor`
+    /// streams: Tor applies a mapping only when a stream is attached, after
+    /// REDIRECTSTREAM. Lasts until Tor exits; the same `MapAddress` lines in
+    /// torrc cover a Tor restart.
     pub fn guard_tor_names(&self) -> Result<(), ControlError> {
-        self.map_address(GUARD_FROM, GUARD_TO)
+        GUARDS_FROM
+            .iter()
+            .try_for_each(|from| self.map_address(from, GUARD_TO))
     }
 
-    /// Whether Tor maps [`GUARD_FROM`] to [`GUARD_TO`] (from torrc or a
-    /// controller).
+    /// Whether Tor maps every one of [`GUARDS_FROM`] to [`GUARD_TO`] (from
+    /// torrc or a controller).
     pub fn tor_names_guarded(&self) -> Result<bool, ControlError> {
-        let wanted = format!("{GUARD_FROM} {GUARD_TO} ");
+        Ok(self.unguarded()?.is_empty())
+    }
+
+    /// The wildcards of [`GUARDS_FROM`] that Tor does not map to
+    /// [`GUARD_TO`], by torrc or by a controller: the spellings of a `.tor`
+    /// name that would reach an exit with no daemon running.
+    pub fn unguarded(&self) -> Result<Vec<&'static str>, ControlError> {
+        let mut mappings = String::new();
         for key in ["address-mappings/config", "address-mappings/control"] {
-            let text = self.get_info(key)?;
-            if text.lines().any(|l| l.starts_with(&wanted)) {
-                return Ok(true);
-            }
+            mappings.push_str(&self.get_info(key)?);
+            mappings.push('\n');
         }
-        Ok(false)
+        Ok(GUARDS_FROM
+            .into_iter()
+            .filter(|from| {
+                let wanted = format!("{from} {GUARD_TO} ");
+                !mappings.lines().any(|l| l.starts_with(&wanted))
+            })
+            .collect())
+    }
+
+    /// The wildcards of [`GUARDS_FROM`] that no `MapAddress` line of the
+    /// configuration (torrc, `GETCONF MapAddress`) maps to [`GUARD_TO`]:
+    /// those are missing after a Tor restart until a controller maps them
+    /// again (a torrc written for `*.tor` alone lacks the trailing-dot
+    /// spellings). Read from the configuration, not the mappings in force,
+    /// since a controller's MAPADDRESS of the same wildcard takes a torrc
+    /// mapping's place there.
+    pub fn unguarded_in_torrc(&self) -> Result<Vec<&'static str>, ControlError> {
+        let lines = self.get_conf("MapAddress")?;
+        Ok(GUARDS_FROM
+            .into_iter()
+            .filter(|from| {
+                !lines.iter().any(|line| {
+                    let mut words = line.split_whitespace();
+                    let same = |word: Option<&str>, want: &str| {
+                        word.is_some_and(|w| w.eq_ignore_ascii_case(want))
+                    };
+                    same(words.next(), from)
+                        && same(words.next(), GUARD_TO)
+                        && words.next().is_none()
+                })
+            })
+            .collect())
     }
 
     /// Gives streams back to Tor: `RESETCONF __LeaveStreamsUnattached`, then
     /// `ATTACHSTREAM id 0` for every stream that may be waiting for a
     /// controller (Tor does not attach those itself, they would time out
-    /// after `SocksTimeout`). With the guard in place a `.tor` one fails
-    /// locally: Tor answers its attach with 551 and fails the stream.
+    /// after `SocksTimeout`). A name's stream fails locally: Tor answers
+    /// its attach with 551 and fails the stream (a `.tor` one, or any
+    /// spelling with a trailing dot, through the guard; a `.tor.onion` one
+    /// because it is no valid onion address).
     /// Other refusals (a stream that was not waiting after all) are logged
     /// at debug level.
     pub fn hand_back_streams(&self) -> Result<HandBack, ControlError> {
@@ -177,7 +222,7 @@ impl ControlConnection {
 pub struct HandBack {
     /// Streams Tor took back and attached normally.
     pub attached: usize,
-    /// `.tor` streams the guard mapping failed inside Tor.
+    /// Streams to names (`.tor` or `.tor.onion`) that Tor failed itself.
     pub failed_in_tor: usize,
 }
 
@@ -193,8 +238,10 @@ impl fmt::Display for HandBack {
     }
 }
 
-/// True for `.tor` names (and bare `tor`), in any case.
+/// True for the client's hosts, valid or not, in any case: `.tor` names
+/// and their `.tor.onion` spelling (and bare `tor`, `tor.onion`), with or
+/// without trailing dots, as [`Host::classify`] decides. Such a host must
+/// never reach an exit.
 pub fn is_tor_target(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "tor" || host.ends_with(".tor")
+    Host::classify(host).is_ours()
 }

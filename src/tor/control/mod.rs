@@ -16,6 +16,22 @@
 //! [`ControlConnection::hand_back_streams`] undoes `__LeaveStreamsUnattached`
 //! and attaches every stream still waiting for a controller.
 //!
+//! The guard is three wildcards ([`GUARDS_FROM`]), because Tor matches a
+//! mapping against the host exactly as the application spelled it. Checked
+//! with Tor 0.4.9.11: Tor accepts a host with one trailing dot from a SOCKS
+//! client (`example.tor.`, a fully qualified name; two dots are refused at
+//! the SOCKS request, `CLOSED ... REASON=SOCKS_PROTOCOL`) and never strips
+//! the dot: the NEW and CONTROLLER_WAIT events and `stream-status` show
+//! `example.tor.:80`. `*.tor` does not match such a host, and
+//! `example.tor.onion.` is not a `.onion` host to Tor (its last label is
+//! empty), so Tor does not refuse it either: with `*.tor` alone both wait
+//! for an exit circuit under their own names, as any hostname does.
+//! `MAPADDRESS *.tor.=tor.invalid.onion` and `*.tor.onion.=...` are
+//! accepted (so are the same `MapAddress` lines in torrc), match the name
+//! and its subdomains in any case (`www.example.tor.`, `Example.TOR.`, and
+//! `tor.` itself), and fail them just as `*.tor` fails `example.tor`: REMAP
+//! to `tor.invalid.onion`, then FAILED with TORPROTOCOL on no circuit.
+//!
 //! Inside, `address` and `auth` say where Tor listens and how to log in,
 //! `error` holds every failure, `reply` and `event` what Tor sends,
 //! `quoting` the protocol's text, `socket` the socket and the reader
@@ -59,6 +75,20 @@ pub const MAX_LINE_BYTES: u64 = 1024 * 1024;
 /// The wildcard that [`ControlConnection::guard_tor_names`] maps: every
 /// `.tor` name and `tor` itself.
 pub const GUARD_FROM: &str = "*.tor";
+
+/// The wildcard for a `.tor` name written with the trailing dot of a fully
+/// qualified name (`example.tor.`, and `tor.`): Tor keeps the dot, so
+/// [`GUARD_FROM`] does not match it.
+pub const GUARD_FROM_ROOTED: &str = "*.tor.";
+
+/// The wildcard for `NAME.tor.onion.`: with its trailing dot such a host is
+/// no `.onion` host to Tor, which would send it to an exit.
+pub const GUARD_FROM_ONION_ROOTED: &str = "*.tor.onion.";
+
+/// Every wildcard the guard maps to [`GUARD_TO`]: a `.tor` name in every
+/// spelling Tor would otherwise send to an exit. torrc's `MapAddress`
+/// lines list the same three.
+pub const GUARDS_FROM: [&str; 3] = [GUARD_FROM, GUARD_FROM_ROOTED, GUARD_FROM_ONION_ROOTED];
 
 /// Where the guard sends `.tor` names: not a valid v3 onion name, so Tor
 /// refuses the stream itself (`REASON=TORPROTOCOL`) without a circuit.

@@ -236,3 +236,36 @@ fn safecookie_hashes_match_a_known_answer() {
 }
 
 const SERVER_HASH_VECTOR: &str = "1830D2DE6E061E60ADFA2C0C2A9257B7126E51B074F39BD4519D89229DF08827";
+
+#[test]
+fn tor_targets_are_names_in_either_spelling_valid_or_not() {
+    let v3 = "duckduckgogg42xjoc72x3sjasowoarfbgcmvfimaftt6twagswzczad.onion";
+    for host in [
+        "example.tor",
+        "WWW.Example.TOR",
+        "tor",
+        "bad_name.tor",
+        "example.tor.onion",
+        "www.example.TOR.ONION",
+        "tor.onion",
+        "bad_name-.tor.onion",
+        "example.tor.",
+        "www.example.tor.onion.",
+        "tor.",
+        "example.tor..",
+    ] {
+        assert!(is_tor_target(host), "{host}");
+    }
+    let rooted = format!("{v3}.");
+    for host in [
+        v3,
+        &rooted,
+        "x.tor.onion.evil",
+        "x.tor.onion.evil.",
+        "example.com",
+        "example.com.",
+        "example.torr",
+    ] {
+        assert!(!is_tor_target(host), "{host}");
+    }
+}

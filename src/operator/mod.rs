@@ -3,7 +3,8 @@
 //! renewals go up by themselves, and send records to a Quorum.
 //!
 //! The terminal side (flags, progress bar, messages) stays in the binary;
-//! this module is the part tests and other programs can call.
+//! this module is the part tests and other programs can call. `life` makes
+//! the records and statements that move and give up a name.
 
 use crate::attest::Attestation;
 use crate::keys::SigningKey;
@@ -16,6 +17,8 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+pub mod life;
 
 /// File, in the directory where `onions-hs` runs, that remembers the last
 /// serial each key used.
@@ -160,7 +163,25 @@ pub fn finish_record(
     interval: Duration,
     report: &mut dyn FnMut(Progress),
 ) -> Result<Record, FinishError> {
-    let mut record = Record::from_claim(claim, key);
+    finish_unsigned(
+        Record::from_claim(claim, key),
+        key,
+        threads,
+        interval,
+        report,
+    )
+}
+
+/// Works and signs `record`, built by [`Record::from_claim`] and given its
+/// optional keys (a transfer statement, or the release mark; see [`life`]),
+/// with `key`, as [`finish_record`] does.
+pub fn finish_unsigned(
+    mut record: Record,
+    key: &SigningKey,
+    threads: usize,
+    interval: Duration,
+    report: &mut dyn FnMut(Progress),
+) -> Result<Record, FinishError> {
     crate::verify::check_static_rules(&record)?;
     let input = work::input(&record.work_body());
     record.nonce =
