@@ -61,6 +61,7 @@ fn rpm_path(e: &Entry) -> String {
     match e.kind.as_str() {
         "unit" => format!("/usr/lib/systemd/system/{}", e.dest),
         "doc" => format!("/usr/share/doc/{}/{}", e.package, e.dest),
+        "zsh" => format!("/usr/share/zsh/site-functions/{}", e.dest),
         _ => e.dest.clone(),
     }
 }
@@ -71,8 +72,12 @@ fn every_manifest_source_exists() {
         .expect("src/bin")
         .filter_map(|d| d.ok())
         .filter_map(|d| {
+            // A program is src/bin/NAME.rs or src/bin/NAME/main.rs.
             let name = d.file_name().to_string_lossy().into_owned();
-            name.strip_suffix(".rs").map(str::to_owned)
+            match name.strip_suffix(".rs") {
+                Some(stem) => Some(stem.to_owned()),
+                None => d.path().join("main.rs").is_file().then_some(name),
+            }
         })
         .collect();
     let mut missing = Vec::new();
@@ -83,9 +88,9 @@ fn every_manifest_source_exists() {
             e.package
         );
         match e.kind.as_str() {
-            "bin" => assert!(bins.contains(&e.source), "no src/bin/{}.rs", e.source),
+            "bin" => assert!(bins.contains(&e.source), "no src/bin/{0}.rs or src/bin/{0}/main.rs", e.source),
             "link" => {}
-            "script" | "man" | "conf" | "unit" | "data" | "doc" => {
+            "script" | "man" | "conf" | "unit" | "data" | "doc" | "zsh" => {
                 if !root().join(&e.source).is_file() {
                     missing.push(e.source.clone());
                 }
