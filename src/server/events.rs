@@ -68,17 +68,23 @@ pub enum Outgoing {
     },
 }
 
+/// A reply line for a connection; `close` ends it once sent.
+pub struct Reply {
+    /// The connection.
+    pub conn: Token,
+    /// The reply line.
+    pub bytes: Vec<u8>,
+    /// Close after sending.
+    pub close: bool,
+}
+
 /// A message to the event loop from another thread.
 pub enum LoopEvent {
-    /// A reply line for a connection; `close` ends it once sent.
-    Reply {
-        /// The connection.
-        conn: Token,
-        /// The reply line.
-        bytes: Vec<u8>,
-        /// Close after sending.
-        close: bool,
-    },
+    /// One reply.
+    Reply(Reply),
+    /// The replies to a batch of lines a worker answered together: one
+    /// message (and at most one wake) for all of them.
+    Replies(Vec<Reply>),
     /// The connection is now a subscriber wanting seqs from `from`.
     Subscribed {
         /// The connection.

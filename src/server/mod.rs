@@ -367,11 +367,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         put_tx
     });
     for i in 0..config.workers.max(1) {
-        let worker = workers::Worker {
-            shared: shared.clone(),
-            outbox: outbox.clone(),
-            committer: committer.clone(),
-        };
+        let worker = workers::Worker::new(shared.clone(), outbox.clone(), committer.clone());
         let jobs = job_rx.clone();
         threads.push(spawn(&format!("worker-{i}"), move || worker.run(jobs)));
     }
@@ -422,9 +418,16 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         config.state_dir.display(),
         config.min_work
     );
-    let event_loop =
-        event_loop::EventLoop::new(poll, listener, job_tx, inbox, config.limits, shared)
-            .map_err(ServerError::EventLoopStart)?;
+    let event_loop = event_loop::EventLoop::new(
+        poll,
+        listener,
+        job_tx,
+        config.workers.max(1),
+        inbox,
+        config.limits,
+        shared,
+    )
+    .map_err(ServerError::EventLoopStart)?;
     let result = event_loop.run().map_err(ServerError::EventLoop);
     signals::request_stop();
     for thread in threads {

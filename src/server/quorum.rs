@@ -10,7 +10,7 @@
 //! [`HEAD_INTERVAL`]), a head with a new time is signed alone, so records
 //! that expired leave the tree and clients see a fresh head.
 
-use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
+use super::events::{HeadMark, LoopEvent, Outbox, Outgoing, Reply};
 use super::metrics::Metrics;
 use super::shared::{maybe_compact, Shared};
 use crate::attest::Attestation;
@@ -252,11 +252,11 @@ fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, m
             "the record could not be stored; try again",
         );
         metrics.put_refused(err.code);
-        return outbox.send(LoopEvent::Reply {
+        return outbox.send(LoopEvent::Reply(Reply {
             conn: put.conn,
             bytes: metrics.error_line(&err),
             close: false,
-        });
+        }));
     }
     let bytes = match decision {
         Decision::Accept(entry) => {
@@ -278,11 +278,11 @@ fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, m
             metrics.error_line(&err)
         }
     };
-    outbox.send(LoopEvent::Reply {
+    outbox.send(LoopEvent::Reply(Reply {
         conn: put.conn,
         bytes,
         close: false,
-    });
+    }));
 }
 
 /// The clock and the cool-down a decision is made with.

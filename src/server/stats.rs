@@ -26,6 +26,9 @@ pub struct Stats {
     pub started: AtomicU64,
     /// Open connections.
     pub connections: AtomicUsize,
+    /// Request lines handed to the worker pool and not yet taken by a
+    /// worker; `--worker-queue` bounds it.
+    pub queued_lines: AtomicUsize,
 }
 
 /// How long heads take, for status and the benchmarks: at the Quorum from a

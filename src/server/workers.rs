@@ -6,7 +6,7 @@
 //! through the [`Outbox`]. A bad line is an error reply, never a panic.
 
 use super::cosigs::Refusal;
-use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
+use super::events::{HeadMark, LoopEvent, Outbox, Outgoing, Reply};
 use super::metrics::Lookup;
 use super::quorum::PendingPut;
 use super::shared::Shared;
@@ -26,23 +26,30 @@ use crate::wire::{
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use mio::Token;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Most bytes of records one catch-up batch carries.
 const FEED_BYTES: usize = 256 * 1024;
 
+/// One request line from a connection.
+pub struct Line {
+    /// The connection.
+    pub conn: Token,
+    /// Its session number, for the log.
+    pub session: u64,
+    /// The line, without its newline.
+    pub line: Vec<u8>,
+}
+
 /// Work handed to the pool by the event loop.
 pub enum Job {
-    /// One request line from a connection.
-    Line {
-        /// The connection.
-        conn: Token,
-        /// Its session number, for the log.
-        session: u64,
-        /// The line, without its newline.
-        line: Vec<u8>,
-    },
+    /// Request lines the loop read in one turn, from as many connections
+    /// (one each): answered together, their replies sent back as one
+    /// message, so a busy server pays one hand-off and one wake per batch
+    /// rather than per request.
+    Lines(Vec<Line>),
     /// The next catch-up batch for a subscriber.
     Feed {
         /// The connection.
@@ -57,26 +64,42 @@ pub enum Job {
 }
 
 /// What one worker needs.
-#[derive(Clone)]
 pub struct Worker {
-    /// Shared server state.
-    pub shared: Arc<Shared>,
-    /// The way back to the event loop.
-    pub outbox: Outbox,
-    /// At the Quorum, the committer's queue; `None` at a mirror.
-    pub committer: Option<Sender<PendingPut>>,
+    shared: Arc<Shared>,
+    outbox: Outbox,
+    committer: Option<Sender<PendingPut>>,
+    /// Replies to the batch being answered, sent when it is done.
+    replies: RefCell<Vec<Reply>>,
 }
 
 impl Worker {
+    /// A worker over the server's shared state, answering through
+    /// `outbox`; at the Quorum `committer` is the committer's queue, at a
+    /// mirror `None`.
+    pub fn new(
+        shared: Arc<Shared>,
+        outbox: Outbox,
+        committer: Option<Sender<PendingPut>>,
+    ) -> Worker {
+        Worker {
+            shared,
+            outbox,
+            committer,
+            replies: RefCell::new(Vec::new()),
+        }
+    }
+
     /// Serves jobs until the event loop drops its sender.
     pub fn run(self, jobs: Receiver<Job>) {
         for job in jobs {
             match job {
-                Job::Line {
-                    conn,
-                    session,
-                    line,
-                } => self.on_line(conn, session, &line),
+                Job::Lines(lines) => {
+                    let queued = &self.shared.stats.queued_lines;
+                    queued.fetch_sub(lines.len(), Ordering::Relaxed);
+                    for line in &lines {
+                        self.on_line(line.conn, line.session, &line.line);
+                    }
+                }
                 Job::Feed {
                     conn,
                     session,
@@ -84,11 +107,23 @@ impl Worker {
                     sent,
                 } => self.on_feed(conn, session, after, sent),
             }
+            self.send_replies();
         }
     }
 
+    /// Holds a reply until the batch is answered.
     fn reply(&self, conn: Token, bytes: Vec<u8>, close: bool) {
-        self.outbox.send(LoopEvent::Reply { conn, bytes, close });
+        self.replies.borrow_mut().push(Reply { conn, bytes, close });
+    }
+
+    /// Sends the batch's replies to the loop in one message.
+    fn send_replies(&self) {
+        let mut replies = std::mem::take(&mut *self.replies.borrow_mut());
+        match replies.len() {
+            0 => {}
+            1 => self.outbox.send(LoopEvent::Reply(replies.remove(0))),
+            _ => self.outbox.send(LoopEvent::Replies(replies)),
+        }
     }
 
     fn fail(&self, conn: Token, session: u64, err: WireError) {

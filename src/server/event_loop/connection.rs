@@ -5,7 +5,8 @@
 //! error reply is not destroyed by a reset.
 
 use super::{Conn, EventLoop};
-use crate::server::workers::Job;
+use crate::server::events::Reply;
+use crate::server::workers::{Job, Line};
 use crate::wire::{Code, Id, WireError};
 use crossbeam_channel::TrySendError;
 use mio::net::TcpStream;
@@ -21,6 +22,9 @@ use std::time::{Duration, Instant};
 const LINGER: Duration = Duration::from_secs(2);
 /// Most bytes drained while lingering.
 const LINGER_BYTES: usize = 1 << 20;
+/// Most request lines in one job: a larger turn is split so that the
+/// first replies do not wait for the last requests.
+const BATCH_LINES: usize = 16;
 
 impl EventLoop {
     pub(super) fn accept_all(&mut self) {
@@ -86,6 +90,7 @@ impl EventLoop {
                 linger_until: None,
                 drained: 0,
                 eof: false,
+                unread: false,
                 last_active: Instant::now(),
                 sub: None,
             },
@@ -112,8 +117,10 @@ impl EventLoop {
             return self.drain_input(token);
         }
         if conn.busy || conn.close_after_flush {
+            conn.unread = true;
             return;
         }
+        conn.unread = false;
         let mut chunk = [0u8; 16 * 1024];
         loop {
             match conn.stream.read(&mut chunk) {
@@ -127,6 +134,7 @@ impl EventLoop {
                         conn.inbuf.extend_from_slice(&chunk[..n]);
                     }
                     if conn.inbuf.len() > max + 1 {
+                        conn.unread = true;
                         break;
                     }
                 }
@@ -216,28 +224,75 @@ impl EventLoop {
             conn.close_after_flush = true;
             return self.flush(token);
         }
-        match self.jobs.try_send(Job::Line {
+        let queued = self.shared.stats.queued_lines.load(Ordering::Relaxed) + self.batch.len();
+        if queued >= self.limits.worker_queue {
+            log::warn!(
+                "session {session}: worker queue full ({} lines, --worker-queue); answered busy",
+                self.limits.worker_queue
+            );
+            let err = WireError::new(&Id::Null, Code::Busy, "server busy; try again shortly");
+            conn.queue(self.shared.metrics.error_line(&err));
+            return self.flush(token);
+        }
+        conn.busy = true;
+        self.batch.push(Line {
             conn: token,
             session,
             line,
-        }) {
-            Ok(()) => conn.busy = true,
-            Err(TrySendError::Full(_)) => {
-                log::warn!(
-                    "session {session}: worker queue full ({} jobs, --worker-queue); answered busy",
-                    self.limits.worker_queue
-                );
-                let err = WireError::new(&Id::Null, Code::Busy, "server busy; try again shortly");
-                conn.queue(self.shared.metrics.error_line(&err));
-                self.flush(token);
+        });
+    }
+
+    /// Hands the lines read this turn to the workers, at most
+    /// [`BATCH_LINES`] to a job and in at least as many jobs as there are
+    /// workers, so that all of them answer.
+    pub(super) fn send_batch(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut self.batch);
+        let jobs = lines.len().div_ceil(BATCH_LINES).max(self.workers);
+        let size = lines.len().div_ceil(jobs);
+        let mut lines = lines.into_iter();
+        loop {
+            let part: Vec<Line> = lines.by_ref().take(size).collect();
+            if part.is_empty() {
+                return;
             }
-            Err(TrySendError::Disconnected(_)) => {
-                let err = WireError::new(&Id::Null, Code::Internal, "server is stopping");
-                conn.queue(self.shared.metrics.error_line(&err));
-                conn.close_after_flush = true;
-                self.flush(token);
+            let count = part.len();
+            let queued = &self.shared.stats.queued_lines;
+            queued.fetch_add(count, Ordering::Relaxed);
+            let (part, stopping) = match self.jobs.try_send(Job::Lines(part)) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(Job::Lines(part))) => (part, false),
+                Err(TrySendError::Disconnected(Job::Lines(part))) => (part, true),
+                Err(_) => unreachable!("a job comes back as it was sent"),
+            };
+            queued.fetch_sub(count, Ordering::Relaxed);
+            for line in part {
+                self.refuse_unsent(line.conn, stopping);
             }
         }
+    }
+
+    /// Answers a line the worker queue did not take: `busy`, or
+    /// `internal` and close when the server is stopping.
+    fn refuse_unsent(&mut self, token: Token, stopping: bool) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        conn.busy = false;
+        let err = if stopping {
+            conn.close_after_flush = true;
+            WireError::new(&Id::Null, Code::Internal, "server is stopping")
+        } else {
+            log::warn!(
+                "session {}: worker queue full (--worker-queue); answered busy",
+                conn.session
+            );
+            WireError::new(&Id::Null, Code::Busy, "server busy; try again shortly")
+        };
+        conn.queue(self.shared.metrics.error_line(&err));
+        self.flush(token);
     }
 
     /// Writes queued bytes until the socket would block.
@@ -317,15 +372,23 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn on_reply(&mut self, token: Token, bytes: Vec<u8>, close: bool) {
+    /// Sends a worker's reply, then takes the connection's next request:
+    /// from the socket when it signalled input while the request was in
+    /// flight, else from what was already read (no system call).
+    pub(super) fn on_reply(&mut self, reply: Reply) {
+        let token = reply.conn;
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
         conn.busy = false;
         conn.last_active = Instant::now();
-        conn.queue(bytes);
-        conn.close_after_flush |= close;
+        conn.queue(reply.bytes);
+        conn.close_after_flush |= reply.close;
         self.flush(token);
-        self.read(token);
+        match self.conns.get(&token) {
+            Some(conn) if conn.unread => self.read(token),
+            Some(_) => self.process_input(token),
+            None => {}
+        }
     }
 }

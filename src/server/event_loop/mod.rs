@@ -17,7 +17,7 @@
 
 use super::events::{HeadMark, Inbox, LoopEvent};
 use super::shared::{Limits, Shared};
-use super::workers::Job;
+use super::workers::{Job, Line};
 use crate::wire;
 use crossbeam_channel::Sender;
 use mio::net::{TcpListener, TcpStream};
@@ -47,6 +47,10 @@ pub struct EventLoop {
     next_token: usize,
     next_session: u64,
     jobs: Sender<Job>,
+    /// Lines read this turn, handed to the workers at its end.
+    batch: Vec<Line>,
+    /// How many workers share the jobs.
+    workers: usize,
     events: Inbox,
     limits: Limits,
     shared: Arc<Shared>,
@@ -86,6 +90,9 @@ struct Conn {
     linger_until: Option<Instant>,
     drained: usize,
     eof: bool,
+    /// The socket signalled input that was not read (a request was in
+    /// flight, or the buffer was full): read it once the reply is out.
+    unread: bool,
     last_active: Instant,
     sub: Option<Subscription>,
 }
@@ -101,11 +108,14 @@ impl Conn {
 
 impl EventLoop {
     /// Prepares the loop around a bound listener; `poll` must be the one
-    /// the [`Waker`] (token [`WAKER`]) was made for.
+    /// the [`Waker`] (token [`WAKER`]) was made for, and `workers` the
+    /// number of threads taking `jobs`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         poll: Poll,
         mut listener: TcpListener,
         jobs: Sender<Job>,
+        workers: usize,
         events: Inbox,
         limits: Limits,
         shared: Arc<Shared>,
@@ -121,6 +131,8 @@ impl EventLoop {
             next_token: FIRST_CONN,
             next_session: 1,
             jobs,
+            batch: Vec::new(),
+            workers: workers.max(1),
             events,
             limits,
             shared,
@@ -148,6 +160,7 @@ impl EventLoop {
                 }
             }
             self.drain_events();
+            self.send_batch();
             if last_tick.elapsed() >= TICK {
                 last_tick = Instant::now();
                 self.housekeeping();
@@ -183,7 +196,12 @@ impl EventLoop {
         self.events.rearm();
         while let Some(event) = self.events.next() {
             match event {
-                LoopEvent::Reply { conn, bytes, close } => self.on_reply(conn, bytes, close),
+                LoopEvent::Reply(reply) => self.on_reply(reply),
+                LoopEvent::Replies(replies) => {
+                    for reply in replies {
+                        self.on_reply(reply);
+                    }
+                }
                 LoopEvent::Subscribed { conn, bytes, from } => {
                     self.on_subscribed(conn, bytes, from)
                 }
