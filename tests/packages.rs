@@ -88,7 +88,11 @@ fn every_manifest_source_exists() {
             e.package
         );
         match e.kind.as_str() {
-            "bin" => assert!(bins.contains(&e.source), "no src/bin/{0}.rs or src/bin/{0}/main.rs", e.source),
+            "bin" => assert!(
+                bins.contains(&e.source),
+                "no src/bin/{0}.rs or src/bin/{0}/main.rs",
+                e.source
+            ),
             "link" => {}
             "script" | "man" | "conf" | "unit" | "data" | "doc" | "zsh" => {
                 if !root().join(&e.source).is_file() {
