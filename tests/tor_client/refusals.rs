@@ -1,0 +1,104 @@
+//! Streams the daemon closes with RESOLVEFAILED: unknown and invalid
+//! names, and DNS resolves of `.tor` names (also one taken over after a
+//! restart), which are never looked up.
+
+use crate::checks::refused_by_daemon;
+use crate::fixtures::{cookie_access, resolving, start_daemon, Setup};
+use onions::tor::control::StreamStatus;
+use testkit::tor::SocksReply;
+
+#[test]
+fn unknown_and_invalid_names_are_closed_with_resolvefailed() {
+    let mut s = Setup::start("client-unknown", &[]);
+    let proxy = s.tor.socks;
+
+    let id = refused_by_daemon(&mut s.watch, proxy, "unknown.tor");
+    s.daemon.wait_log(
+        &[&format!(
+            "stream {id}: unknown.tor not resolved: not registered (proven absent); closed"
+        )],
+        1,
+    );
+    let id = refused_by_daemon(&mut s.watch, proxy, "bad_name.tor");
+    s.daemon.wait_log(
+        &[&format!(
+            "stream {id}: \"bad_name.tor\" is not a valid .tor name"
+        )],
+        1,
+    );
+    let id = refused_by_daemon(&mut s.watch, proxy, "nope.example.tor");
+    s.daemon.wait_log(
+        &[&format!(
+            "stream {id}: nope.example.tor not resolved: the record has no subdomain"
+        )],
+        1,
+    );
+    let id = refused_by_daemon(&mut s.watch, proxy, "tor");
+    s.daemon.wait_log(
+        &[&format!("stream {id}: \"tor\" is not a valid .tor name")],
+        1,
+    );
+
+    // A DNS resolve (Tor's SOCKS extension 0xF0) of a registered name gets
+    // an error and goes nowhere. (Its close reason: see
+    // dns_resolve_of_a_tor_name_is_closed_with_resolvefailed.)
+    let (mut resolve, id) = s.watch.resolve(proxy, "example.tor");
+    assert_eq!(
+        resolve.reply(),
+        SocksReply::Refused(4),
+        "RESOLVE example.tor"
+    );
+    s.watch
+        .wait_event(&id, "CLOSED", |e| e.status == StreamStatus::Closed);
+    let events = s.watch.events_of(&id);
+    assert_eq!(events[0].status, StreamStatus::NewResolve, "{events:#?}");
+    assert_eq!(events[0].purpose(), Some("DNS_REQUEST"));
+    for event in &events {
+        assert!(!event.on_circuit(), "{event:?}");
+        assert_ne!(event.status, StreamStatus::SentResolve, "{event:?}");
+    }
+}
+
+/// A DNS resolve of a `.tor` name is refused by the daemon itself, with
+/// RESOLVEFAILED, without a lookup: also one taken over after a restart.
+#[test]
+fn dns_resolve_of_a_tor_name_is_closed_with_resolvefailed() {
+    let mut s = Setup::start("client-resolve", &[]);
+    let proxy = s.tor.socks;
+    for name in ["example.tor", "unknown.tor"] {
+        let (mut resolve, id) = s.watch.resolve(proxy, name);
+        assert_eq!(resolve.reply(), SocksReply::Refused(4), "RESOLVE {name}");
+        let closed = s
+            .watch
+            .wait_event(&id, "CLOSED", |e| e.status == StreamStatus::Closed);
+        assert_eq!(closed.reason(), Some("RESOLVEFAILED"), "{}", s.watch.dump());
+        s.daemon
+            .wait_log(&[&format!("stream {id}: DNS resolve of {name} refused")], 1);
+    }
+    assert!(
+        !s.daemon.log().contains(" -> "),
+        "a DNS resolve must not be looked up:\n{}",
+        s.daemon.log()
+    );
+
+    // Waiting while the daemon was away, then taken over.
+    s.daemon.kill9();
+    let (mut resolve, id) = s.watch.resolve(proxy, "example.tor");
+    s.watch.wait_event(&id, "CONTROLLER_WAIT", |e| {
+        e.status == StreamStatus::ControllerWait
+    });
+    let resolver = resolving(&[s.registry.mirror.addr], &s.registry.key, &[]);
+    s.daemon = start_daemon(
+        s.tmp.path(),
+        "daemon-2.log",
+        &s.tor,
+        &cookie_access(&s.tor),
+        &resolver,
+        &[],
+    );
+    assert_eq!(resolve.reply(), SocksReply::Refused(4));
+    let closed = s
+        .watch
+        .wait_event(&id, "CLOSED", |e| e.status == StreamStatus::Closed);
+    assert_eq!(closed.reason(), Some("RESOLVEFAILED"), "{}", s.watch.dump());
+}
