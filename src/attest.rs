@@ -7,8 +7,9 @@
 //! [`crate::verify`].
 
 use crate::canonical;
+use crate::canonical::INT_LIMIT;
 use crate::keys::{KeyBytes, Signature, SigningKey};
-use crate::record::{RecordId, INT_LIMIT};
+use crate::record::RecordId;
 use serde_json::{Map, Value};
 use std::fmt;
 

@@ -7,6 +7,10 @@
 
 use serde_json::Value;
 
+/// Every integer in the protocol is below this (2^53): the largest range
+/// any JSON reader (an IEEE double) holds exactly.
+pub const INT_LIMIT: u64 = 1 << 53;
+
 /// Returns the canonical JSON text of `value`.
 ///
 /// Floats are written as serde_json writes them; records and attestations

@@ -7,11 +7,11 @@
 //! a client judges freshness by the time of the k-th newest cosignature it
 //! trusts ([`Quorate::check`]), not by the head's own time.
 
+use crate::canonical::INT_LIMIT;
 use crate::codec::b64_encode;
 use crate::head::SignedHead;
 use crate::keys::{KeyBytes, PublicKey, Signature, SigningKey};
 use crate::merkle::Hash;
-use crate::record::INT_LIMIT;
 use serde_json::{Map, Value};
 use std::fmt;
 

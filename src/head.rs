@@ -8,10 +8,10 @@
 //! and whether it is fresh enough the client's (`crate::lookup`).
 
 use crate::canonical;
+use crate::canonical::INT_LIMIT;
 use crate::codec::{b64_decode_exact, b64_encode};
 use crate::keys::{KeyBytes, PublicKey, Signature, SigningKey};
 use crate::merkle::Hash;
-use crate::record::INT_LIMIT;
 use serde_json::{Map, Value};
 use sodiumoxide::crypto::hash::sha256;
 use std::fmt;

@@ -31,8 +31,6 @@ pub const MAX_LIFETIME: u64 = 30 * 24 * 60 * 60;
 pub const MAX_RECORD_BYTES: usize = 8 * 1024;
 /// Highest proof-of-work difficulty, in bits.
 pub const MAX_WORK: u64 = 64;
-/// Every integer in the protocol is below this (2^53).
-pub const INT_LIMIT: u64 = 1 << 53;
 
 /// Domain separator of record signatures.
 const SIGNATURE_CONTEXT: &str = "onions-record-v1\n";
@@ -483,7 +481,7 @@ fn life_keys(map: &Map<String, Value>) -> Result<(Option<Transfer>, bool), Recor
 fn int(map: &Map<String, Value>, key: &str) -> Result<u64, RecordError> {
     map.get(key)
         .and_then(Value::as_u64)
-        .filter(|n| *n < INT_LIMIT)
+        .filter(|n| *n < canonical::INT_LIMIT)
         .ok_or_else(|| RecordError::Shape(format!("{key} must be an integer from 0 to 2^53 - 1")))
 }
 

@@ -9,10 +9,10 @@
 //! at which serial) is the Quorum's and a witness's business.
 
 use crate::canonical;
+use crate::canonical::INT_LIMIT;
 use crate::keys::{Signature, SigningKey};
 use crate::name::{NameError, RegisteredName};
 use crate::onion::{OnionAddress, OnionError};
-use crate::record::INT_LIMIT;
 use serde_json::{Map, Value};
 use std::fmt;
 

@@ -11,8 +11,7 @@ use crate::attest::{AttestError, Attestation};
 use crate::canonical;
 use crate::keys::PublicKey;
 use crate::record::{
-    Record, RecordError, INT_LIMIT, MAX_CONTACT_LEN, MAX_LIFETIME, MAX_RECORD_BYTES,
-    MAX_SUBDOMAINS, MAX_WORK,
+    Record, RecordError, MAX_CONTACT_LEN, MAX_LIFETIME, MAX_RECORD_BYTES, MAX_SUBDOMAINS, MAX_WORK,
 };
 use crate::work;
 use std::fmt;
@@ -197,7 +196,7 @@ pub fn check_static_rules(record: &Record) -> Result<(), RecordError> {
         ("expires", record.expires),
         ("nonce", record.nonce),
     ] {
-        if value >= INT_LIMIT {
+        if value >= canonical::INT_LIMIT {
             return Err(RecordError::Shape(format!("{name} must be below 2^53")));
         }
     }

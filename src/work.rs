@@ -123,7 +123,7 @@ pub fn solve(
             let (found, done, tries) = (&found, &done, &tries);
             scope.spawn(move || {
                 let mut nonce = first;
-                while !done.load(Ordering::Relaxed) && nonce < crate::record::INT_LIMIT {
+                while !done.load(Ordering::Relaxed) && nonce < crate::canonical::INT_LIMIT {
                     tries.fetch_add(1, Ordering::Relaxed);
                     if holds(input, nonce, work) {
                         found.fetch_min(nonce, Ordering::SeqCst);

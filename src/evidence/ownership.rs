@@ -4,8 +4,9 @@
 //! witness checks them ([`OwnershipEvidence::check`]).
 
 use crate::attest::Attestation;
+use crate::canonical::INT_LIMIT;
 use crate::keys::KeyBytes;
-use crate::record::{Record, INT_LIMIT};
+use crate::record::Record;
 use crate::store::Entry;
 use serde_json::{json, Map, Value};
 use std::fmt;

@@ -5,8 +5,9 @@
 //! root, with [`ProofError`] saying why one fails.
 
 use super::{leaf_hash, node_hash, Hash, Leaf, LeafKey, EMPTY, MAX_DEPTH};
+use crate::canonical::INT_LIMIT;
 use crate::codec::{b64_decode_exact, b64_encode};
-use crate::record::{RecordId, INT_LIMIT};
+use crate::record::RecordId;
 use serde_json::{json, Map, Value};
 use std::fmt;
 

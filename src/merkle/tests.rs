@@ -3,7 +3,7 @@
 //! checks of absence terminals, and strict parsing.
 
 use super::*;
-use crate::record::INT_LIMIT;
+use crate::canonical::INT_LIMIT;
 use serde_json::json;
 
 fn leaf(i: u8) -> Leaf {

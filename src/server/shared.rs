@@ -7,7 +7,7 @@ use super::audit::Audit;
 use super::cosigs::Book;
 use super::metrics::Metrics;
 use super::stats::{Stats, Timings};
-use super::witness::Report;
+use super::witness::report::Report;
 use crate::keys::PublicKey;
 use crate::store::Store;
 use crate::transport::Endpoint;

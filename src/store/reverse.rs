@@ -13,16 +13,12 @@
 //! when that record, unexpired at the head's time, holds the onion. Short
 //! prefixes cost no exactness, only a rare extra read; and no more reads
 //! than names pointing at the onion can cause, since anyone may point a
-//! subdomain at any onion.
+//! subdomain at any onion. Reading the leads and confirming them is
+//! `read`'s ([`Store::names_pointing_at`](super::Store::names_pointing_at)).
 
-use super::format::{read_entry_at, read_name_at};
-use super::state::State;
-use super::{named, Store};
 use crate::name::RegisteredName;
-use crate::onion::OnionAddress;
 use crate::record;
 use std::collections::BTreeSet;
-use std::io;
 
 /// Fewest fresh pairs before they are merged into the sorted array.
 const MIN_FRESH: usize = 4096;
@@ -140,70 +136,6 @@ impl ReverseIndex {
     pub(super) fn heap_bytes(&self) -> usize {
         self.base.capacity() * std::mem::size_of::<u64>() + self.fresh.len() * 14
     }
-}
-
-impl Store {
-    /// The registered names whose entry in the live set as of the current
-    /// head points at `onion` (its owner's address or a subdomain's):
-    /// ascending, at most `max`, and whether more do (PROTOCOL.md §12.5).
-    /// Each name is confirmed against the very record a lookup of it would
-    /// answer with, so stale leads in the index never show.
-    pub fn names_pointing_at(&self, onion: &OnionAddress, max: usize) -> io::Result<Names> {
-        let state = self.state.read();
-        let (Some(_), Some((_, time))) = (&state.current, state.anchor) else {
-            return Ok(Names::NoHead);
-        };
-        let listed = candidates(&state, onion, time)
-            .and_then(|leads| confirm(&state, onion, leads, max))
-            .map_err(|e| named(&self.path, e))?;
-        Ok(listed)
-    }
-}
-
-/// The names the index leads to for `onion` that are in the live set as
-/// of the anchor at `time`, with the offsets of their records there,
-/// ascending by name.
-fn candidates(
-    state: &State,
-    onion: &OnionAddress,
-    time: u64,
-) -> io::Result<Vec<(RegisteredName, u64)>> {
-    let mut leads = Vec::new();
-    for name in state.reverse.names_of(onion_prefix(onion.key().as_bytes())) {
-        let lo = u64::from(name) << 32;
-        for (_, newest) in state.slots.range(lo, lo | u64::from(u32::MAX)) {
-            if let Some(offset) = state.live_at_anchor(newest, time)? {
-                leads.push((read_name_at(&state.file, offset)?, offset));
-            }
-        }
-    }
-    leads.sort_unstable();
-    leads.dedup();
-    Ok(leads)
-}
-
-/// The first `max` of `leads` whose records point at `onion`, and whether
-/// another does.
-fn confirm(
-    state: &State,
-    onion: &OnionAddress,
-    leads: Vec<(RegisteredName, u64)>,
-    max: usize,
-) -> io::Result<Names> {
-    let want = onion.key().as_bytes();
-    let mut names = Vec::new();
-    for (name, offset) in leads {
-        let entry = read_entry_at(&state.file, offset)?;
-        let points = record::pointed_keys(&entry.record).is_ok_and(|keys| keys.contains(want));
-        if !points {
-            continue;
-        }
-        if names.len() == max {
-            return Ok(Names::Listed { names, more: true });
-        }
-        names.push(name);
-    }
-    Ok(Names::Listed { names, more: false })
 }
 
 #[cfg(test)]

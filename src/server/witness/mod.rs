@@ -36,7 +36,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod report;
+pub(super) mod report;
 
 use report::STATE_FILE;
 pub use report::{BadState, Report, StateError};
