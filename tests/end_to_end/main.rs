@@ -68,7 +68,7 @@ const WWW_COLOR: &str = "2a5db0";
 /// Seed of the key that owns other.tor (the liar's genuine answer).
 const OTHER: u8 = 3;
 
-/// Seed of the lying mirror's attacker key (see common/liar.rs).
+/// Seed of the lying mirror's attacker key (see testkit/src/liar/).
 const ATTACKER: u8 = 0xa7;
 
 /// How long a fetch that should work may take (the first one through a new
