@@ -1,5 +1,5 @@
-//! Checking pushed lines: the [`Checker`] the upstream thread and the
-//! [`VerifyPool`] share (PROTOCOL.md §9 for records; heads are audited in
+//! Checking pushed lines: the [`Checker`] and the [`VerifyPool`] that
+//! runs it on every core (PROTOCOL.md §9 for records; heads are audited in
 //! order by the upstream thread), and what a checked line is.
 
 use super::UpstreamError;
@@ -9,8 +9,7 @@ use crate::head::SignedHead;
 use crate::store::Entry;
 use crate::verify::Verifier;
 use crate::wire::Push;
-use crossbeam_channel::Sender;
-use std::ops::Range;
+use crossbeam_channel::{Receiver, SendError, Sender};
 use std::sync::Arc;
 
 /// What checks a pushed line: shared by the upstream thread and the pool.
@@ -58,16 +57,15 @@ impl Checker {
     }
 }
 
-/// A slice of a batch for a pool thread, and where to send its results.
-type Job = (
-    Arc<Vec<Vec<u8>>>,
-    Range<usize>,
-    Sender<(usize, Vec<Result<Checked, UpstreamError>>)>,
-);
+/// Each checked line of a batch, in line order.
+pub(super) type CheckedLines = Vec<Result<Checked, UpstreamError>>;
 
-/// Threads that live as long as the upstream thread and check slices of
-/// large batches (catch-up), so verification uses every core without
-/// starting threads for each batch.
+/// A batch for a pool thread, and where to send its results.
+type Job = (Vec<Vec<u8>>, Sender<CheckedLines>);
+
+/// Threads that live as long as the upstream thread and check whole
+/// batches, several at once while catching up, so verification uses
+/// every core without starting threads for each batch.
 pub(super) struct VerifyPool {
     checker: Arc<Checker>,
     jobs: Option<Sender<Job>>,
@@ -75,6 +73,8 @@ pub(super) struct VerifyPool {
 }
 
 impl VerifyPool {
+    /// Starts `size` threads (at least one is wanted; with none, batches
+    /// are checked by the thread that submits them).
     pub(super) fn start(checker: &Arc<Checker>, size: usize) -> VerifyPool {
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         let threads = (0..size)
@@ -83,11 +83,9 @@ impl VerifyPool {
                 std::thread::Builder::new()
                     .name(format!("verify-{i}"))
                     .spawn(move || {
-                        for (lines, range, reply) in queue {
-                            let start = range.start;
-                            let results =
-                                lines[range].iter().map(|l| checker.check_line(l)).collect();
-                            let _ = reply.send((start, results));
+                        for (lines, reply) in queue {
+                            let _ =
+                                reply.send(lines.iter().map(|l| checker.check_line(l)).collect());
                         }
                     })
                     .map_err(|e| log::warn!("cannot start a verification thread: {e}"))
@@ -101,47 +99,20 @@ impl VerifyPool {
         }
     }
 
-    /// Checks every line, a large batch split between this thread and the
-    /// pool; results in line order.
-    pub(super) fn check_all(&self, lines: Vec<Vec<u8>>) -> Vec<Result<Checked, UpstreamError>> {
-        let parts = (self.threads.len() + 1).min(lines.len() / 64).max(1);
-        let chunk = lines.len().div_ceil(parts).max(1);
-        let lines = Arc::new(lines);
-        let ranges: Vec<Range<usize>> = (0..lines.len())
-            .step_by(chunk)
-            .map(|start| start..(start + chunk).min(lines.len()))
-            .collect();
-        let (reply, results) = crossbeam_channel::unbounded();
-        let mut parts_done = Vec::with_capacity(ranges.len());
-        let mut sent = 0;
-        for (i, range) in ranges.into_iter().enumerate() {
-            let job = (lines.clone(), range.clone(), reply.clone());
-            let queued = i > 0
-                && self
-                    .jobs
-                    .as_ref()
-                    .is_some_and(|jobs| jobs.send(job).is_ok());
-            if queued {
-                sent += 1;
-            } else {
-                let start = range.start;
-                parts_done.push((
-                    start,
-                    lines[range]
-                        .iter()
-                        .map(|l| self.checker.check_line(l))
-                        .collect(),
-                ));
-            }
-        }
-        drop(reply);
-        let inline = parts_done.len();
-        parts_done.extend(results.iter().take(sent));
-        if parts_done.len() - inline < sent {
-            return vec![Err(UpstreamError::VerifierFailed)];
-        }
-        parts_done.sort_by_key(|(start, _)| *start);
-        parts_done.into_iter().flat_map(|(_, r)| r).collect()
+    /// Hands a batch to the pool; its checked lines arrive on the returned
+    /// receiver, in line order (nothing arrives if its thread died).
+    pub(super) fn submit(&self, lines: Vec<Vec<u8>>) -> Receiver<CheckedLines> {
+        let (reply, result) = crossbeam_channel::bounded(1);
+        let job = match &self.jobs {
+            Some(jobs) if !self.threads.is_empty() => match jobs.send((lines, reply)) {
+                Ok(()) => return result,
+                Err(SendError(job)) => job,
+            },
+            _ => (lines, reply),
+        };
+        let (lines, reply) = job;
+        let _ = reply.send(lines.iter().map(|l| self.checker.check_line(l)).collect());
+        result
     }
 }
 

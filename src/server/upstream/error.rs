@@ -75,6 +75,8 @@ pub enum UpstreamError {
     Append(io::Error),
     /// A verification thread died.
     VerifierFailed,
+    /// The thread reading ahead of the one applying could not start.
+    ReaderThread(io::Error),
 }
 
 impl fmt::Display for UpstreamError {
@@ -113,6 +115,7 @@ impl fmt::Display for UpstreamError {
             ),
             UpstreamError::Append(e) => write!(f, "cannot append to the log: {e}"),
             UpstreamError::VerifierFailed => write!(f, "a verification thread failed"),
+            UpstreamError::ReaderThread(e) => write!(f, "cannot start the reading thread: {e}"),
         }
     }
 }
@@ -124,7 +127,8 @@ impl std::error::Error for UpstreamError {
             UpstreamError::Subscribe(e)
             | UpstreamError::Socket(e)
             | UpstreamError::Read(e)
-            | UpstreamError::Append(e) => Some(e),
+            | UpstreamError::Append(e)
+            | UpstreamError::ReaderThread(e) => Some(e),
             _ => None,
         }
     }

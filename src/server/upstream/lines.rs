@@ -36,6 +36,11 @@ impl Lines {
         }
     }
 
+    /// The socket, for the thread that must end a read in progress.
+    pub(super) fn socket(&self) -> &TcpStream {
+        self.reader.get_ref()
+    }
+
     pub(super) fn has_buffered_line(&self) -> bool {
         self.reader.buffer().contains(&b'\n')
     }

@@ -8,8 +8,13 @@
 //! exponential backoff (0.5 s doubling to 60 s, with jitter), logging each
 //! try. Lookups keep being answered from the store meanwhile.
 //!
-//! `error` says why a session ended, `check` verifies pushed lines (on
-//! every core while catching up), `lines` reads them with a silence limit.
+//! A session has a second thread, which reads pushed lines in batches and
+//! hands each to the verification pool, a few batches ahead of this one,
+//! which applies them in order: batches are checked on every core at
+//! once, beside the fsyncs.
+//!
+//! `error` says why a session ended, `check` verifies pushed lines,
+//! `lines` reads them with a silence limit.
 use super::audit::Verdict;
 use super::events::{HeadMark, LoopEvent, Outbox, Outgoing};
 use super::shared::{maybe_compact, note_upstream_seq, Shared};
@@ -30,7 +35,8 @@ mod check;
 mod error;
 mod lines;
 
-use check::{Checked, Checker, VerifyPool};
+use check::{Checked, CheckedLines, Checker, VerifyPool};
+use crossbeam_channel::Receiver;
 pub use error::UpstreamError;
 use lines::{subscribed_seq, Lines};
 
@@ -43,6 +49,10 @@ const READ_SLICE: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most records applied with one fsync.
 const MAX_BATCH: usize = 4096;
+/// Batches read and not yet applied: enough to keep the cores of a small
+/// machine verifying, few enough to bound memory (each is at most
+/// [`MAX_BATCH`] lines, and in practice what one read buffered).
+const BATCHES_AHEAD: usize = 8;
 
 /// What the upstream thread needs.
 pub struct Upstream {
@@ -58,7 +68,7 @@ pub struct Upstream {
     pub verifier: Verifier,
     /// Silence after which the session is given up.
     pub silence: Duration,
-    /// Threads that verify a large batch of pushes (catch-up) in parallel.
+    /// Threads that verify batches of pushes (catch-up) in parallel.
     pub threads: usize,
     /// Most pushes held back while a head waits for cosignatures.
     pub held_limit: usize,
@@ -74,7 +84,7 @@ impl Upstream {
         let checker = Arc::new(Checker {
             verifier: self.verifier.clone(),
         });
-        let pool = VerifyPool::start(&checker, self.threads.saturating_sub(1));
+        let pool = VerifyPool::start(&checker, self.threads);
         let mut backoff = BACKOFF;
         let mut attempt = 0u64;
         while !crate::signals::stop_requested() {
@@ -146,17 +156,26 @@ impl Upstream {
             held: VecDeque::new(),
             last_head: 0,
         };
-        while let Some(first) = reader.next_line(self.silence)? {
-            let mut lines = vec![first];
-            while lines.len() < MAX_BATCH && reader.has_buffered_line() {
-                match reader.next_line(self.silence)? {
-                    Some(line) => lines.push(line),
-                    None => break,
+        let socket = reader.socket().try_clone().map_err(UpstreamError::Socket)?;
+        std::thread::scope(|scope| {
+            let (ahead, batches) = crossbeam_channel::bounded(BATCHES_AHEAD);
+            let silence = self.silence;
+            std::thread::Builder::new()
+                .name("upstream-read".into())
+                .spawn_scoped(scope, move || read_ahead(reader, pool, silence, &ahead))
+                .map_err(UpstreamError::ReaderThread)?;
+            let mut result = Ok(());
+            for batch in &batches {
+                result = checked(batch).and_then(|batch| self.take_batch(batch, &mut gate));
+                if result.is_err() {
+                    break;
                 }
             }
-            self.take_batch(pool.check_all(lines), &mut gate)?;
-        }
-        Ok(())
+            // Ends the reading thread: its next send fails, or its read.
+            drop(batches);
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+            result
+        })
     }
 
     /// Applies the checked lines of a batch in order: runs of records with
@@ -426,6 +445,55 @@ impl Upstream {
         });
         Ok(())
     }
+}
+
+/// A batch of pushed lines being checked by the pool, or why reading
+/// stopped.
+type CheckedBatch = Result<Receiver<CheckedLines>, UpstreamError>;
+
+/// Reads batches of pushed lines and hands each to the verification
+/// pool, up to [`BATCHES_AHEAD`] ahead of the thread that applies them in
+/// order (so batches are checked on every core at once, and beside the
+/// fsync of the batch before), until a stop is requested, reading fails,
+/// or the applying thread has gone.
+fn read_ahead(
+    mut reader: Lines,
+    pool: &VerifyPool,
+    silence: Duration,
+    ahead: &crossbeam_channel::Sender<CheckedBatch>,
+) {
+    loop {
+        let batch = match reader.next_line(silence) {
+            Ok(Some(first)) => read_batch(&mut reader, first, silence).map(|l| pool.submit(l)),
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        let failed = batch.is_err();
+        if ahead.send(batch).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// The checked lines of a batch, once the pool has them.
+fn checked(batch: CheckedBatch) -> Result<CheckedLines, UpstreamError> {
+    batch?.recv().map_err(|_| UpstreamError::VerifierFailed)
+}
+
+/// `first` and the lines already buffered after it, up to [`MAX_BATCH`].
+fn read_batch(
+    reader: &mut Lines,
+    first: Vec<u8>,
+    silence: Duration,
+) -> Result<Vec<Vec<u8>>, UpstreamError> {
+    let mut lines = vec![first];
+    while lines.len() < MAX_BATCH && reader.has_buffered_line() {
+        match reader.next_line(silence)? {
+            Some(line) => lines.push(line),
+            None => break,
+        }
+    }
+    Ok(lines)
 }
 
 /// What a session holds back while a matched head waits for the
