@@ -50,9 +50,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most records applied with one fsync.
 const MAX_BATCH: usize = 4096;
 /// Batches read and not yet applied: enough to keep the cores of a small
-/// machine verifying, few enough to bound memory (each is at most
-/// [`MAX_BATCH`] lines, and in practice what one read buffered).
-const BATCHES_AHEAD: usize = 8;
+/// machine verifying, few enough to bound memory on one (each is at most
+/// [`MAX_BATCH`] lines, and in practice what one read buffered, up to
+/// 256 KiB).
+const BATCHES_AHEAD: usize = 3;
 
 /// What the upstream thread needs.
 pub struct Upstream {
