@@ -4,10 +4,8 @@ use argh::FromArgs;
 use onions::cli::{self, ConfigScope, Flag};
 use onions::client::daemon::{self, DaemonConfig, TorAccess};
 use onions::client::resolve::{Resolver, ResolverConfig};
-use onions::lookup::Policy;
 use onions::tor::control::{Auth, ControlAddr, DEFAULT_CONTROL};
 use onions::transport::Endpoint;
-use onions::verify::Verifier;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -211,16 +209,14 @@ fn resolver_config(args: &Args) -> Result<ResolverConfig, String> {
     Ok(ResolverConfig {
         mirrors,
         route: cli::route(socks.as_deref(), args.direct).map_err(|e| e.to_string())?,
-        policy: Policy {
-            verifier: Verifier {
-                min_work: args.min_work,
-                trusted,
-                max_skew: None,
-            },
-            max_head_age: args.max_head_age,
-            witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)
-                .map_err(|e| e.to_string())?,
-        },
+        policy: cli::lookup_policy(
+            trusted,
+            args.min_work,
+            args.max_head_age,
+            &args.witness_key,
+            args.witnesses,
+        )
+        .map_err(|e| e.to_string())?,
         timeout: Duration::from_secs(args.timeout.max(1)),
         quarantine: Duration::from_secs(args.quarantine),
         cache_size: args.cache_size.max(1),

@@ -45,7 +45,9 @@
 
 use crate::cosign::Quorate;
 use crate::keys::PublicKey;
+use crate::lookup::Policy;
 use crate::transport::{Route, DEFAULT_SOCKS};
+use crate::verify::Verifier;
 use config::with_origin;
 use std::net::SocketAddr;
 
@@ -221,6 +223,28 @@ pub fn witness_policy(
         });
     }
     Ok(Quorate { trusted, needed })
+}
+
+/// What a client believes, from the flags `onions-client` and `onions-hs
+/// lookup` share: the trusted Quorum keys, `--min-work`,
+/// `--max-head-age`, and the witnesses of `--witness-key` and
+/// `--witnesses`.
+pub fn lookup_policy(
+    trusted: Vec<PublicKey>,
+    min_work: u64,
+    max_head_age: u64,
+    witness_keys: &[String],
+    witnesses: Option<usize>,
+) -> Result<Policy, KeyFlagError> {
+    Ok(Policy {
+        verifier: Verifier {
+            min_work,
+            trusted,
+            max_skew: None,
+        },
+        max_head_age,
+        witnesses: witness_policy("witness-key", witness_keys, witnesses)?,
+    })
 }
 
 /// Parses every `--FLAG` as an ed25519 public key in Base64; a bad one is

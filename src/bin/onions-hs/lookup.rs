@@ -7,7 +7,6 @@ use onions::lookup::{self, Policy, Resolution, Witnessed};
 use onions::name::LookupName;
 use onions::onion::OnionAddress;
 use onions::transport::{self, Endpoint, Route};
-use onions::verify::Verifier;
 use onions::wire::{Id, Request};
 
 use crate::args::LookupArgs;
@@ -34,16 +33,14 @@ fn lookup_setup(args: &LookupArgs) -> Result<(Endpoint, Route, Policy), String> 
     if trusted.is_empty() {
         return Err("give at least one --quorum-key to check the answer against".into());
     }
-    let policy = Policy {
-        verifier: Verifier {
-            min_work: args.min_work,
-            trusted,
-            max_skew: None,
-        },
-        max_head_age: args.max_head_age,
-        witnesses: cli::witness_policy("witness-key", &args.witness_key, args.witnesses)
-            .map_err(|e| e.to_string())?,
-    };
+    let policy = cli::lookup_policy(
+        trusted,
+        args.min_work,
+        args.max_head_age,
+        &args.witness_key,
+        args.witnesses,
+    )
+    .map_err(|e| e.to_string())?;
     Ok((server, route, policy))
 }
 
