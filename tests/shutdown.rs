@@ -1,5 +1,5 @@
 //! Stopping servers with SIGTERM or SIGINT, as a service manager or a
-//! person at a terminal would (design.md "Shutdown"), on real
+//! person at a terminal would (the `signals` module), on real
 //! `onions-server` processes with real state directories.
 //!
 //! The story: a Quorum on 127.0.0.1 holds records, a mirror on 127.0.0.2 is

@@ -1,6 +1,6 @@
 //! What survives a crash, and how the servers find each other again.
 //!
-//! design.md promises that a record is on disk (fsync) before the Quorum
+//! The servers promise that a record is on disk (fsync) before the Quorum
 //! answers `accepted` and before a mirror counts it as applied, that a torn
 //! or corrupt log tail is cut off and logged rather than kept, and that a
 //! mirror keeps serving what it has while it reconnects to its upstream

@@ -1,8 +1,8 @@
 //! Every limit a server enforces, hit on purpose.
 //!
-//! design.md gives each limit a flag with a sane default, says each is
-//! logged when hit, and that hitting one never stops the server from
-//! serving everyone else. Each test here starts a real `onions-server`
+//! Every limit has a flag with a sane default (README.md), is logged
+//! when hit, and never stops the server from serving everyone else when
+//! it is hit. Each test here starts a real `onions-server`
 //! with one limit set small, drives real sockets past it, and checks three
 //! things: the offending peer gets what the protocol promises (an error
 //! line, a close, or a drop), the server's log names the flag, and the
