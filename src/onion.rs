@@ -91,6 +91,24 @@ impl OnionAddress {
         Some(key)
     }
 
+    /// The first three bytes of the key of the address `text`, decoded from
+    /// its first five characters after checking only its length, its
+    /// `.onion` and those characters: for indexes built over records that
+    /// were verified when stored, where decoding the whole key of each
+    /// would cost more than the rest of reading them.
+    pub fn unchecked_key_prefix(text: &str) -> Option<[u8; 3]> {
+        let encoded = text.strip_suffix(".onion")?;
+        if encoded.len() != ENCODED_LEN {
+            return None;
+        }
+        let mut bits = 0u32;
+        for &c in &encoded.as_bytes()[..5] {
+            bits = (bits << 5) | u32::from(base32_value(c)?);
+        }
+        let [_, a, b, c] = (bits >> 1).to_be_bytes();
+        Some([a, b, c])
+    }
+
     /// The service's public key, which signs its records.
     pub fn key(&self) -> &PublicKey {
         &self.0
@@ -157,6 +175,20 @@ fn base32_decode(text: &str) -> Option<[u8; 35]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_prefix_is_the_keys_first_three_bytes() {
+        crate::keys::init().unwrap();
+        for seed in 0..64u8 {
+            let key = crate::keys::SigningKey::from_seed(&[seed; 32]).public();
+            let text = OnionAddress::from_key(key).to_string();
+            let want: [u8; 3] = key.as_bytes()[..3].try_into().unwrap();
+            assert_eq!(OnionAddress::unchecked_key_prefix(&text), Some(want));
+        }
+        assert_eq!(OnionAddress::unchecked_key_prefix("abcde.onion"), None);
+        let upper = format!("{}.onion", "A".repeat(ENCODED_LEN));
+        assert_eq!(OnionAddress::unchecked_key_prefix(&upper), None);
+    }
 
     #[test]
     fn base32_round_trips() {

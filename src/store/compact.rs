@@ -134,5 +134,6 @@ fn finish(mut out: BufWriter<&File>, mut fresh: State) -> io::Result<State> {
     drop(out);
     fresh.file.sync_all()?;
     fresh.end += marker.len() as u64;
+    fresh.reverse.settle();
     Ok(fresh)
 }

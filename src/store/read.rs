@@ -5,7 +5,7 @@
 
 use super::entry::Entry;
 use super::format::{read_entry_at, read_name_at, Reader, RecordBody};
-use super::reverse::{onion_prefix, Names};
+use super::reverse::{name_keys, onion_prefix, Names};
 use super::state::{State, View};
 use super::tree::{Member, Stop};
 use super::{named, next_sound, record_of, Answer, Feed, Store};
@@ -308,8 +308,8 @@ fn candidates(
 ) -> io::Result<Vec<(RegisteredName, u64)>> {
     let mut leads = Vec::new();
     for name in state.reverse.names_of(onion_prefix(onion.key().as_bytes())) {
-        let lo = u64::from(name) << 32;
-        for (_, newest) in state.slots.range(lo, lo | u64::from(u32::MAX)) {
+        let (lo, hi) = name_keys(name);
+        for (_, newest) in state.slots.range(lo, hi) {
             if let Some(offset) = state.live_at_anchor(newest, time)? {
                 leads.push((read_name_at(&state.file, offset)?, offset));
             }

@@ -203,6 +203,7 @@ pub(super) fn replay(
     let file = Arc::new(file);
     let mut state = State::new(Arc::clone(&file), Slots::with_capacity(0), 0);
     let (entries_read, cut) = replay_frames(&mut state, Reader::new(&file, HEADER_LEN, len))?;
+    state.reverse.settle();
     let mut damage = None;
     let truncated_bytes = match cut {
         Some((at, why)) => {

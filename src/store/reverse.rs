@@ -1,9 +1,9 @@
 //! The reverse index and reverse lookups (PROTOCOL.md §12.5): which
 //! registered names point at an onion, as of the current head.
 //!
-//! The index is a set of pairs (the first 32 bits of an onion's key, the
-//! first 32 bits of a name's index key), one for each onion a record of the
-//! name points at (its owner and each subdomain's address), in 8 bytes a
+//! The index is a set of pairs (the first 24 bits of an onion's key, the
+//! first 24 bits of a name's index key), one for each onion a record of the
+//! name points at (its owner and each subdomain's address), in 6 bytes a
 //! pair: most pairs sit in one sorted array, the newest in a small ordered
 //! set merged into it now and then. Pairs are only ever added: a record
 //! that stops pointing at an onion leaves its pair behind until the next
@@ -17,6 +17,7 @@
 //! `read`'s ([`Store::names_pointing_at`](super::Store::names_pointing_at)).
 
 use crate::name::RegisteredName;
+use crate::onion::OnionAddress;
 use crate::record;
 use std::collections::BTreeSet;
 
@@ -40,26 +41,56 @@ pub enum Names {
     },
 }
 
-/// The first 32 bits of an onion's key, as the index keeps it.
+/// One pair: the 48-bit number (onion prefix, name prefix) as three
+/// big-endian 16-bit words, so that pairs compare as their numbers do in
+/// 6 bytes.
+type Pair = [u16; 3];
+
+/// Bits of an onion's key and of a name's index key that a pair keeps:
+/// at 2^20 names, a prefix leads to about 1/16 of a name it does not mean.
+const PREFIX_BITS: u32 = 24;
+
+/// The first [`PREFIX_BITS`] bits of an onion's key, as the index keeps it.
 pub(super) fn onion_prefix(key: &[u8; 32]) -> u32 {
-    u32::from_be_bytes([key[0], key[1], key[2], key[3]])
+    prefix_of([key[0], key[1], key[2]])
 }
 
-/// The first 32 bits of a name's index key, as the index keeps it.
+/// The prefix of the first three bytes of an onion's key.
+fn prefix_of(bytes: [u8; 3]) -> u32 {
+    u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]])
+}
+
+/// The first [`PREFIX_BITS`] bits of a name's index key, as the index
+/// keeps it.
 fn name_prefix(slot_key: u64) -> u32 {
-    (slot_key >> 32) as u32
+    (slot_key >> (64 - PREFIX_BITS)) as u32
 }
 
-/// One pair as a number whose order is the pairs' order.
-fn pair(onion: u32, name: u32) -> u64 {
-    (u64::from(onion) << 32) | u64::from(name)
+/// The index keys (lowest, highest) that the name prefix `name` stands for.
+pub(super) fn name_keys(name: u32) -> (u64, u64) {
+    let lo = u64::from(name) << (64 - PREFIX_BITS);
+    (lo, lo | (u64::MAX >> PREFIX_BITS))
 }
 
-/// The onion prefixes a stored record's canonical JSON points at. A record
-/// that cannot be read so (it was verified when stored, so only a bug
-/// writes one) is logged and left out of the index: reverse answers are
-/// hints, and its lookups still work.
+/// The pair of an onion prefix and a name prefix.
+fn pair(onion: u32, name: u32) -> Pair {
+    let n = (u64::from(onion) << PREFIX_BITS) | u64::from(name);
+    [(n >> 32) as u16, (n >> 16) as u16, n as u16]
+}
+
+/// The name prefix of a pair.
+fn name_of(p: &Pair) -> u32 {
+    (u32::from(p[1] & 0xff) << 16) | u32::from(p[2])
+}
+
+/// The onion prefixes a stored record's canonical JSON points at, each
+/// once. A record that cannot be read so (it was verified when stored, so
+/// only a bug writes one) is logged and left out of the index: reverse
+/// answers are hints, and its lookups still work.
 pub(super) fn targets_of(record: &str) -> Vec<u32> {
+    if let Some(targets) = scanned_targets(record) {
+        return targets;
+    }
     match record::pointed_keys(record) {
         Ok(keys) => keys.iter().map(onion_prefix).collect(),
         Err(e) => {
@@ -69,13 +100,52 @@ pub(super) fn targets_of(record: &str) -> Vec<u32> {
     }
 }
 
+/// The onion prefixes of a record in canonical form (PROTOCOL.md §3: keys
+/// sorted, no white space), read without parsing it, since every record of
+/// the log is read at open: the first `"onion":"` is the owner's (no key
+/// sorted before it holds an object), then the values of the
+/// `"subdomains":{` object after it (labels and addresses hold no quotes
+/// or escapes). `None` for anything else, which [`targets_of`] parses.
+fn scanned_targets(text: &str) -> Option<Vec<u32>> {
+    let (owner, rest) = text.split_once("\"onion\":\"")?.1.split_once('"')?;
+    let mut targets = vec![prefix_of(OnionAddress::unchecked_key_prefix(owner)?)];
+    let mut rest = rest.split_once("\"subdomains\":{")?.1;
+    while !rest.starts_with('}') {
+        let (_, value) = rest.strip_prefix('"')?.split_once("\":\"")?;
+        let (address, after) = value.split_once('"')?;
+        targets.push(prefix_of(OnionAddress::unchecked_key_prefix(address)?));
+        rest = after.strip_prefix(',').unwrap_or(after);
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    Some(targets)
+}
+
 /// The pairs: a sorted array and the fresh ones not yet merged into it.
-#[derive(Debug, Default)]
+///
+/// An index built from a whole log (at open, or by compaction) starts
+/// unsettled: pairs are only pushed onto the array, which
+/// [`ReverseIndex::settle`] sorts once at the end, so building costs one
+/// sort and no more memory than the array itself.
+#[derive(Debug)]
 pub(super) struct ReverseIndex {
-    /// Sorted, without duplicates.
-    base: Vec<u64>,
+    /// Sorted, without duplicates, once settled; before, in log order.
+    base: Vec<Pair>,
     /// Pairs added since the last merge, none of them in `base`.
-    fresh: BTreeSet<u64>,
+    fresh: BTreeSet<Pair>,
+    /// False while the index is being built from a log.
+    settled: bool,
+}
+
+impl Default for ReverseIndex {
+    /// An empty index, settled.
+    fn default() -> ReverseIndex {
+        ReverseIndex {
+            base: Vec::new(),
+            fresh: BTreeSet::new(),
+            settled: true,
+        }
+    }
 }
 
 impl ReverseIndex {
@@ -83,6 +153,11 @@ impl ReverseIndex {
     /// at the onions with prefixes `targets`.
     pub(super) fn add(&mut self, slot_key: u64, targets: &[u32]) {
         let name = name_prefix(slot_key);
+        if !self.settled {
+            self.base
+                .extend(targets.iter().map(|&onion| pair(onion, name)));
+            return;
+        }
         for &onion in targets {
             let p = pair(onion, name);
             if self.base.binary_search(&p).is_err() {
@@ -94,31 +169,58 @@ impl ReverseIndex {
         }
     }
 
-    /// Moves the fresh pairs into the sorted array, which is rebuilt at
-    /// its exact size.
-    fn merge(&mut self) {
-        let mut merged = Vec::with_capacity(self.base.len() + self.fresh.len());
-        let mut fresh = std::mem::take(&mut self.fresh).into_iter().peekable();
-        for &p in &self.base {
-            while let Some(f) = fresh.next_if(|f| *f < p) {
-                merged.push(f);
-            }
-            merged.push(p);
+    /// An index being built from a log, until [`ReverseIndex::settle`].
+    pub(super) fn unsettled() -> ReverseIndex {
+        ReverseIndex {
+            base: Vec::new(),
+            fresh: BTreeSet::new(),
+            settled: false,
         }
-        merged.extend(fresh);
-        self.base = merged;
+    }
+
+    /// Ends building: sorts the pairs gathered, drops repeats and frees
+    /// the array's spare room.
+    pub(super) fn settle(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.base.sort_unstable();
+        self.base.dedup();
+        self.base.shrink_to_fit();
+        self.settled = true;
+    }
+
+    /// Moves the fresh pairs into the sorted array, in place from its end:
+    /// the array grows by exactly their number, and no second copy of it
+    /// is ever held.
+    fn merge(&mut self) {
+        let fresh = std::mem::take(&mut self.fresh);
+        let mut read = self.base.len();
+        self.base.reserve_exact(fresh.len());
+        self.base.resize(read + fresh.len(), [0; 3]);
+        let mut write = self.base.len();
+        for f in fresh.into_iter().rev() {
+            while read > 0 && self.base[read - 1] > f {
+                read -= 1;
+                write -= 1;
+                self.base[write] = self.base[read];
+            }
+            write -= 1;
+            self.base[write] = f;
+        }
     }
 
     /// The name prefixes paired with the onion prefix `onion`, ascending,
     /// each once.
     pub(super) fn names_of(&self, onion: u32) -> Vec<u32> {
-        let (lo, hi) = (pair(onion, 0), pair(onion, u32::MAX));
+        debug_assert!(self.settled, "a reverse index is read only once settled");
+        let (lo, hi) = (pair(onion, 0), pair(onion, (1 << PREFIX_BITS) - 1));
         let start = self.base.partition_point(|p| *p < lo);
         let end = self.base.partition_point(|p| *p <= hi);
         let mut names: Vec<u32> = self.base[start..end]
             .iter()
             .chain(self.fresh.range(lo..=hi))
-            .map(|p| *p as u32)
+            .map(name_of)
             .collect();
         names.sort_unstable();
         names.dedup();
@@ -134,7 +236,7 @@ impl ReverseIndex {
     /// Heap bytes: the array's, and an estimate of the ordered set's (its
     /// nodes hold 11 pairs and are about two thirds full).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.base.capacity() * std::mem::size_of::<u64>() + self.fresh.len() * 14
+        self.base.capacity() * std::mem::size_of::<Pair>() + self.fresh.len() * 12
     }
 }
 
@@ -146,11 +248,11 @@ mod tests {
     fn pairs_are_found_once_across_the_array_and_the_fresh_set() {
         let mut index = ReverseIndex::default();
         for i in 0..20_000u64 {
-            index.add(i << 32, &[(i % 7) as u32, 99]);
+            index.add(i << 40, &[(i % 7) as u32, 99]);
         }
         assert!(!index.base.is_empty(), "merged at least once");
         assert!(!index.fresh.is_empty(), "and some still fresh");
-        index.add(5 << 32, &[5, 99]);
+        index.add(5 << 40, &[5, 99]);
         let of_five: Vec<u32> = index.names_of(5);
         assert_eq!(of_five.len(), (0..20_000).filter(|i| i % 7 == 5).count());
         assert!(of_five.windows(2).all(|w| w[0] < w[1]));
@@ -163,16 +265,81 @@ mod tests {
     #[test]
     fn a_pair_added_twice_is_held_once() {
         let mut index = ReverseIndex::default();
-        index.add(7 << 32, &[1]);
+        index.add(7 << 40, &[1]);
         index.merge();
-        index.add(7 << 32, &[1]);
-        index.add((7 << 32) | 5, &[1]);
+        index.add(7 << 40, &[1]);
+        index.add((7 << 40) | 5, &[1]);
         assert_eq!(index.len(), 1);
         assert_eq!(index.names_of(1), vec![7]);
     }
 
     #[test]
-    fn takes_about_eight_bytes_a_pair() {
+    fn an_index_built_from_a_log_answers_as_one_built_pair_by_pair() {
+        let mut built = ReverseIndex::unsettled();
+        let mut grown = ReverseIndex::default();
+        for i in 0..30_000u64 {
+            let targets = [(i % 11) as u32, (i % 5) as u32 + 100];
+            built.add(i << 40 | i, &targets);
+            grown.add(i << 40 | i, &targets);
+            grown.add(i << 40 | i, &targets[..1]);
+        }
+        built.settle();
+        assert_eq!(built.len(), grown.len());
+        for onion in [0, 3, 10, 100, 104, 105] {
+            assert_eq!(
+                built.names_of(onion),
+                grown.names_of(onion),
+                "onion {onion}"
+            );
+        }
+        assert_eq!(built.base.capacity(), built.base.len(), "no spare room");
+    }
+
+    #[test]
+    fn scanning_a_record_finds_what_parsing_it_finds() {
+        use crate::keys::SigningKey;
+        use crate::name::SubdomainKey;
+        use crate::record::{Claim, Record};
+        use std::collections::BTreeMap;
+        crate::keys::init().unwrap();
+        let key = |seed: u8| SigningKey::from_seed(&[seed; 32]);
+        let onion = |seed: u8| OnionAddress::from_key(key(seed).public());
+        let name = RegisteredName::parse("example.tor").unwrap();
+        let sub = |label: &str| SubdomainKey::parse(label, &name).unwrap();
+        let subdomain_sets = [
+            vec![],
+            vec![("www", 1)],
+            vec![("onion", 2), ("subdomains", 3), ("www", 2), ("a", 4)],
+        ];
+        for (i, set) in subdomain_sets.into_iter().enumerate() {
+            let claim = Claim {
+                name: name.clone(),
+                subdomains: set
+                    .iter()
+                    .map(|(l, s)| (sub(l), onion(*s)))
+                    .collect::<BTreeMap<_, _>>(),
+                contact: r#"a "onion":"x" and "subdomains":{} in a contact"#.into(),
+                serial: 1,
+                issued: 1,
+                expires: 2,
+                work: 0,
+            };
+            let text = Record::from_claim(claim, &key(1)).canonical();
+            let parsed: Vec<u32> = record::pointed_keys(&text)
+                .unwrap()
+                .iter()
+                .map(onion_prefix)
+                .collect();
+            let mut sorted = parsed.clone();
+            sorted.sort_unstable();
+            assert_eq!(scanned_targets(&text), Some(sorted), "record {i}: {text}");
+        }
+        assert_eq!(scanned_targets(r#"{"name":"a.tor"}"#), None);
+        assert_eq!(targets_of(r#"{"name":"a.tor"}"#), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn takes_about_six_bytes_a_pair() {
         let mut index = ReverseIndex::default();
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let n = 1usize << 16;
@@ -180,9 +347,9 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            index.add(x, &[(x >> 7) as u32]);
+            index.add(x, &[(x >> 7) as u32 & 0xff_ffff]);
         }
         let per_pair = index.heap_bytes() as f64 / n as f64;
-        assert!(per_pair < 10.0, "{per_pair} bytes a pair");
+        assert!(per_pair < 7.5, "{per_pair} bytes a pair");
     }
 }

@@ -160,7 +160,9 @@ pub(super) struct State {
 }
 
 impl State {
-    /// The state of a log holding only its header.
+    /// The state of a log holding only its header, about to be built from
+    /// a whole log (replay, compaction): its reverse index is settled by
+    /// the builder once every record is in.
     pub(super) fn new(file: Arc<File>, slots: Slots, generation: u64) -> State {
         State {
             file,
@@ -168,7 +170,7 @@ impl State {
             seq: 0,
             generation,
             slots,
-            reverse: ReverseIndex::default(),
+            reverse: ReverseIndex::unsettled(),
             tree: Tree::empty(0),
             anchor: None,
             overrides: HashMap::new(),
