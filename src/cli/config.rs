@@ -6,6 +6,7 @@
 //! parsing, with a usage error on one line ([`USAGE_EXIT`]). The format is
 //! described in the module documentation of `cli`.
 
+use super::config_error::{ConfigError, LineProblem};
 use super::flags::{Flag, FlagKind, CONFIG_FLAG};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -112,7 +113,7 @@ pub fn expand_config(
     args: &[String],
     scopes: &[ConfigScope],
     read: impl FnOnce(&Path) -> std::io::Result<Vec<u8>>,
-) -> Result<Expanded, String> {
+) -> Result<Expanded, ConfigError> {
     let unchanged = || Expanded {
         args: args.to_vec(),
         origins: Vec::new(),
@@ -129,7 +130,10 @@ pub fn expand_config(
     let Some(file) = given.config.filter(|_| !given.help) else {
         return Ok(unchanged());
     };
-    let bytes = read(Path::new(&file)).map_err(|e| format!("{file}: cannot read: {e}"))?;
+    let bytes = read(Path::new(&file)).map_err(|error| ConfigError::Unreadable {
+        file: file.clone(),
+        error,
+    })?;
     let entries = parse_config(&file, &bytes, flags)?;
     let mut expanded = Expanded {
         args: head.to_vec(),
@@ -177,7 +181,7 @@ struct Given {
 /// Reads a command line (after any subcommand) the way argh will: which
 /// flags it gives, whether it has a positional argument, and its config
 /// file. Unknown flags are left for argh to refuse.
-fn scan(args: &[String], flags: &[Flag]) -> Result<Given, String> {
+fn scan(args: &[String], flags: &[Flag]) -> Result<Given, ConfigError> {
     let mut given = Given::default();
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -189,11 +193,9 @@ fn scan(args: &[String], flags: &[Flag]) -> Result<Given, String> {
         if arg == "--help" || arg == "help" {
             given.help = true;
         } else if arg == "--config" {
-            let file = args
-                .get(i)
-                .ok_or("--config needs a FILE (flag-name = value lines)")?;
+            let file = args.get(i).ok_or(ConfigError::MissingFile)?;
             if given.config.is_some() {
-                return Err("--config is given twice; give one file".into());
+                return Err(ConfigError::GivenTwice);
             }
             given.config = Some(file.clone());
             i += 1;
@@ -216,65 +218,72 @@ fn scan(args: &[String], flags: &[Flag]) -> Result<Given, String> {
 
 /// Parses the text of config file `file` against `flags`. Errors read
 /// `FILE:LINE: what is wrong`.
-pub fn parse_config(file: &str, bytes: &[u8], flags: &[Flag]) -> Result<Vec<ConfigEntry>, String> {
+pub fn parse_config(
+    file: &str,
+    bytes: &[u8],
+    flags: &[Flag],
+) -> Result<Vec<ConfigEntry>, ConfigError> {
     let mut entries: Vec<ConfigEntry> = Vec::new();
     for (index, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = index + 1;
-        let at = |what: String| format!("{file}:{line}: {what}");
-        let text = std::str::from_utf8(raw).map_err(|_| at("not UTF-8 text".into()))?;
+        let at = |problem| ConfigError::Line {
+            file: file.to_owned(),
+            line,
+            problem,
+        };
+        let text = std::str::from_utf8(raw).map_err(|_| at(LineProblem::NotUtf8))?;
         let text = text.strip_suffix('\r').unwrap_or(text).trim();
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        let (name, value) = text.split_once('=').ok_or_else(|| {
-            at(format!(
-                "expected \"flag-name = value\", got {text:?} (comments start with #)"
-            ))
-        })?;
+        let (name, value) = text
+            .split_once('=')
+            .ok_or_else(|| at(LineProblem::NoEquals(text.to_owned())))?;
         let name = name.trim();
         let value = unquote(value.trim());
         if name == CONFIG_FLAG {
-            return Err(at("config cannot be set in a config file".into()));
+            return Err(at(LineProblem::ConfigInFile));
         }
         if let Some(bare) = name.strip_prefix("--") {
-            return Err(at(format!(
-                "write the flag name without --: {bare} = {value}"
-            )));
+            return Err(at(LineProblem::Dashed {
+                name: bare.to_owned(),
+                value: value.to_owned(),
+            }));
         }
         let flag = flags
             .iter()
             .find(|f| f.name == name)
             .ok_or_else(|| match name {
-                "" => at(format!("no flag name before = in {text:?}")),
-                _ => at(format!(
-                    "unknown key {name:?}; keys are the long flags (without --) that --help lists"
-                )),
+                "" => at(LineProblem::NoName(text.to_owned())),
+                _ => at(LineProblem::UnknownKey(name.to_owned())),
             })?;
         if !flag.in_files {
-            return Err(at(format!(
-                "{name} is for the command line only, not for config files"
-            )));
+            return Err(at(LineProblem::CommandLineOnly(name.to_owned())));
         }
         match flag.kind {
             FlagKind::Switch if !matches!(value, "true" | "false") => {
-                return Err(at(format!(
-                    "{name} = {value:?}: a switch takes true or false"
-                )));
+                return Err(at(LineProblem::NotASwitchValue {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                }));
             }
             FlagKind::Single | FlagKind::Repeated | FlagKind::Positional if value.is_empty() => {
-                return Err(at(format!("{name} has no value")));
+                return Err(at(LineProblem::NoValue(name.to_owned())));
             }
             FlagKind::Positional if value.starts_with('-') => {
-                return Err(at(format!("{name} = {value:?}: cannot start with -")));
+                return Err(at(LineProblem::LeadingDash {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                }));
             }
             _ => {}
         }
         if flag.kind != FlagKind::Repeated {
             if let Some(first) = entries.iter().find(|e| e.flag.name == name) {
-                return Err(at(format!(
-                    "{name} is set twice (first on line {}); only repeatable flags may repeat",
-                    first.line
-                )));
+                return Err(at(LineProblem::SetTwice {
+                    name: name.to_owned(),
+                    first: first.line,
+                }));
             }
         }
         entries.push(ConfigEntry {

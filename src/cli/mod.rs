@@ -53,6 +53,7 @@ use std::net::SocketAddr;
 
 pub mod complete;
 mod config;
+mod config_error;
 mod flags;
 #[cfg(test)]
 mod tests;
@@ -61,6 +62,7 @@ pub use config::{
     expand_config, locate, parse_args_with_config, parse_config, ConfigEntry, ConfigScope,
     Expanded, Origin, USAGE_EXIT,
 };
+pub use config_error::{ConfigError, LineProblem};
 pub use flags::{check_flag_table, Flag, FlagKind, CONFIG_FLAG};
 
 /// Runs a program's body; on error prints `PROGRAM: error` and exits 1.

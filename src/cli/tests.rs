@@ -39,6 +39,7 @@ fn expand(args: &[&str], scopes: &[ConfigScope], file: &str) -> Result<Expanded,
         assert_eq!(path, Path::new("my.conf"));
         Ok(bytes)
     })
+    .map_err(|e| e.to_string())
 }
 
 fn args_of(args: &[&str], scopes: &[ConfigScope], file: &str) -> Vec<String> {
@@ -46,7 +47,9 @@ fn args_of(args: &[&str], scopes: &[ConfigScope], file: &str) -> Vec<String> {
 }
 
 fn error_of(file: &str) -> String {
-    parse_config("my.conf", file.as_bytes(), FLAGS).unwrap_err()
+    parse_config("my.conf", file.as_bytes(), FLAGS)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -227,7 +230,16 @@ fn an_unreadable_file_is_named() {
         std::fs::read(p)
     })
     .unwrap_err();
-    assert!(error.starts_with("/no/such.conf: cannot read: "), "{error}");
+    assert!(
+        matches!(&error, ConfigError::Unreadable { file, .. } if file == "/no/such.conf"),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("/no/such.conf: cannot read: "),
+        "{error}"
+    );
 }
 
 #[test]
@@ -266,11 +278,23 @@ fn bad_files_name_file_line_and_what_is_wrong() {
         "my.conf:1: config cannot be set in a config file"
     );
     assert_eq!(
-        parse_config("my.conf", b"listen = ok\nstate-dir = \xff\n", FLAGS).unwrap_err(),
+        parse_config("my.conf", b"listen = ok\nstate-dir = \xff\n", FLAGS)
+            .unwrap_err()
+            .to_string(),
         "my.conf:2: not UTF-8 text"
     );
+    assert!(matches!(
+        parse_config("my.conf", b"listen = ok\nlisten = again\n", FLAGS),
+        Err(ConfigError::Line {
+            line: 2,
+            problem: LineProblem::SetTwice { first: 1, .. },
+            ..
+        })
+    ));
     assert_eq!(
-        parse_config("my.conf", b"name = -x\n", CLAIM).unwrap_err(),
+        parse_config("my.conf", b"name = -x\n", CLAIM)
+            .unwrap_err()
+            .to_string(),
         "my.conf:1: name = \"-x\": cannot start with -"
     );
 }
