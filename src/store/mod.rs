@@ -8,7 +8,7 @@
 //! against the newest head in the log; compaction rewrites the log with
 //! only what must be kept (write new, fsync, rename). Memory holds only
 //! the index from name to file offset (about 20 bytes a name), the top
-//! of the tree (10–20 bytes a name) and the reverse index (about 9 bytes
+//! of the tree (10–20 bytes a name) and the reverse index (about 6 bytes
 //! for each onion a name points at), so a mirror with a million records
 //! fits a Raspberry Pi; records and leaf hashes are read back from the file
 //! with positional reads.
@@ -21,8 +21,8 @@
 //! answered as of the current head, lookups with proofs against its root.
 //!
 //! This module does not verify records, decide ownership or sign: the
-//! server does that before appending. It parses no record's JSON beyond
-//! the two fields the reverse index reads ([`crate::record::pointed_keys`]).
+//! server does that before appending. It reads no record's JSON beyond
+//! the addresses the reverse index needs (see `reverse`).
 //!
 //! Locks: readers take the read side of one `RwLock` briefly; writers
 //! (`append`, `seal`, `advance`, `compact`) first take one `Mutex`, so only
