@@ -146,11 +146,7 @@ impl Story {
         );
         let id = self.log.new_stream_to(mark, host);
         self.assert_guarded(&id, host);
-        let events = self.log.events_of(&id);
-        assert!(
-            !statuses(&events).contains(&StreamStatus::ControllerWait),
-            "{host}: no controller should be asked: {events:#?}"
-        );
+        self.log.assert_never_held(&id, host);
         eprintln!(
             "  {url} failed inside Tor in {:.2} s (curl exit {:?}: {})",
             got.took.as_secs_f64(),
@@ -161,37 +157,7 @@ impl Story {
 
     /// Stream `id` (to `host`) failed inside Tor through the guard.
     pub(crate) fn assert_guarded(&mut self, id: &StreamId, host: &str) {
-        let events = self.log.wait_closed(id);
-        let after_new: Vec<StreamStatus> = statuses(&events)
-            .into_iter()
-            .filter(|s| !matches!(s, StreamStatus::New | StreamStatus::ControllerWait))
-            .collect();
-        assert_eq!(
-            after_new,
-            vec![
-                StreamStatus::Remap,
-                StreamStatus::Failed,
-                StreamStatus::Closed
-            ],
-            "{host}: {events:#?}"
-        );
-        let remap = events.iter().find(|e| e.status == StreamStatus::Remap);
-        assert_eq!(
-            remap.map(|e| e.target_host.as_str()),
-            Some(GUARD_TO),
-            "{host}: {events:#?}"
-        );
-        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
-        assert_eq!(
-            failed.and_then(|e| e.reason()),
-            Some("TORPROTOCOL"),
-            "{host}: {events:#?}"
-        );
-        assert!(
-            events.iter().all(|e| !e.on_circuit()),
-            "{host}: on a circuit: {events:#?}"
-        );
-        self.log.assert_no_leak(host);
+        self.log.assert_guard_failed(id, host);
     }
 
     /// Fetches `http://host/` (a `.tor.onion` name) with the daemon away
@@ -210,27 +176,16 @@ impl Story {
             self.log.dump_from(mark)
         );
         let id = self.log.new_stream_to(mark, host);
-        let events = self.log.wait_closed(&id);
+        let events = self.log.assert_refused_by_tor(&id, host);
         assert_eq!(
             statuses(&events),
-            vec![
+            [
                 StreamStatus::New,
                 StreamStatus::Failed,
                 StreamStatus::Closed
             ],
             "{host}: {events:#?}"
         );
-        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
-        assert_eq!(
-            failed.and_then(|e| e.reason()),
-            Some("TORPROTOCOL"),
-            "{host}: {events:#?}"
-        );
-        assert!(
-            events.iter().all(|e| !e.on_circuit()),
-            "{host}: on a circuit: {events:#?}"
-        );
-        self.log.assert_no_leak(host);
         let shown: Vec<String> = events.iter().map(describe_event).collect();
         eprintln!(
             "  {url} failed inside Tor in {:.2} s without a guard (curl exit {:?}: {}); \

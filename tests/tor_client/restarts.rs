@@ -54,11 +54,7 @@ fn sigterm_hands_streams_back_and_tor_names_fail_locally() {
     let (web, web_id) = watch.connect(tor.socks, "example.com", 80);
     let (mut name, id) = watch.connect(tor.socks, "example.tor", 80);
     assert_failed_locally(&mut watch, &mut name, &id);
-    assert!(
-        !statuses(&watch.events_of(&id)).contains(&StreamStatus::ControllerWait),
-        "{}",
-        watch.dump()
-    );
+    watch.assert_never_held(&id, "example.tor");
     // example.com's events came before example.tor's: it never waited.
     assert_eq!(
         statuses(&watch.events_of(&web_id)),
