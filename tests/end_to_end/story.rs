@@ -14,7 +14,7 @@ use testkit::liar::Liar;
 use testkit::servers::Server;
 use testkit::streams::Watcher;
 use testkit::tor::Daemon;
-use testkit::tornet::{curl, describe_event, statuses, Tornet};
+use testkit::tornet::{curl, describe_event, statuses, Run, Tornet};
 use testkit::TempDir;
 
 /// What every phase uses.
@@ -135,20 +135,11 @@ impl Story {
     /// CLOSED, all on circuit 0; and no controller was asked
     /// (`__LeaveStreamsUnattached` is off).
     pub(crate) fn fails_locally(&mut self, host: &str) {
-        let mark = self.log.mark();
-        let url = format!("http://{host}/");
-        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
-        assert!(
-            !got.success() && got.took < LOCAL_FAILURE,
-            "curl {url} should fail at once with the daemon away: {}\nevents:\n{}",
-            got.describe(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, host);
+        let (got, id) = self.fetch_failing(host, "with the daemon away");
         self.assert_guarded(&id, host);
         self.log.assert_never_held(&id, host);
         eprintln!(
-            "  {url} failed inside Tor in {:.2} s (curl exit {:?}: {})",
+            "  http://{host}/ failed inside Tor in {:.2} s (curl exit {:?}: {})",
             got.took.as_secs_f64(),
             got.code(),
             got.stderr.trim()
@@ -166,16 +157,7 @@ impl Story {
     /// touched it), no controller asked, FAILED with TORPROTOCOL, CLOSED,
     /// nothing on a circuit or sent out.
     pub(crate) fn refused_by_tor(&mut self, host: &str) {
-        let mark = self.log.mark();
-        let url = format!("http://{host}/");
-        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
-        assert!(
-            !got.success() && got.took < LOCAL_FAILURE,
-            "curl {url} should fail at once with neither daemon nor guard: {}\nevents:\n{}",
-            got.describe(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, host);
+        let (got, id) = self.fetch_failing(host, "with neither daemon nor guard");
         let events = self.log.assert_refused_by_tor(&id, host);
         assert_eq!(
             statuses(&events),
@@ -188,13 +170,30 @@ impl Story {
         );
         let shown: Vec<String> = events.iter().map(describe_event).collect();
         eprintln!(
-            "  {url} failed inside Tor in {:.2} s without a guard (curl exit {:?}: {}); \
-             stream {id}:\n    {}",
+            "  http://{host}/ failed inside Tor in {:.2} s without a guard \
+             (curl exit {:?}: {}); stream {id}:\n    {}",
             got.took.as_secs_f64(),
             got.code(),
             got.stderr.trim(),
             shown.join("\n    ")
         );
+    }
+
+    /// Fetches `http://host/`, which must fail within [`LOCAL_FAILURE`]
+    /// (`when`: in what state of daemon and guard); returns curl's run and
+    /// the one stream Tor reported to `host`.
+    fn fetch_failing(&mut self, host: &str, when: &str) -> (Run, StreamId) {
+        let mark = self.log.mark();
+        let url = format!("http://{host}/");
+        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
+        assert!(
+            !got.success() && got.took < LOCAL_FAILURE,
+            "curl {url} should fail at once {when}: {}\nevents:\n{}",
+            got.describe(),
+            self.log.dump_from(mark)
+        );
+        let id = self.log.new_stream_to(mark, host);
+        (got, id)
     }
 
     /// Removes the `*.tor` guard mapping from the client tor (MAPADDRESS of
