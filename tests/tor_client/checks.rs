@@ -1,14 +1,16 @@
 //! What the tests check in Tor's STREAM events and `stream-status`: no
 //! `.tor` name leaves on a circuit, a stream followed through the daemon's
 //! redirect, a stream the daemon closes, a stream failed inside Tor (by
-//! the guard or by Tor itself), and a stream handed back to Tor.
+//! the guard or by Tor itself), a stream handed back to Tor, and what
+//! `--release` reports.
 
 use onions::name::Host;
 use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use testkit::streams::Watcher;
-use testkit::tor::{Daemon, SocksReply, SocksRequest, EVENT_LIMIT};
+use testkit::tor::{release, Daemon, SocksReply, SocksRequest, EVENT_LIMIT};
 pub(crate) use testkit::tornet::statuses;
 
 /// No event shows a `.tor` target on a circuit, or sent to an exit.
@@ -164,6 +166,29 @@ fn assert_socks_error(socks: &mut SocksRequest) -> String {
         "{what}: the client gets an error"
     );
     what
+}
+
+/// Waits (bounded) until each of the streams `ids` waits for a controller.
+pub(crate) fn wait_held(watch: &mut Watcher, ids: &[&StreamId]) {
+    for id in ids {
+        watch.wait_event(id, "CONTROLLER_WAIT", |e| {
+            e.status == StreamStatus::ControllerWait
+        });
+    }
+}
+
+/// Runs `onions-client --release` with `access` in `dir`: it exits 0 and
+/// reports `handed` waiting streams handed back, `attached` of them
+/// attached and the rest failed inside tor.
+pub(crate) fn assert_released(dir: &Path, access: &[String], handed: usize, attached: usize) {
+    let (status, text) = release(dir, access, &[]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    let failed = handed - attached;
+    let report = format!(
+        "{handed} waiting streams handed back ({attached} attached, {failed} .tor streams \
+         failed inside tor)"
+    );
+    assert!(text.contains(&report), "{text}");
 }
 
 /// Asserts that stream `id` no longer waits for a controller: Tor refuses

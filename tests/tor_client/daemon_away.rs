@@ -2,12 +2,15 @@
 //! with no guard mapping at all, trailing-dot names through the guard's
 //! wildcards for them (and what happens without those).
 
-use crate::checks::{assert_failed_locally, assert_no_leak, assert_refused_by_tor, statuses};
+use crate::checks::{
+    assert_failed_locally, assert_no_leak, assert_refused_by_tor, assert_released, statuses,
+    wait_held,
+};
 use crate::fixtures::{cookie_access, no_registry, start_daemon};
 use onions::tor::control::{
     StreamStatus, GUARD_FROM, GUARD_FROM_ONION_ROOTED, GUARD_FROM_ROOTED, GUARD_TO,
 };
-use testkit::tor::{release, SocksReply, TestTor};
+use testkit::tor::{SocksReply, TestTor};
 use testkit::TempDir;
 
 /// With the daemon away and no guard mapping at all, Tor refuses a
@@ -24,17 +27,8 @@ fn tor_onion_names_fail_inside_tor_without_daemon_or_guard() {
     let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
     daemon.kill9();
     let (mut stuck, stuck_id) = watch.connect(tor.socks, "stuck.tor.onion", 80);
-    watch.wait_event(&stuck_id, "CONTROLLER_WAIT", |e| {
-        e.status == StreamStatus::ControllerWait
-    });
-    let (status, text) = release(tmp.path(), &access, &[]);
-    assert_eq!(status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(
-            "1 waiting streams handed back (0 attached, 1 .tor streams failed inside tor)"
-        ),
-        "{text}"
-    );
+    wait_held(&mut watch, &[&stuck_id]);
+    assert_released(tmp.path(), &access, 1, 0);
     assert_refused_by_tor(&mut watch, &mut stuck, &stuck_id);
 
     // MAPADDRESS of an address to itself removes its mapping.
@@ -137,19 +131,8 @@ fn trailing_dot_names_fail_inside_tor_while_the_daemon_is_away() {
     daemon.kill9();
     let (mut stuck, stuck_id) = watch.connect(tor.socks, "stuck.tor.", 80);
     let (mut stuck_onion, stuck_onion_id) = watch.connect(tor.socks, "stuck.tor.onion.", 80);
-    for id in [&stuck_id, &stuck_onion_id] {
-        watch.wait_event(id, "CONTROLLER_WAIT", |e| {
-            e.status == StreamStatus::ControllerWait
-        });
-    }
-    let (status, text) = release(tmp.path(), &access, &[]);
-    assert_eq!(status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(
-            "2 waiting streams handed back (0 attached, 2 .tor streams failed inside tor)"
-        ),
-        "{text}"
-    );
+    wait_held(&mut watch, &[&stuck_id, &stuck_onion_id]);
+    assert_released(tmp.path(), &access, 2, 0);
     assert_failed_locally(&mut watch, &mut stuck, &stuck_id);
     assert_failed_locally(&mut watch, &mut stuck_onion, &stuck_onion_id);
     let (mut name, id) = watch.connect(tor.socks, "new.tor.", 80);

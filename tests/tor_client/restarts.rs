@@ -3,15 +3,15 @@
 //! a kill -9 followed by a new daemon that takes over waiting streams.
 
 use crate::checks::{
-    assert_failed_locally, assert_handed_back, assert_no_leak, follow_redirect, refused_by_daemon,
-    statuses,
+    assert_failed_locally, assert_handed_back, assert_no_leak, assert_released, follow_redirect,
+    refused_by_daemon, statuses, wait_held,
 };
 use crate::fixtures::{
     cookie_access, no_registry, password_access, resolving, start_daemon, Setup,
 };
 use crate::{onion_of, EXAMPLE, OTHER, WWW};
 use onions::tor::control::StreamStatus;
-use testkit::tor::{release, SocksReply, TestTor};
+use testkit::tor::{SocksReply, TestTor};
 use testkit::TempDir;
 
 #[test]
@@ -82,20 +82,9 @@ fn after_kill_9_release_hands_waiting_streams_back() {
 
     let (mut stuck, stuck_id) = watch.connect(tor.socks, "stuck.tor", 80);
     let (web, web_id) = watch.connect(tor.socks, "example.com", 80);
-    for id in [&stuck_id, &web_id] {
-        watch.wait_event(id, "CONTROLLER_WAIT", |e| {
-            e.status == StreamStatus::ControllerWait
-        });
-    }
+    wait_held(&mut watch, &[&stuck_id, &web_id]);
 
-    let (status, text) = release(tmp.path(), &access, &[]);
-    assert_eq!(status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(
-            "2 waiting streams handed back (1 attached, 1 .tor streams failed inside tor)"
-        ),
-        "{text}"
-    );
+    assert_released(tmp.path(), &access, 2, 1);
     assert_eq!(tor.leave_streams_unattached(), "0");
     assert_failed_locally(&mut watch, &mut stuck, &stuck_id);
     assert_handed_back(&watch, &web_id, "example.com");
@@ -119,11 +108,7 @@ fn after_kill_9_a_restarted_daemon_takes_over_waiting_streams() {
     let (named, named_id) = s.watch.connect(proxy, "example.tor", 80);
     let (mut unknown, unknown_id) = s.watch.connect(proxy, "unknown.tor", 80);
     let (web, web_id) = s.watch.connect(proxy, "example.com", 80);
-    for id in [&named_id, &unknown_id, &web_id] {
-        s.watch.wait_event(id, "CONTROLLER_WAIT", |e| {
-            e.status == StreamStatus::ControllerWait
-        });
-    }
+    wait_held(&mut s.watch, &[&named_id, &unknown_id, &web_id]);
 
     let resolver = resolving(&[s.registry.mirror.addr], &s.registry.key, &[]);
     s.daemon = start_daemon(
