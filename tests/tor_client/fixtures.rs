@@ -131,15 +131,7 @@ impl Setup {
         let registry = Registry::start(&tmp);
         let tor = TestTor::start();
         let watch = tor.watcher();
-        let resolver = resolving(&[registry.mirror.addr], &registry.key, extra);
-        let daemon = start_daemon(
-            tmp.path(),
-            "daemon.log",
-            &tor,
-            &cookie_access(&tor),
-            &resolver,
-            &[],
-        );
+        let daemon = registry_daemon(tmp.path(), "daemon.log", &tor, &registry, extra);
         Setup {
             daemon,
             watch,
@@ -149,9 +141,28 @@ impl Setup {
         }
     }
 
+    /// Starts a new daemon as [`Setup::start`] did (with no `extra` flags),
+    /// its log in `log`, in place of one that died.
+    pub(crate) fn restart_daemon(&mut self, log: &str) {
+        self.daemon = registry_daemon(self.tmp.path(), log, &self.tor, &self.registry, &[]);
+    }
+
     /// Connects to `host:80` and returns the onion the daemon sent the
     /// stream to (see [`follow_redirect`]).
     pub(crate) fn redirected(&mut self, host: &str) -> String {
         redirected(&mut self.watch, &mut self.daemon, self.tor.socks, host)
     }
+}
+
+/// Starts a daemon with the cookie, resolving through `registry`'s mirror
+/// with `extra` flags, its log in `dir/log`; waits until it has attached.
+fn registry_daemon(
+    dir: &Path,
+    log: &str,
+    tor: &TestTor,
+    registry: &Registry,
+    extra: &[&str],
+) -> Daemon {
+    let resolver = resolving(&[registry.mirror.addr], &registry.key, extra);
+    start_daemon(dir, log, tor, &cookie_access(tor), &resolver, &[])
 }

@@ -2,8 +2,8 @@
 //! names, and DNS resolves of `.tor` names (also one taken over after a
 //! restart), which are never looked up.
 
-use crate::checks::refused_by_daemon;
-use crate::fixtures::{cookie_access, resolving, start_daemon, Setup};
+use crate::checks::{refused_by_daemon, wait_held};
+use crate::fixtures::Setup;
 use onions::tor::control::StreamStatus;
 use testkit::tor::SocksReply;
 
@@ -84,18 +84,8 @@ fn dns_resolve_of_a_tor_name_is_closed_with_resolvefailed() {
     // Waiting while the daemon was away, then taken over.
     s.daemon.kill9();
     let (mut resolve, id) = s.watch.resolve(proxy, "example.tor");
-    s.watch.wait_event(&id, "CONTROLLER_WAIT", |e| {
-        e.status == StreamStatus::ControllerWait
-    });
-    let resolver = resolving(&[s.registry.mirror.addr], &s.registry.key, &[]);
-    s.daemon = start_daemon(
-        s.tmp.path(),
-        "daemon-2.log",
-        &s.tor,
-        &cookie_access(&s.tor),
-        &resolver,
-        &[],
-    );
+    wait_held(&mut s.watch, &[&id]);
+    s.restart_daemon("daemon-2.log");
     assert_eq!(resolve.reply(), SocksReply::Refused(4));
     let closed = s
         .watch

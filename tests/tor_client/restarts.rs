@@ -6,9 +6,7 @@ use crate::checks::{
     assert_failed_locally, assert_handed_back, assert_no_leak, assert_released, follow_redirect,
     refused_by_daemon, statuses, wait_held,
 };
-use crate::fixtures::{
-    cookie_access, no_registry, password_access, resolving, start_daemon, Setup,
-};
+use crate::fixtures::{cookie_access, no_registry, password_access, start_daemon, Setup};
 use crate::{onion_of, EXAMPLE, OTHER, WWW};
 use onions::tor::control::StreamStatus;
 use testkit::tor::{SocksReply, TestTor};
@@ -110,15 +108,7 @@ fn after_kill_9_a_restarted_daemon_takes_over_waiting_streams() {
     let (web, web_id) = s.watch.connect(proxy, "example.com", 80);
     wait_held(&mut s.watch, &[&named_id, &unknown_id, &web_id]);
 
-    let resolver = resolving(&[s.registry.mirror.addr], &s.registry.key, &[]);
-    s.daemon = start_daemon(
-        s.tmp.path(),
-        "daemon-2.log",
-        &s.tor,
-        &cookie_access(&s.tor),
-        &resolver,
-        &[],
-    );
+    s.restart_daemon("daemon-2.log");
     let line = s
         .daemon
         .wait_log(&["taking over", "streams that were waiting"], 1)[0]
