@@ -1,6 +1,7 @@
 //! What the tests start: a registry (a Quorum and a mirror serving the
 //! test's names), the daemon's flags for tor's control port and for
-//! resolving, the daemon itself, and [`Setup`], all of these at once.
+//! resolving, the daemon itself, and [`Setup`], all of these at once; or
+//! [`Away`], a tor without a registry.
 
 use crate::checks::redirected;
 use crate::{EXAMPLE, OTHER, REPLICATE_LIMIT, THIRD, WWW};
@@ -112,6 +113,47 @@ pub(crate) fn start_daemon(
     let mut daemon = Daemon::start(&dir.join(log), &args, env);
     daemon.wait_log(&[&format!("attached to tor at {}", tor.control)], 1);
     daemon
+}
+
+/// A tor and the test's watcher, with the flags that reach tor's control
+/// port: for tests of the daemon going away, whose daemons never resolve
+/// a name.
+pub(crate) struct Away {
+    // Dropped in this order: the watcher before tor, the temp dir last.
+    pub(crate) watch: Watcher,
+    pub(crate) access: Vec<String>,
+    pub(crate) tor: TestTor,
+    pub(crate) tmp: TempDir,
+}
+
+impl Away {
+    /// Starts tor and the watcher in a temp dir for `label`; daemons will
+    /// reach tor with the flags `access` gives.
+    pub(crate) fn start(label: &str, access: fn(&TestTor) -> Vec<String>) -> Away {
+        let tmp = TempDir::new(label);
+        let tor = TestTor::start();
+        let watch = tor.watcher();
+        let access = access(&tor);
+        Away {
+            watch,
+            access,
+            tor,
+            tmp,
+        }
+    }
+
+    /// Starts a daemon that resolves nothing ([`no_registry`]), its log in
+    /// `log`, and waits until it has attached.
+    pub(crate) fn daemon(&self, log: &str) -> Daemon {
+        start_daemon(
+            self.tmp.path(),
+            log,
+            &self.tor,
+            &self.access,
+            &no_registry(),
+            &[],
+        )
+    }
 }
 
 /// A registry, a tor, the test's watcher and a daemon resolving through
