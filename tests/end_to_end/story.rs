@@ -92,17 +92,8 @@ impl Story {
     /// SUCCEEDED event shows the stream connected to `onion` (never to the
     /// name).
     pub(crate) fn fetch_named(&mut self, daemon: &mut Daemon, host: &str, onion: &str, page: &str) {
-        let mark = self.log.mark();
+        let (got, id, _) = self.fetch_loading(host, page, Some(daemon));
         let url = format!("http://{host}/");
-        let got = curl(&self.runs, self.socks, &url, FETCH_LIMIT);
-        assert!(
-            got.success() && got.stdout.contains(page),
-            "curl {url} should load {page:?}: {}\ndaemon log:\n{}\nevents:\n{}",
-            got.describe(),
-            daemon.log(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, host);
         let name = lookup_name(host);
         let line = daemon.wait_log(&[&format!("stream {id}: {name} -> ")], 1)[0].clone();
         assert!(
@@ -179,6 +170,30 @@ impl Story {
         );
     }
 
+    /// Fetches `http://host/`, which must load a page holding `page` within
+    /// [`FETCH_LIMIT`] (else the failure shows `daemon`'s log, if any);
+    /// returns curl's run, the one stream Tor reported to `host`, and the
+    /// mark of the events from before the fetch.
+    fn fetch_loading(
+        &mut self,
+        host: &str,
+        page: &str,
+        daemon: Option<&Daemon>,
+    ) -> (Run, StreamId, usize) {
+        let mark = self.log.mark();
+        let url = format!("http://{host}/");
+        let got = curl(&self.runs, self.socks, &url, FETCH_LIMIT);
+        assert!(
+            got.success() && got.stdout.contains(page),
+            "curl {url} should load {page:?}: {}\n{}events:\n{}",
+            got.describe(),
+            daemon.map_or(String::new(), |d| format!("daemon log:\n{}\n", d.log())),
+            self.log.dump_from(mark)
+        );
+        let id = self.log.new_stream_to(mark, host);
+        (got, id, mark)
+    }
+
     /// Fetches `http://host/`, which must fail within [`LOCAL_FAILURE`]
     /// (`when`: in what state of daemon and guard); returns curl's run and
     /// the one stream Tor reported to `host`.
@@ -217,17 +232,9 @@ impl Story {
     /// involved): it loads. `daemon_up`: whether a controller took the
     /// stream (CONTROLLER_WAIT) or Tor attached it itself.
     pub(crate) fn plain_works(&mut self, daemon_up: bool) {
-        let mark = self.log.mark();
         let onion = self.onion.clone();
+        let (got, id, mark) = self.fetch_loading(&onion, TEST_PAGE, None);
         let url = format!("http://{onion}/");
-        let got = curl(&self.runs, self.socks, &url, FETCH_LIMIT);
-        assert!(
-            got.success() && got.stdout.contains(TEST_PAGE),
-            "curl {url} should load: {}\nevents:\n{}",
-            got.describe(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, &onion);
         self.log
             .wait_event(&id, "SUCCEEDED", |e| e.status == StreamStatus::Succeeded);
         let waited = statuses(&self.log.events_of(&id)).contains(&StreamStatus::ControllerWait);
