@@ -12,32 +12,21 @@ fn unknown_and_invalid_names_are_closed_with_resolvefailed() {
     let mut s = Setup::start("client-unknown", &[]);
     let proxy = s.tor.socks;
 
-    let id = refused_by_daemon(&mut s.watch, proxy, "unknown.tor");
-    s.daemon.wait_log(
-        &[&format!(
-            "stream {id}: unknown.tor not resolved: not registered (proven absent); closed"
-        )],
-        1,
-    );
-    let id = refused_by_daemon(&mut s.watch, proxy, "bad_name.tor");
-    s.daemon.wait_log(
-        &[&format!(
-            "stream {id}: \"bad_name.tor\" is not a valid .tor name"
-        )],
-        1,
-    );
-    let id = refused_by_daemon(&mut s.watch, proxy, "nope.example.tor");
-    s.daemon.wait_log(
-        &[&format!(
-            "stream {id}: nope.example.tor not resolved: the record has no subdomain"
-        )],
-        1,
-    );
-    let id = refused_by_daemon(&mut s.watch, proxy, "tor");
-    s.daemon.wait_log(
-        &[&format!("stream {id}: \"tor\" is not a valid .tor name")],
-        1,
-    );
+    for (host, logged) in [
+        (
+            "unknown.tor",
+            "unknown.tor not resolved: not registered (proven absent); closed",
+        ),
+        ("bad_name.tor", "\"bad_name.tor\" is not a valid .tor name"),
+        (
+            "nope.example.tor",
+            "nope.example.tor not resolved: the record has no subdomain",
+        ),
+        ("tor", "\"tor\" is not a valid .tor name"),
+    ] {
+        let id = refused_by_daemon(&mut s.watch, proxy, host);
+        s.daemon.wait_log(&[&format!("stream {id}: {logged}")], 1);
+    }
 
     // A DNS resolve (Tor's SOCKS extension 0xF0) of a registered name gets
     // an error and goes nowhere. (Its close reason: see
