@@ -2,13 +2,14 @@
 //! test's own: it keeps every event, in order, and waits (bounded) for the
 //! ones a test expects. On the client-daemon tests' tor it also sends SOCKS
 //! requests and finds their streams by source address; on the tornet
-//! network's client it finds streams by target and catches `.tor` names
-//! that leave.
+//! network's client it finds streams by target. On both it catches `.tor`
+//! names that leave and checks how Tor failed a stream inside itself.
 
 use crate::tor::SocksRequest;
+use crate::tornet::statuses;
 use crossbeam_channel::Receiver;
 use onions::tor::control::{
-    is_tor_target, ControlConnection, Event, StreamEvent, StreamId, StreamStatus,
+    is_tor_target, ControlConnection, Event, StreamEvent, StreamId, StreamStatus, GUARD_TO,
 };
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -166,6 +167,82 @@ impl Watcher {
     pub fn wait_closed(&mut self, id: &StreamId) -> Vec<StreamEvent> {
         self.wait_event(id, "CLOSED", |e| e.status == StreamStatus::Closed);
         self.events_of(id)
+    }
+
+    /// Waits (bounded) until stream `id` is CLOSED and asserts that the
+    /// `*.tor` guard failed it inside Tor: REMAP to [`GUARD_TO`], FAILED
+    /// with TORPROTOCOL, CLOSED, nothing on a circuit or sent out. What a
+    /// `.tor` name gets while no daemon redirects it. Returns its events.
+    pub fn assert_guard_failed(&mut self, id: &StreamId, what: &str) -> Vec<StreamEvent> {
+        let expected = [
+            StreamStatus::Remap,
+            StreamStatus::Failed,
+            StreamStatus::Closed,
+        ];
+        let events = self.assert_failed_inside(id, what, &expected);
+        let remap = events.iter().find(|e| e.status == StreamStatus::Remap);
+        assert_eq!(
+            remap.map(|e| e.target_host.as_str()),
+            Some(GUARD_TO),
+            "{what}: {events:#?}"
+        );
+        events
+    }
+
+    /// Waits (bounded) until stream `id` is CLOSED and asserts that Tor
+    /// refused its host itself, no mapping involved: FAILED with
+    /// TORPROTOCOL, CLOSED, nothing on a circuit or sent out. What a
+    /// `.tor.onion` name gets with neither daemon nor guard. Returns its
+    /// events.
+    pub fn assert_refused_by_tor(&mut self, id: &StreamId, what: &str) -> Vec<StreamEvent> {
+        self.assert_failed_inside(id, what, &[StreamStatus::Failed, StreamStatus::Closed])
+    }
+
+    /// Waits (bounded) until stream `id` is CLOSED and asserts that it
+    /// failed inside Tor: past NEW (and CONTROLLER_WAIT, if a controller
+    /// held it) its statuses are `expected`, its FAILED gives TORPROTOCOL,
+    /// none of its events is on a circuit or sent out, and no `.tor` name
+    /// has left. Returns its events.
+    fn assert_failed_inside(
+        &mut self,
+        id: &StreamId,
+        what: &str,
+        expected: &[StreamStatus],
+    ) -> Vec<StreamEvent> {
+        let events = self.wait_closed(id);
+        let held = events
+            .iter()
+            .take_while(|e| matches!(e.status, StreamStatus::New | StreamStatus::ControllerWait))
+            .count();
+        assert_eq!(statuses(&events[held..]), expected, "{what}: {events:#?}");
+        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
+        assert_eq!(
+            failed.and_then(|e| e.reason()),
+            Some("TORPROTOCOL"),
+            "{what}: {events:#?}"
+        );
+        for event in &events {
+            assert!(
+                !event.on_circuit()
+                    && !matches!(
+                        event.status,
+                        StreamStatus::SentConnect | StreamStatus::SentResolve
+                    ),
+                "{what}: on a circuit or sent out: {event:?}"
+            );
+        }
+        self.assert_no_leak(what);
+        events
+    }
+
+    /// Asserts that stream `id` never waited for a controller: Tor handled
+    /// it without asking one (no daemon attaches streams).
+    pub fn assert_never_held(&self, id: &StreamId, what: &str) {
+        assert!(
+            !statuses(&self.events_of(id)).contains(&StreamStatus::ControllerWait),
+            "{what}: no controller should be asked:\n{}",
+            self.dump()
+        );
     }
 
     /// The events of stream `id` so far.

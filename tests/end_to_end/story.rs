@@ -14,7 +14,7 @@ use testkit::liar::Liar;
 use testkit::servers::Server;
 use testkit::streams::Watcher;
 use testkit::tor::Daemon;
-use testkit::tornet::{curl, describe_event, statuses, Tornet};
+use testkit::tornet::{curl, describe_event, statuses, Run, Tornet};
 use testkit::TempDir;
 
 /// What every phase uses.
@@ -92,17 +92,8 @@ impl Story {
     /// SUCCEEDED event shows the stream connected to `onion` (never to the
     /// name).
     pub(crate) fn fetch_named(&mut self, daemon: &mut Daemon, host: &str, onion: &str, page: &str) {
-        let mark = self.log.mark();
+        let (got, id, _) = self.fetch_loading(host, page, Some(daemon));
         let url = format!("http://{host}/");
-        let got = curl(&self.runs, self.socks, &url, FETCH_LIMIT);
-        assert!(
-            got.success() && got.stdout.contains(page),
-            "curl {url} should load {page:?}: {}\ndaemon log:\n{}\nevents:\n{}",
-            got.describe(),
-            daemon.log(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, host);
         let name = lookup_name(host);
         let line = daemon.wait_log(&[&format!("stream {id}: {name} -> ")], 1)[0].clone();
         assert!(
@@ -135,24 +126,11 @@ impl Story {
     /// CLOSED, all on circuit 0; and no controller was asked
     /// (`__LeaveStreamsUnattached` is off).
     pub(crate) fn fails_locally(&mut self, host: &str) {
-        let mark = self.log.mark();
-        let url = format!("http://{host}/");
-        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
-        assert!(
-            !got.success() && got.took < LOCAL_FAILURE,
-            "curl {url} should fail at once with the daemon away: {}\nevents:\n{}",
-            got.describe(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, host);
+        let (got, id) = self.fetch_failing(host, "with the daemon away");
         self.assert_guarded(&id, host);
-        let events = self.log.events_of(&id);
-        assert!(
-            !statuses(&events).contains(&StreamStatus::ControllerWait),
-            "{host}: no controller should be asked: {events:#?}"
-        );
+        self.log.assert_never_held(&id, host);
         eprintln!(
-            "  {url} failed inside Tor in {:.2} s (curl exit {:?}: {})",
+            "  http://{host}/ failed inside Tor in {:.2} s (curl exit {:?}: {})",
             got.took.as_secs_f64(),
             got.code(),
             got.stderr.trim()
@@ -161,37 +139,7 @@ impl Story {
 
     /// Stream `id` (to `host`) failed inside Tor through the guard.
     pub(crate) fn assert_guarded(&mut self, id: &StreamId, host: &str) {
-        let events = self.log.wait_closed(id);
-        let after_new: Vec<StreamStatus> = statuses(&events)
-            .into_iter()
-            .filter(|s| !matches!(s, StreamStatus::New | StreamStatus::ControllerWait))
-            .collect();
-        assert_eq!(
-            after_new,
-            vec![
-                StreamStatus::Remap,
-                StreamStatus::Failed,
-                StreamStatus::Closed
-            ],
-            "{host}: {events:#?}"
-        );
-        let remap = events.iter().find(|e| e.status == StreamStatus::Remap);
-        assert_eq!(
-            remap.map(|e| e.target_host.as_str()),
-            Some(GUARD_TO),
-            "{host}: {events:#?}"
-        );
-        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
-        assert_eq!(
-            failed.and_then(|e| e.reason()),
-            Some("TORPROTOCOL"),
-            "{host}: {events:#?}"
-        );
-        assert!(
-            events.iter().all(|e| !e.on_circuit()),
-            "{host}: on a circuit: {events:#?}"
-        );
-        self.log.assert_no_leak(host);
+        self.log.assert_guard_failed(id, host);
     }
 
     /// Fetches `http://host/` (a `.tor.onion` name) with the daemon away
@@ -200,46 +148,67 @@ impl Story {
     /// touched it), no controller asked, FAILED with TORPROTOCOL, CLOSED,
     /// nothing on a circuit or sent out.
     pub(crate) fn refused_by_tor(&mut self, host: &str) {
-        let mark = self.log.mark();
-        let url = format!("http://{host}/");
-        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
-        assert!(
-            !got.success() && got.took < LOCAL_FAILURE,
-            "curl {url} should fail at once with neither daemon nor guard: {}\nevents:\n{}",
-            got.describe(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, host);
-        let events = self.log.wait_closed(&id);
+        let (got, id) = self.fetch_failing(host, "with neither daemon nor guard");
+        let events = self.log.assert_refused_by_tor(&id, host);
         assert_eq!(
             statuses(&events),
-            vec![
+            [
                 StreamStatus::New,
                 StreamStatus::Failed,
                 StreamStatus::Closed
             ],
             "{host}: {events:#?}"
         );
-        let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
-        assert_eq!(
-            failed.and_then(|e| e.reason()),
-            Some("TORPROTOCOL"),
-            "{host}: {events:#?}"
-        );
-        assert!(
-            events.iter().all(|e| !e.on_circuit()),
-            "{host}: on a circuit: {events:#?}"
-        );
-        self.log.assert_no_leak(host);
         let shown: Vec<String> = events.iter().map(describe_event).collect();
         eprintln!(
-            "  {url} failed inside Tor in {:.2} s without a guard (curl exit {:?}: {}); \
-             stream {id}:\n    {}",
+            "  http://{host}/ failed inside Tor in {:.2} s without a guard \
+             (curl exit {:?}: {}); stream {id}:\n    {}",
             got.took.as_secs_f64(),
             got.code(),
             got.stderr.trim(),
             shown.join("\n    ")
         );
+    }
+
+    /// Fetches `http://host/`, which must load a page holding `page` within
+    /// [`FETCH_LIMIT`] (else the failure shows `daemon`'s log, if any);
+    /// returns curl's run, the one stream Tor reported to `host`, and the
+    /// mark of the events from before the fetch.
+    fn fetch_loading(
+        &mut self,
+        host: &str,
+        page: &str,
+        daemon: Option<&Daemon>,
+    ) -> (Run, StreamId, usize) {
+        let mark = self.log.mark();
+        let url = format!("http://{host}/");
+        let got = curl(&self.runs, self.socks, &url, FETCH_LIMIT);
+        assert!(
+            got.success() && got.stdout.contains(page),
+            "curl {url} should load {page:?}: {}\n{}events:\n{}",
+            got.describe(),
+            daemon.map_or(String::new(), |d| format!("daemon log:\n{}\n", d.log())),
+            self.log.dump_from(mark)
+        );
+        let id = self.log.new_stream_to(mark, host);
+        (got, id, mark)
+    }
+
+    /// Fetches `http://host/`, which must fail within [`LOCAL_FAILURE`]
+    /// (`when`: in what state of daemon and guard); returns curl's run and
+    /// the one stream Tor reported to `host`.
+    fn fetch_failing(&mut self, host: &str, when: &str) -> (Run, StreamId) {
+        let mark = self.log.mark();
+        let url = format!("http://{host}/");
+        let got = curl(&self.runs, self.socks, &url, Duration::from_secs(20));
+        assert!(
+            !got.success() && got.took < LOCAL_FAILURE,
+            "curl {url} should fail at once {when}: {}\nevents:\n{}",
+            got.describe(),
+            self.log.dump_from(mark)
+        );
+        let id = self.log.new_stream_to(mark, host);
+        (got, id)
     }
 
     /// Removes the `*.tor` guard mapping from the client tor (MAPADDRESS of
@@ -263,17 +232,9 @@ impl Story {
     /// involved): it loads. `daemon_up`: whether a controller took the
     /// stream (CONTROLLER_WAIT) or Tor attached it itself.
     pub(crate) fn plain_works(&mut self, daemon_up: bool) {
-        let mark = self.log.mark();
         let onion = self.onion.clone();
+        let (got, id, mark) = self.fetch_loading(&onion, TEST_PAGE, None);
         let url = format!("http://{onion}/");
-        let got = curl(&self.runs, self.socks, &url, FETCH_LIMIT);
-        assert!(
-            got.success() && got.stdout.contains(TEST_PAGE),
-            "curl {url} should load: {}\nevents:\n{}",
-            got.describe(),
-            self.log.dump_from(mark)
-        );
-        let id = self.log.new_stream_to(mark, &onion);
         self.log
             .wait_event(&id, "SUCCEEDED", |e| e.status == StreamStatus::Succeeded);
         let waited = statuses(&self.log.events_of(&id)).contains(&StreamStatus::ControllerWait);

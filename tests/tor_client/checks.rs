@@ -1,18 +1,17 @@
 //! What the tests check in Tor's STREAM events and `stream-status`: no
 //! `.tor` name leaves on a circuit, a stream followed through the daemon's
 //! redirect, a stream the daemon closes, a stream failed inside Tor (by
-//! the guard or by Tor itself), and a stream handed back to Tor.
+//! the guard or by Tor itself), a stream handed back to Tor, and what
+//! `--release` reports.
 
 use onions::name::Host;
-use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus, GUARD_TO};
+use onions::tor::control::{is_tor_target, StreamEvent, StreamId, StreamStatus};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 use testkit::streams::Watcher;
-use testkit::tor::{Daemon, SocksReply, SocksRequest, EVENT_LIMIT};
-
-pub(crate) fn statuses(events: &[StreamEvent]) -> Vec<StreamStatus> {
-    events.iter().map(|e| e.status.clone()).collect()
-}
+use testkit::tor::{release, Daemon, SocksReply, SocksRequest, EVENT_LIMIT};
+pub(crate) use testkit::tornet::statuses;
 
 /// No event shows a `.tor` target on a circuit, or sent to an exit.
 pub(crate) fn assert_no_leak(events: &[StreamEvent], what: &str) {
@@ -143,61 +142,53 @@ pub(crate) fn refused_by_daemon(watch: &mut Watcher, proxy: SocketAddr, host: &s
     id
 }
 
-/// Asserts the guard's local failure: REMAP to the invalid onion name,
-/// FAILED with TORPROTOCOL, CLOSED, all on circuit 0, and a SOCKS error.
+/// Asserts the guard's local failure: a SOCKS error, then REMAP to the
+/// invalid onion name, FAILED with TORPROTOCOL, CLOSED, all on circuit 0.
 pub(crate) fn assert_failed_locally(watch: &mut Watcher, socks: &mut SocksRequest, id: &StreamId) {
-    let what = socks.what.clone();
-    assert!(
-        matches!(socks.reply(), SocksReply::Refused(code) if code != 0),
-        "{what}: the client gets an error"
-    );
-    watch.wait_event(id, "CLOSED", |e| e.status == StreamStatus::Closed);
-    let events = watch.events_of(id);
-    let after_new: Vec<StreamStatus> = statuses(&events)
-        .into_iter()
-        .filter(|s| !matches!(s, StreamStatus::New | StreamStatus::ControllerWait))
-        .collect();
-    assert_eq!(
-        after_new,
-        vec![
-            StreamStatus::Remap,
-            StreamStatus::Failed,
-            StreamStatus::Closed
-        ],
-        "{what}: {events:#?}"
-    );
-    let remap = events.iter().find(|e| e.status == StreamStatus::Remap);
-    assert_eq!(remap.map(|e| e.target_host.as_str()), Some(GUARD_TO));
-    let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
-    assert_eq!(failed.and_then(|e| e.reason()), Some("TORPROTOCOL"));
-    for event in &events {
-        assert!(!event.on_circuit(), "{what}: on a circuit: {event:?}");
-        assert_ne!(event.status, StreamStatus::SentConnect, "{what}");
-    }
+    let what = assert_socks_error(socks);
+    watch.assert_guard_failed(id, &what);
 }
 
 /// Asserts that Tor itself refused stream `id`'s host, with no mapping
-/// involved: FAILED with TORPROTOCOL, CLOSED, all on circuit 0, and a SOCKS
-/// error. What a `.tor.onion` name gets when no daemon redirects it.
+/// involved: a SOCKS error, then FAILED with TORPROTOCOL, CLOSED, all on
+/// circuit 0. What a `.tor.onion` name gets when no daemon redirects it.
 pub(crate) fn assert_refused_by_tor(watch: &mut Watcher, socks: &mut SocksRequest, id: &StreamId) {
+    let what = assert_socks_error(socks);
+    watch.assert_refused_by_tor(id, &what);
+}
+
+/// Asserts that the client of `socks` gets a SOCKS error; returns what it
+/// asked for.
+fn assert_socks_error(socks: &mut SocksRequest) -> String {
     let what = socks.what.clone();
     assert!(
         matches!(socks.reply(), SocksReply::Refused(code) if code != 0),
         "{what}: the client gets an error"
     );
-    let events = watch.wait_closed(id);
-    let after_new: Vec<StreamStatus> = statuses(&events)
-        .into_iter()
-        .filter(|s| !matches!(s, StreamStatus::New | StreamStatus::ControllerWait))
-        .collect();
-    assert_eq!(
-        after_new,
-        vec![StreamStatus::Failed, StreamStatus::Closed],
-        "{what}: {events:#?}"
+    what
+}
+
+/// Waits (bounded) until each of the streams `ids` waits for a controller.
+pub(crate) fn wait_held(watch: &mut Watcher, ids: &[&StreamId]) {
+    for id in ids {
+        watch.wait_event(id, "CONTROLLER_WAIT", |e| {
+            e.status == StreamStatus::ControllerWait
+        });
+    }
+}
+
+/// Runs `onions-client --release` with `access` in `dir`: it exits 0 and
+/// reports `handed` waiting streams handed back, `attached` of them
+/// attached and the rest failed inside tor.
+pub(crate) fn assert_released(dir: &Path, access: &[String], handed: usize, attached: usize) {
+    let (status, text) = release(dir, access, &[]);
+    assert_eq!(status.code(), Some(0), "{text}");
+    let failed = handed - attached;
+    let report = format!(
+        "{handed} waiting streams handed back ({attached} attached, {failed} .tor streams \
+         failed inside tor)"
     );
-    let failed = events.iter().find(|e| e.status == StreamStatus::Failed);
-    assert_eq!(failed.and_then(|e| e.reason()), Some("TORPROTOCOL"));
-    assert_no_leak(&events, &what);
+    assert!(text.contains(&report), "{text}");
 }
 
 /// Asserts that stream `id` no longer waits for a controller: Tor refuses

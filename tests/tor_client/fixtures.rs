@@ -1,6 +1,7 @@
 //! What the tests start: a registry (a Quorum and a mirror serving the
 //! test's names), the daemon's flags for tor's control port and for
-//! resolving, the daemon itself, and [`Setup`], all of these at once.
+//! resolving, the daemon itself, and [`Setup`], all of these at once; or
+//! [`Away`], a tor without a registry.
 
 use crate::checks::redirected;
 use crate::{EXAMPLE, OTHER, REPLICATE_LIMIT, THIRD, WWW};
@@ -114,6 +115,47 @@ pub(crate) fn start_daemon(
     daemon
 }
 
+/// A tor and the test's watcher, with the flags that reach tor's control
+/// port: for tests of the daemon going away, whose daemons never resolve
+/// a name.
+pub(crate) struct Away {
+    // Dropped in this order: the watcher before tor, the temp dir last.
+    pub(crate) watch: Watcher,
+    pub(crate) access: Vec<String>,
+    pub(crate) tor: TestTor,
+    pub(crate) tmp: TempDir,
+}
+
+impl Away {
+    /// Starts tor and the watcher in a temp dir for `label`; daemons will
+    /// reach tor with the flags `access` gives.
+    pub(crate) fn start(label: &str, access: fn(&TestTor) -> Vec<String>) -> Away {
+        let tmp = TempDir::new(label);
+        let tor = TestTor::start();
+        let watch = tor.watcher();
+        let access = access(&tor);
+        Away {
+            watch,
+            access,
+            tor,
+            tmp,
+        }
+    }
+
+    /// Starts a daemon that resolves nothing ([`no_registry`]), its log in
+    /// `log`, and waits until it has attached.
+    pub(crate) fn daemon(&self, log: &str) -> Daemon {
+        start_daemon(
+            self.tmp.path(),
+            log,
+            &self.tor,
+            &self.access,
+            &no_registry(),
+            &[],
+        )
+    }
+}
+
 /// A registry, a tor, the test's watcher and a daemon resolving through
 /// the mirror with `extra` flags.
 pub(crate) struct Setup {
@@ -131,15 +173,7 @@ impl Setup {
         let registry = Registry::start(&tmp);
         let tor = TestTor::start();
         let watch = tor.watcher();
-        let resolver = resolving(&[registry.mirror.addr], &registry.key, extra);
-        let daemon = start_daemon(
-            tmp.path(),
-            "daemon.log",
-            &tor,
-            &cookie_access(&tor),
-            &resolver,
-            &[],
-        );
+        let daemon = registry_daemon(tmp.path(), "daemon.log", &tor, &registry, extra);
         Setup {
             daemon,
             watch,
@@ -149,9 +183,28 @@ impl Setup {
         }
     }
 
+    /// Starts a new daemon as [`Setup::start`] did (with no `extra` flags),
+    /// its log in `log`, in place of one that died.
+    pub(crate) fn restart_daemon(&mut self, log: &str) {
+        self.daemon = registry_daemon(self.tmp.path(), log, &self.tor, &self.registry, &[]);
+    }
+
     /// Connects to `host:80` and returns the onion the daemon sent the
     /// stream to (see [`follow_redirect`]).
     pub(crate) fn redirected(&mut self, host: &str) -> String {
         redirected(&mut self.watch, &mut self.daemon, self.tor.socks, host)
     }
+}
+
+/// Starts a daemon with the cookie, resolving through `registry`'s mirror
+/// with `extra` flags, its log in `dir/log`; waits until it has attached.
+fn registry_daemon(
+    dir: &Path,
+    log: &str,
+    tor: &TestTor,
+    registry: &Registry,
+    extra: &[&str],
+) -> Daemon {
+    let resolver = resolving(&[registry.mirror.addr], &registry.key, extra);
+    start_daemon(dir, log, tor, &cookie_access(tor), &resolver, &[])
 }

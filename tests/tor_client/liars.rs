@@ -6,10 +6,12 @@ use crate::checks::redirected;
 use crate::fixtures::{cookie_access, resolving, start_daemon, Registry};
 use crate::{onion_of, ATTACKER, EXAMPLE, MOVED, OTHER, REPLICATE_LIMIT};
 use onions::wire::Reply;
+use std::net::SocketAddr;
 use std::time::Duration;
 use testkit::liar::{Forgery, Liar};
 use testkit::servers::{owner, record};
-use testkit::tor::TestTor;
+use testkit::streams::Watcher;
+use testkit::tor::{Daemon, TestTor};
 use testkit::TempDir;
 
 /// Every way a lying mirror answers, in the order it uses them.
@@ -22,21 +24,44 @@ const FORGERIES: [Forgery; 6] = [
     Forgery::StripProof,
 ];
 
-#[test]
-fn lying_mirrors_are_never_followed_and_are_set_aside() {
-    let tmp = TempDir::new("client-lying");
+/// A registry and, on 127.0.0.3, a mirror that lies with `forgeries` in
+/// turn (third.tor the other name whose answer it sends, `prefetch` the
+/// names whose answers it captures at start), in a temp dir for `label`.
+fn registry_and_liar(
+    label: &str,
+    prefetch: &[&str],
+    forgeries: &[Forgery],
+) -> (TempDir, Registry, Liar) {
+    let tmp = TempDir::new(label);
     let registry = Registry::start(&tmp);
     let liar = Liar::mirror(
         "127.0.0.3",
         &tmp.join("liar.log"),
         registry.mirror.addr,
         "third.tor",
-        &[],
-        &FORGERIES,
+        prefetch,
+        forgeries,
     );
+    (tmp, registry, liar)
+}
+
+/// Asks for example.tor and other.tor in turn, `rounds` times: each is
+/// redirected to its own onion, never to the attacker's.
+fn ask_honest_names(watch: &mut Watcher, daemon: &mut Daemon, proxy: SocketAddr, rounds: usize) {
+    let honest = [(EXAMPLE, "example.tor"), (OTHER, "other.tor")];
+    for round in 0..rounds {
+        let (seed, name) = honest[round % 2];
+        let onion = redirected(watch, daemon, proxy, name);
+        assert_eq!(onion, onion_of(seed), "round {round}: {name}");
+        assert_ne!(onion, onion_of(ATTACKER));
+    }
+}
+
+#[test]
+fn lying_mirrors_are_never_followed_and_are_set_aside() {
+    let (tmp, registry, liar) = registry_and_liar("client-lying", &[], &FORGERIES);
     let tor = TestTor::start();
     let mut watch = tor.watcher();
-    let honest = [(EXAMPLE, "example.tor"), (OTHER, "other.tor")];
     let mirrors = [liar.addr, registry.mirror.addr];
     let lied = format!("mirror {} lied about", liar.addr);
 
@@ -46,12 +71,7 @@ fn lying_mirrors_are_never_followed_and_are_set_aside() {
     let resolver = resolving(&mirrors, &registry.key, &["--cache-size", "1"]);
     let access = cookie_access(&tor);
     let mut daemon = start_daemon(tmp.path(), "set-aside.log", &tor, &access, &resolver, &[]);
-    for round in 0..4 {
-        let (seed, name) = honest[round % 2];
-        let onion = redirected(&mut watch, &mut daemon, tor.socks, name);
-        assert_eq!(onion, onion_of(seed), "round {round}: {name}");
-        assert_ne!(onion, onion_of(ATTACKER));
-    }
+    ask_honest_names(&mut watch, &mut daemon, tor.socks, 4);
     assert_eq!(liar.lies(), 1, "asked once, then set aside");
     let lines = daemon.wait_log(&[&lied, "not asking it for 600 s"], 1);
     assert_eq!(lines.len(), 1, "{}", daemon.log());
@@ -70,12 +90,7 @@ fn lying_mirrors_are_never_followed_and_are_set_aside() {
         &["--cache-size", "1", "--quarantine", "0"],
     );
     let mut daemon = start_daemon(tmp.path(), "every-time.log", &tor, &access, &resolver, &[]);
-    for round in 0..10 {
-        let (seed, name) = honest[round % 2];
-        let onion = redirected(&mut watch, &mut daemon, tor.socks, name);
-        assert_eq!(onion, onion_of(seed), "round {round}: {name}");
-        assert_ne!(onion, onion_of(ATTACKER));
-    }
+    ask_honest_names(&mut watch, &mut daemon, tor.socks, 10);
     assert_eq!(
         liar.lies(),
         1 + FORGERIES.len() - 1,
@@ -103,16 +118,8 @@ fn lying_mirrors_are_never_followed_and_are_set_aside() {
 
 #[test]
 fn a_superseded_record_under_an_old_head_is_not_followed() {
-    let tmp = TempDir::new("client-stale");
-    let registry = Registry::start(&tmp);
-    let liar = Liar::mirror(
-        "127.0.0.3",
-        &tmp.join("liar.log"),
-        registry.mirror.addr,
-        "third.tor",
-        &["www.example.tor"],
-        &[Forgery::Replay],
-    );
+    let (tmp, registry, liar) =
+        registry_and_liar("client-stale", &["www.example.tor"], &[Forgery::Replay]);
     // The owner points www elsewhere; the liar keeps the old record and
     // the head it came with.
     let moved = record(

@@ -2,8 +2,8 @@
 //! names, and DNS resolves of `.tor` names (also one taken over after a
 //! restart), which are never looked up.
 
-use crate::checks::refused_by_daemon;
-use crate::fixtures::{cookie_access, resolving, start_daemon, Setup};
+use crate::checks::{refused_by_daemon, wait_held};
+use crate::fixtures::Setup;
 use onions::tor::control::StreamStatus;
 use testkit::tor::SocksReply;
 
@@ -12,32 +12,21 @@ fn unknown_and_invalid_names_are_closed_with_resolvefailed() {
     let mut s = Setup::start("client-unknown", &[]);
     let proxy = s.tor.socks;
 
-    let id = refused_by_daemon(&mut s.watch, proxy, "unknown.tor");
-    s.daemon.wait_log(
-        &[&format!(
-            "stream {id}: unknown.tor not resolved: not registered (proven absent); closed"
-        )],
-        1,
-    );
-    let id = refused_by_daemon(&mut s.watch, proxy, "bad_name.tor");
-    s.daemon.wait_log(
-        &[&format!(
-            "stream {id}: \"bad_name.tor\" is not a valid .tor name"
-        )],
-        1,
-    );
-    let id = refused_by_daemon(&mut s.watch, proxy, "nope.example.tor");
-    s.daemon.wait_log(
-        &[&format!(
-            "stream {id}: nope.example.tor not resolved: the record has no subdomain"
-        )],
-        1,
-    );
-    let id = refused_by_daemon(&mut s.watch, proxy, "tor");
-    s.daemon.wait_log(
-        &[&format!("stream {id}: \"tor\" is not a valid .tor name")],
-        1,
-    );
+    for (host, logged) in [
+        (
+            "unknown.tor",
+            "unknown.tor not resolved: not registered (proven absent); closed",
+        ),
+        ("bad_name.tor", "\"bad_name.tor\" is not a valid .tor name"),
+        (
+            "nope.example.tor",
+            "nope.example.tor not resolved: the record has no subdomain",
+        ),
+        ("tor", "\"tor\" is not a valid .tor name"),
+    ] {
+        let id = refused_by_daemon(&mut s.watch, proxy, host);
+        s.daemon.wait_log(&[&format!("stream {id}: {logged}")], 1);
+    }
 
     // A DNS resolve (Tor's SOCKS extension 0xF0) of a registered name gets
     // an error and goes nowhere. (Its close reason: see
@@ -84,18 +73,8 @@ fn dns_resolve_of_a_tor_name_is_closed_with_resolvefailed() {
     // Waiting while the daemon was away, then taken over.
     s.daemon.kill9();
     let (mut resolve, id) = s.watch.resolve(proxy, "example.tor");
-    s.watch.wait_event(&id, "CONTROLLER_WAIT", |e| {
-        e.status == StreamStatus::ControllerWait
-    });
-    let resolver = resolving(&[s.registry.mirror.addr], &s.registry.key, &[]);
-    s.daemon = start_daemon(
-        s.tmp.path(),
-        "daemon-2.log",
-        &s.tor,
-        &cookie_access(&s.tor),
-        &resolver,
-        &[],
-    );
+    wait_held(&mut s.watch, &[&id]);
+    s.restart_daemon("daemon-2.log");
     assert_eq!(resolve.reply(), SocksReply::Refused(4));
     let closed = s
         .watch

@@ -3,16 +3,13 @@
 //! a kill -9 followed by a new daemon that takes over waiting streams.
 
 use crate::checks::{
-    assert_failed_locally, assert_handed_back, assert_no_leak, follow_redirect, refused_by_daemon,
-    statuses,
+    assert_failed_locally, assert_handed_back, assert_no_leak, assert_released, follow_redirect,
+    refused_by_daemon, statuses, wait_held,
 };
-use crate::fixtures::{
-    cookie_access, no_registry, password_access, resolving, start_daemon, Setup,
-};
+use crate::fixtures::{cookie_access, password_access, Away, Setup};
 use crate::{onion_of, EXAMPLE, OTHER, WWW};
 use onions::tor::control::StreamStatus;
-use testkit::tor::{release, SocksReply, TestTor};
-use testkit::TempDir;
+use testkit::tor::SocksReply;
 
 #[test]
 fn survives_a_tor_restart() {
@@ -38,78 +35,57 @@ fn survives_a_tor_restart() {
 
 #[test]
 fn sigterm_hands_streams_back_and_tor_names_fail_locally() {
-    let tmp = TempDir::new("client-sigterm");
-    let tor = TestTor::start();
-    let mut watch = tor.watcher();
-    let access = cookie_access(&tor);
-    let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
-    assert_eq!(tor.leave_streams_unattached(), "1");
+    let mut s = Away::start("client-sigterm", cookie_access);
+    let mut daemon = s.daemon("daemon.log");
+    assert_eq!(s.tor.leave_streams_unattached(), "1");
 
     let status = daemon.terminate();
     assert_eq!(status.code(), Some(0), "{}", daemon.log());
     daemon.wait_log(&["stopping: stream attachment handed back to tor"], 1);
-    assert_eq!(tor.leave_streams_unattached(), "0");
-    assert!(watch.conn.tor_names_guarded().expect("address-mappings"));
+    assert_eq!(s.tor.leave_streams_unattached(), "0");
+    assert!(s.watch.conn.tor_names_guarded().expect("address-mappings"));
 
-    let (web, web_id) = watch.connect(tor.socks, "example.com", 80);
-    let (mut name, id) = watch.connect(tor.socks, "example.tor", 80);
-    assert_failed_locally(&mut watch, &mut name, &id);
-    assert!(
-        !statuses(&watch.events_of(&id)).contains(&StreamStatus::ControllerWait),
-        "{}",
-        watch.dump()
-    );
+    let (web, web_id) = s.watch.connect(s.tor.socks, "example.com", 80);
+    let (mut name, id) = s.watch.connect(s.tor.socks, "example.tor", 80);
+    assert_failed_locally(&mut s.watch, &mut name, &id);
+    s.watch.assert_never_held(&id, "example.tor");
     // example.com's events came before example.tor's: it never waited.
     assert_eq!(
-        statuses(&watch.events_of(&web_id)),
+        statuses(&s.watch.events_of(&web_id)),
         vec![StreamStatus::New],
         "{}",
-        watch.dump()
+        s.watch.dump()
     );
-    assert_handed_back(&watch, &web_id, "example.com");
+    assert_handed_back(&s.watch, &web_id, "example.com");
     drop(web);
 }
 
 #[test]
 fn after_kill_9_release_hands_waiting_streams_back() {
-    let tmp = TempDir::new("client-release");
-    let tor = TestTor::start();
-    let mut watch = tor.watcher();
-    let access = password_access(&tor);
-    let mut daemon = start_daemon(tmp.path(), "daemon.log", &tor, &access, &no_registry(), &[]);
+    let mut s = Away::start("client-release", password_access);
+    let mut daemon = s.daemon("daemon.log");
     daemon.kill9();
     assert_eq!(
-        tor.leave_streams_unattached(),
+        s.tor.leave_streams_unattached(),
         "1",
         "nobody reset it: streams would hang"
     );
 
-    let (mut stuck, stuck_id) = watch.connect(tor.socks, "stuck.tor", 80);
-    let (web, web_id) = watch.connect(tor.socks, "example.com", 80);
-    for id in [&stuck_id, &web_id] {
-        watch.wait_event(id, "CONTROLLER_WAIT", |e| {
-            e.status == StreamStatus::ControllerWait
-        });
-    }
+    let (mut stuck, stuck_id) = s.watch.connect(s.tor.socks, "stuck.tor", 80);
+    let (web, web_id) = s.watch.connect(s.tor.socks, "example.com", 80);
+    wait_held(&mut s.watch, &[&stuck_id, &web_id]);
 
-    let (status, text) = release(tmp.path(), &access, &[]);
-    assert_eq!(status.code(), Some(0), "{text}");
-    assert!(
-        text.contains(
-            "2 waiting streams handed back (1 attached, 1 .tor streams failed inside tor)"
-        ),
-        "{text}"
-    );
-    assert_eq!(tor.leave_streams_unattached(), "0");
-    assert_failed_locally(&mut watch, &mut stuck, &stuck_id);
-    assert_handed_back(&watch, &web_id, "example.com");
+    assert_released(s.tmp.path(), &s.access, 2, 1);
+    assert_eq!(s.tor.leave_streams_unattached(), "0");
+    assert_failed_locally(&mut s.watch, &mut stuck, &stuck_id);
+    assert_handed_back(&s.watch, &web_id, "example.com");
 
     // New streams: .tor fails at once, others do not wait for a controller.
-    let (web2, web2_id) = watch.connect(tor.socks, "example.net", 80);
-    let (mut name, id) = watch.connect(tor.socks, "new.tor", 80);
-    assert_failed_locally(&mut watch, &mut name, &id);
+    let (web2, web2_id) = s.watch.connect(s.tor.socks, "example.net", 80);
+    let (mut name, id) = s.watch.connect(s.tor.socks, "new.tor", 80);
+    assert_failed_locally(&mut s.watch, &mut name, &id);
     assert_eq!(
-        statuses(&watch.events_of(&web2_id)),
+        statuses(&s.watch.events_of(&web2_id)),
         vec![StreamStatus::New]
     );
     drop((web, web2));
@@ -123,21 +99,9 @@ fn after_kill_9_a_restarted_daemon_takes_over_waiting_streams() {
     let (named, named_id) = s.watch.connect(proxy, "example.tor", 80);
     let (mut unknown, unknown_id) = s.watch.connect(proxy, "unknown.tor", 80);
     let (web, web_id) = s.watch.connect(proxy, "example.com", 80);
-    for id in [&named_id, &unknown_id, &web_id] {
-        s.watch.wait_event(id, "CONTROLLER_WAIT", |e| {
-            e.status == StreamStatus::ControllerWait
-        });
-    }
+    wait_held(&mut s.watch, &[&named_id, &unknown_id, &web_id]);
 
-    let resolver = resolving(&[s.registry.mirror.addr], &s.registry.key, &[]);
-    s.daemon = start_daemon(
-        s.tmp.path(),
-        "daemon-2.log",
-        &s.tor,
-        &cookie_access(&s.tor),
-        &resolver,
-        &[],
-    );
+    s.restart_daemon("daemon-2.log");
     let line = s
         .daemon
         .wait_log(&["taking over", "streams that were waiting"], 1)[0]
