@@ -95,6 +95,19 @@ pub fn with_sig(mut unsigned: Map<String, Value>, sig: String) -> Value {
     Value::Object(unsigned)
 }
 
+/// True when `value` holds a number that is not an integer anywhere: the
+/// one kind of value whose canonical JSON serde_json may read back as a
+/// neighbouring number, so the checks that canonical JSON round-trips
+/// leave such values out (the protocol never uses one).
+pub fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(map) => map.values().any(has_float),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
