@@ -306,14 +306,17 @@ fn address(map: &Map<String, Value>, field: &'static str) -> Result<OnionAddress
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key(n: u8) -> SigningKey {
+    /// The `n`th test key; statements here and in `operator::life` pass
+    /// between these.
+    pub(crate) fn key(n: u8) -> SigningKey {
         SigningKey::from_seed(&[n; 32])
     }
 
-    fn name() -> RegisteredName {
+    /// The name the statements of the tests hand over.
+    pub(crate) fn name() -> RegisteredName {
         RegisteredName::parse("example.tor").unwrap()
     }
 
