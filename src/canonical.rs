@@ -5,7 +5,7 @@
 //! module does not decide what may be inside a record (printable ASCII only);
 //! `record` and `attest` check that before anything is signed or verified.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Every integer in the protocol is below this (2^53): the largest range
 /// any JSON reader (an IEEE double) holds exactly.
@@ -77,6 +77,35 @@ fn write_string(text: &str, out: &mut String) {
 /// only characters a record or attestation may hold.
 pub fn is_printable_ascii(text: &str) -> bool {
     text.bytes().all(|b| (0x20..=0x7e).contains(&b))
+}
+
+/// What a signature over the object `unsigned` signs: the `context` line
+/// that keeps one kind of signed object from passing for another, then
+/// the object's canonical JSON. Every signed object of the protocol is
+/// signed so.
+pub fn signed_bytes(context: &str, unsigned: Map<String, Value>) -> Vec<u8> {
+    let body = to_string(&Value::Object(unsigned));
+    [context.as_bytes(), body.as_bytes()].concat()
+}
+
+/// The object `unsigned` with its signature added as `sig` (Base64): a
+/// signed object as it is sent and stored.
+pub fn with_sig(mut unsigned: Map<String, Value>, sig: String) -> Value {
+    unsigned.insert("sig".into(), sig.into());
+    Value::Object(unsigned)
+}
+
+/// True when `value` holds a number that is not an integer anywhere: the
+/// one kind of value whose canonical JSON serde_json may read back as a
+/// neighbouring number, so the checks that canonical JSON round-trips
+/// leave such values out (the protocol never uses one).
+pub fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => n.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(map) => map.values().any(has_float),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

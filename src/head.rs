@@ -131,9 +131,7 @@ impl SignedHead {
 
     /// The head as JSON.
     pub fn to_value(&self) -> Value {
-        let mut map = self.unsigned_map();
-        map.insert("sig".into(), self.sig.to_base64().into());
-        Value::Object(map)
+        canonical::with_sig(self.unsigned_map(), self.sig.to_base64())
     }
 
     /// The head's canonical JSON, `sig` included: what is sent and stored.
@@ -143,8 +141,7 @@ impl SignedHead {
 
     /// What `sig` signs: the context line and the head without `sig`.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let body = canonical::to_string(&Value::Object(self.unsigned_map()));
-        [SIGNATURE_CONTEXT.as_bytes(), body.as_bytes()].concat()
+        canonical::signed_bytes(SIGNATURE_CONTEXT, self.unsigned_map())
     }
 
     /// The head id: SHA-256 of its canonical JSON.

@@ -349,9 +349,7 @@ impl Record {
 
     /// The record as a JSON value, all keys included.
     pub fn to_value(&self) -> Value {
-        let mut map = self.unsigned_map();
-        map.insert("sig".into(), self.sig.to_base64().into());
-        Value::Object(map)
+        canonical::with_sig(self.unsigned_map(), self.sig.to_base64())
     }
 
     /// The record's canonical JSON, all keys included.
@@ -361,8 +359,7 @@ impl Record {
 
     /// What `sig` signs: the context line and the record without `sig`.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let body = canonical::to_string(&Value::Object(self.unsigned_map()));
-        [SIGNATURE_CONTEXT.as_bytes(), body.as_bytes()].concat()
+        canonical::signed_bytes(SIGNATURE_CONTEXT, self.unsigned_map())
     }
 
     /// The canonical record without `sig` and `nonce`, which the proof of

@@ -170,15 +170,12 @@ impl Transfer {
 
     /// What `sig` signs: the context line and the statement without `sig`.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let body = canonical::to_string(&Value::Object(self.unsigned_map()));
-        [SIGNATURE_CONTEXT.as_bytes(), body.as_bytes()].concat()
+        canonical::signed_bytes(SIGNATURE_CONTEXT, self.unsigned_map())
     }
 
     /// The statement as JSON, all keys included.
     pub fn to_value(&self) -> Value {
-        let mut map = self.unsigned_map();
-        map.insert("sig".into(), self.sig.to_base64().into());
-        Value::Object(map)
+        canonical::with_sig(self.unsigned_map(), self.sig.to_base64())
     }
 
     /// Parses a statement from JSON, checking its shape and each field
@@ -309,14 +306,17 @@ fn address(map: &Map<String, Value>, field: &'static str) -> Result<OnionAddress
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn key(n: u8) -> SigningKey {
+    /// The `n`th test key; statements here and in `operator::life` pass
+    /// between these.
+    pub(crate) fn key(n: u8) -> SigningKey {
         SigningKey::from_seed(&[n; 32])
     }
 
-    fn name() -> RegisteredName {
+    /// The name the statements of the tests hand over.
+    pub(crate) fn name() -> RegisteredName {
         RegisteredName::parse("example.tor").unwrap()
     }
 

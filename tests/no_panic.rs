@@ -372,7 +372,7 @@ impl Fixture {
         // never uses, and serde_json reads back only approximately) reads
         // back as the same value.
         let canon = canonical::to_string(&value);
-        if !has_float(&value) {
+        if !canonical::has_float(&value) {
             assert_eq!(
                 serde_json::from_str::<Value>(&canon).ok().as_ref(),
                 Some(&value),
@@ -469,16 +469,6 @@ impl Fixture {
             assert!(accepted, "the unmutated original was refused: {text}");
             tally.originals_accepted += 1;
         }
-    }
-}
-
-/// True when `value` holds a float anywhere.
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(map) => map.values().any(has_float),
-        _ => false,
     }
 }
 

@@ -5,8 +5,8 @@
 //! that parses encodes to a line that parses to the same request, and a
 //! refusal encodes to an `error` reply that decodes to the same refusal.
 
+use onions::canonical;
 use onions::wire::{Reply, Request};
-use serde_json::Value;
 
 /// Runs one input; panics only on a finding.
 pub fn run(data: &[u8]) {
@@ -17,7 +17,7 @@ pub fn run(data: &[u8]) {
                 .unwrap_or_else(|e| panic!("{request:?} encodes to a line that fails: {e}"));
             if let (Request::Put { id, record }, Request::Put { id: id2, .. }) = (&request, &again)
             {
-                if has_float(record) {
+                if canonical::has_float(record) {
                     // serde_json (without its float_roundtrip feature) may
                     // read a long decimal as a neighbouring double, and no
                     // record holds a float: only the id must come back.
@@ -36,15 +36,5 @@ pub fn run(data: &[u8]) {
                 other => panic!("the refusal {refusal:?} decodes as {other:?}"),
             }
         }
-    }
-}
-
-/// True when `value` holds a number that is not an integer.
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(map) => map.values().any(has_float),
-        _ => false,
     }
 }

@@ -42,8 +42,16 @@ fn expand(args: &[&str], scopes: &[ConfigScope], file: &str) -> Result<Expanded,
     .map_err(|e| e.to_string())
 }
 
-fn args_of(args: &[&str], scopes: &[ConfigScope], file: &str) -> Vec<String> {
-    expand(args, scopes, file).unwrap().args
+/// The command line `args` (words split at spaces) becomes with `file`
+/// as my.conf.
+fn expanded(args: &str, scopes: &[ConfigScope], file: &str) -> Vec<String> {
+    let args: Vec<&str> = args.split(' ').collect();
+    expand(&args, scopes, file).unwrap().args
+}
+
+/// The words of `text`, split at spaces.
+fn words(text: &str) -> Vec<String> {
+    strings(&text.split(' ').collect::<Vec<_>>())
 }
 
 fn error_of(file: &str) -> String {
@@ -56,19 +64,10 @@ fn error_of(file: &str) -> String {
 fn file_lines_become_flags_before_the_command_line() {
     let file =
         "# a comment\n\n  listen = 127.0.0.1:10054  \nstate-dir=/var/lib/x\r\ndirect = true\n";
+    let from_file = "--listen 127.0.0.1:10054 --state-dir /var/lib/x --direct";
     assert_eq!(
-        args_of(&["--config", "my.conf", "--quorum-key", "K"], PROGRAM, file),
-        strings(&[
-            "--listen",
-            "127.0.0.1:10054",
-            "--state-dir",
-            "/var/lib/x",
-            "--direct",
-            "--config",
-            "my.conf",
-            "--quorum-key",
-            "K"
-        ])
+        expanded("--config my.conf --quorum-key K", PROGRAM, file),
+        words(&format!("{from_file} --config my.conf --quorum-key K"))
     );
 }
 
@@ -76,19 +75,8 @@ fn file_lines_become_flags_before_the_command_line() {
 fn an_explicit_flag_wins() {
     let file = "listen = 127.0.0.1:1\nstate-dir = /a\n";
     assert_eq!(
-        args_of(
-            &["--listen", "127.0.0.2:2", "--config", "my.conf"],
-            PROGRAM,
-            file
-        ),
-        strings(&[
-            "--state-dir",
-            "/a",
-            "--listen",
-            "127.0.0.2:2",
-            "--config",
-            "my.conf"
-        ])
+        expanded("--listen 127.0.0.2:2 --config my.conf", PROGRAM, file),
+        words("--state-dir /a --listen 127.0.0.2:2 --config my.conf")
     );
 }
 
@@ -96,21 +84,12 @@ fn an_explicit_flag_wins() {
 fn one_repeatable_flag_on_the_command_line_drops_all_of_the_file() {
     let file = "quorum-key = A\nquorum-key = B\nlisten = x\n";
     assert_eq!(
-        args_of(&["--config", "my.conf", "--quorum-key", "C"], PROGRAM, file),
-        strings(&["--listen", "x", "--config", "my.conf", "--quorum-key", "C"])
+        expanded("--config my.conf --quorum-key C", PROGRAM, file),
+        words("--listen x --config my.conf --quorum-key C")
     );
     assert_eq!(
-        args_of(&["--config", "my.conf"], PROGRAM, file),
-        strings(&[
-            "--quorum-key",
-            "A",
-            "--quorum-key",
-            "B",
-            "--listen",
-            "x",
-            "--config",
-            "my.conf"
-        ])
+        expanded("--config my.conf", PROGRAM, file),
+        words("--quorum-key A --quorum-key B --listen x --config my.conf")
     );
 }
 
@@ -120,19 +99,8 @@ fn a_value_that_looks_like_a_flag_is_not_taken_for_one() {
     // the file's listen still applies.
     let file = "listen = x\n";
     assert_eq!(
-        args_of(
-            &["--state-dir", "--listen", "--config", "my.conf"],
-            PROGRAM,
-            file
-        ),
-        strings(&[
-            "--listen",
-            "x",
-            "--state-dir",
-            "--listen",
-            "--config",
-            "my.conf"
-        ])
+        expanded("--state-dir --listen --config my.conf", PROGRAM, file),
+        words("--listen x --state-dir --listen --config my.conf")
     );
 }
 
@@ -140,7 +108,7 @@ fn a_value_that_looks_like_a_flag_is_not_taken_for_one() {
 fn false_switches_are_left_out_and_quotes_are_removed() {
     let file = "direct = false\nstate-dir = \" spaced # not a comment \"\n";
     assert_eq!(
-        args_of(&["--config", "my.conf"], PROGRAM, file),
+        expanded("--config my.conf", PROGRAM, file),
         strings(&[
             "--state-dir",
             " spaced # not a comment ",
@@ -154,46 +122,18 @@ fn false_switches_are_left_out_and_quotes_are_removed() {
 fn a_subcommand_takes_the_file_after_its_name_and_positionals_last() {
     let file = "name = example.tor\nkey = /k\nsub = www=a.onion\ndry-run = true\n";
     assert_eq!(
-        args_of(&["claim", "--config", "my.conf"], SUBCOMMAND, file),
-        strings(&[
-            "claim",
-            "--key",
-            "/k",
-            "--sub",
-            "www=a.onion",
-            "--dry-run",
-            "example.tor",
-            "--config",
-            "my.conf"
-        ])
+        expanded("claim --config my.conf", SUBCOMMAND, file),
+        words("claim --key /k --sub www=a.onion --dry-run example.tor --config my.conf")
     );
     // A positional on the command line wins over the file's.
     assert_eq!(
-        args_of(
-            &["claim", "other.tor", "--config", "my.conf"],
-            SUBCOMMAND,
-            file
-        ),
-        strings(&[
-            "claim",
-            "--key",
-            "/k",
-            "--sub",
-            "www=a.onion",
-            "--dry-run",
-            "other.tor",
-            "--config",
-            "my.conf"
-        ])
+        expanded("claim other.tor --config my.conf", SUBCOMMAND, file),
+        words("claim --key /k --sub www=a.onion --dry-run other.tor --config my.conf")
     );
     // Other subcommands are left alone (argh refuses their --config).
     assert_eq!(
-        args_of(
-            &["verify", "f.json", "--config", "my.conf"],
-            SUBCOMMAND,
-            file
-        ),
-        strings(&["verify", "f.json", "--config", "my.conf"])
+        expanded("verify f.json --config my.conf", SUBCOMMAND, file),
+        words("verify f.json --config my.conf")
     );
 }
 

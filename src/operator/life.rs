@@ -105,14 +105,7 @@ pub fn release(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn key(n: u8) -> SigningKey {
-        SigningKey::from_seed(&[n; 32])
-    }
-
-    fn name() -> RegisteredName {
-        RegisteredName::parse("example.tor").unwrap()
-    }
+    use crate::transfer::tests::{key, name};
 
     #[test]
     fn a_statement_written_is_read_back_only_by_its_target() {

@@ -443,3 +443,12 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> std::thread::JoinH
         .spawn(body)
         .unwrap_or_else(|e| panic!("cannot start thread {name}: {e}"))
 }
+
+/// True for a read error after which a thread simply reads again: its
+/// read timeout passed (`WouldBlock` or `TimedOut`, by platform) or a
+/// signal interrupted the call. The threads that read from a socket wake
+/// so to check for a stop request and their own time limits.
+fn read_again(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{Interrupted, TimedOut, WouldBlock};
+    matches!(error.kind(), WouldBlock | TimedOut | Interrupted)
+}

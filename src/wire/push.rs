@@ -2,6 +2,7 @@
 //! heartbeats, decoded by the subscribing mirror and encoded by the server
 //! straight from stored canonical text.
 
+use super::reply::{end, open, put};
 use super::{error_of, field, object, uint, DecodeError, WireError};
 use crate::attest::Attestation;
 use crate::canonical;
@@ -93,38 +94,42 @@ impl Push {
 
 /// A `record` push from stored canonical texts.
 pub fn record_line(seq: u64, record: &str, attestation: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(record.len() + attestation.len() + 64);
-    out.extend_from_slice(b"{\"type\":\"record\",\"seq\":");
-    out.extend_from_slice(seq.to_string().as_bytes());
-    out.extend_from_slice(b",\"record\":");
-    out.extend_from_slice(record.as_bytes());
-    out.extend_from_slice(b",\"attestation\":");
-    out.extend_from_slice(attestation.as_bytes());
-    out.extend_from_slice(b"}\n");
-    out
+    let seq = seq.to_string();
+    line(
+        "record",
+        &[
+            ("seq", &seq),
+            ("record", record),
+            ("attestation", attestation),
+        ],
+    )
 }
 
 /// A `head` push from the head's canonical text.
 pub fn head_line(head: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(head.len() + 32);
-    out.extend_from_slice(b"{\"type\":\"head\",\"head\":");
-    out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(b"}\n");
-    out
+    line("head", &[("head", head)])
 }
 
 /// A `cosignatures` push from the head's canonical text and the list's.
 pub fn cosignatures_line(head: &str, cosignatures: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(head.len() + cosignatures.len() + 48);
-    out.extend_from_slice(b"{\"type\":\"cosignatures\",\"head\":");
-    out.extend_from_slice(head.as_bytes());
-    out.extend_from_slice(b",\"cosignatures\":");
-    out.extend_from_slice(cosignatures.as_bytes());
-    out.extend_from_slice(b"}\n");
-    out
+    line(
+        "cosignatures",
+        &[("head", head), ("cosignatures", cosignatures)],
+    )
 }
 
 /// A heartbeat to a quiet subscriber; `seq` is the highest seq applied.
 pub fn heartbeat_line(seq: u64) -> Vec<u8> {
-    format!("{{\"type\":\"heartbeat\",\"head\":{seq}}}\n").into_bytes()
+    line("heartbeat", &[("head", &seq.to_string())])
+}
+
+/// The push line `{"type":KIND,"KEY":JSON,...}` from its already-encoded
+/// fields: stored texts are copied once, into a buffer of the final size.
+fn line(kind: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+    let size: usize = fields.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+    let mut out = open(kind, size + 2);
+    for (key, json) in fields {
+        put(&mut out, key, json);
+    }
+    end(out)
 }

@@ -287,16 +287,24 @@ fn att_text(attestation: &Attestation) -> String {
 
 /// Starts a reply line: `{"type":KIND,"id":ID`.
 fn start(kind: &str, id: &Id, capacity: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(capacity + 64);
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\",\"id\":");
+    let mut out = open(kind, capacity + 64);
+    out.extend_from_slice(b",\"id\":");
     id.write(&mut out);
     out
 }
 
+/// Starts a line of any message: `{"type":KIND`, in a buffer with room
+/// for `capacity` bytes more.
+pub(super) fn open(kind: &str, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(kind.len() + 10 + capacity);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'"');
+    out
+}
+
 /// Appends `,"KEY":` and the already-encoded `json`.
-fn put(out: &mut Vec<u8>, key: &str, json: &str) {
+pub(super) fn put(out: &mut Vec<u8>, key: &str, json: &str) {
     out.push(b',');
     out.push(b'"');
     out.extend_from_slice(key.as_bytes());
@@ -312,7 +320,7 @@ fn put_proof(out: &mut Vec<u8>, proof: &Proof) {
 }
 
 /// Ends a line.
-fn end(mut out: Vec<u8>) -> Vec<u8> {
+pub(super) fn end(mut out: Vec<u8>) -> Vec<u8> {
     out.extend_from_slice(b"}\n");
     out
 }

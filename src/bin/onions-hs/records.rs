@@ -18,15 +18,10 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::args::{ClaimArgs, ReleaseArgs, TransferArgs};
+use crate::args::{ClaimArgs, Destination, ReleaseArgs, TransferArgs};
 
 pub(crate) fn claim(args: ClaimArgs) -> Result<(), String> {
-    let sending = Sending::new(
-        args.quorum.as_deref(),
-        (args.socks.as_deref(), args.direct),
-        args.dry_run,
-        args.out.as_deref(),
-    )?;
+    let sending = Sending::new(args.destination())?;
     let key = read_key(&args.key)?;
     let claim = build_claim(&args)?;
     let statement = args
@@ -35,12 +30,8 @@ pub(crate) fn claim(args: ClaimArgs) -> Result<(), String> {
         .map(|path| life::read_statement(path, &claim.name, &key))
         .transpose()
         .map_err(|e| e.to_string())?;
-    let mut book = SerialBook::open(&args.state).map_err(|e| e.to_string())?;
-    let onion = OnionAddress::from_key(key.public()).to_string();
-    let claim = Claim {
-        serial: args.serial.unwrap_or_else(|| book.next(&onion)),
-        ..claim
-    };
+    let (mut book, serial) = serial_for(&args.state, args.serial, &key)?;
+    let claim = Claim { serial, ..claim };
     let record = match statement {
         None => Record::from_claim(claim, &key),
         Some(statement) => life::taking(claim, statement, &key),
@@ -58,13 +49,8 @@ struct Sending {
 
 impl Sending {
     /// Checks the flags, and that --out can be written, before any work.
-    fn new(
-        quorum: Option<&str>,
-        (socks, direct): (Option<&str>, bool),
-        dry_run: bool,
-        out: Option<&Path>,
-    ) -> Result<Sending, String> {
-        let quorum = match (quorum, dry_run) {
+    fn new(to: Destination<'_>) -> Result<Sending, String> {
+        let quorum = match (to.quorum, to.dry_run) {
             (Some(_), true) => return Err("--quorum and --dry-run exclude each other".into()),
             (None, false) => {
                 return Err("give --quorum HOST:PORT to send the record, or --dry-run".into())
@@ -72,8 +58,9 @@ impl Sending {
             (Some(q), false) => Some(Endpoint::parse(q).map_err(|e| format!("--quorum {e}"))?),
             (None, true) => None,
         };
-        let route = cli::route(socks, direct).map_err(|e| e.to_string())?;
-        let out = out
+        let route = cli::route(to.socks, to.direct).map_err(|e| e.to_string())?;
+        let out = to
+            .out
             .map(OutputFile::create)
             .transpose()
             .map_err(|e| e.to_string())?;
@@ -142,6 +129,19 @@ fn write_document(out: Option<OutputFile>, document: &Value) -> Result<(), Strin
     }
 }
 
+/// The serial book at `state`, and the serial to sign with: `given`, or
+/// one above the last that `key` used.
+fn serial_for(
+    state: &Path,
+    given: Option<u64>,
+    key: &SigningKey,
+) -> Result<(SerialBook, u64), String> {
+    let book = SerialBook::open(state).map_err(|e| e.to_string())?;
+    let serial =
+        given.unwrap_or_else(|| book.next(&OnionAddress::from_key(key.public()).to_string()));
+    Ok((book, serial))
+}
+
 fn read_key(path: &Path) -> Result<SigningKey, String> {
     SigningKey::read_tor_file(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -199,12 +199,7 @@ pub(crate) fn transfer(args: TransferArgs) -> Result<(), String> {
 }
 
 pub(crate) fn release(args: ReleaseArgs) -> Result<(), String> {
-    let sending = Sending::new(
-        args.quorum.as_deref(),
-        (args.socks.as_deref(), args.direct),
-        args.dry_run,
-        args.out.as_deref(),
-    )?;
+    let sending = Sending::new(args.destination())?;
     let name = registered_name(&args.name)?;
     if !(1..=MAX_LIFETIME).contains(&args.cooldown) {
         return Err(format!(
@@ -214,9 +209,7 @@ pub(crate) fn release(args: ReleaseArgs) -> Result<(), String> {
     }
     check_work(args.work)?;
     let key = read_key(&args.key)?;
-    let mut book = SerialBook::open(&args.state).map_err(|e| e.to_string())?;
-    let onion = OnionAddress::from_key(key.public()).to_string();
-    let serial = args.serial.unwrap_or_else(|| book.next(&onion));
+    let (mut book, serial) = serial_for(&args.state, args.serial, &key)?;
     let record = life::release(name, serial, (clock::now(), args.cooldown), args.work, &key);
     sending.finish_and_send(record, &key, args.threads, &mut book)
 }

@@ -94,12 +94,7 @@ fn read_head(stream: &mut TcpStream) -> io::Result<Received> {
         match stream.read(&mut chunk) {
             Ok(0) => return Ok(Received::Head(head)),
             Ok(n) => head.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if crate::server::read_again(&e) => {}
             Err(e) => return Err(e),
         }
     }

@@ -2,7 +2,7 @@
 //! a silence limit, waking to honour a stop request.
 
 use crate::wire::Reply;
-use std::io::{self, BufRead, BufReader};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -63,12 +63,7 @@ impl Lines {
                     return Ok(Some(line));
                 }
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if crate::server::read_again(&e) => {}
                 Err(e) => return Err(UpstreamError::Read(e)),
             }
             if self.partial.len() > MAX_LINE {

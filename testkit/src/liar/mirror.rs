@@ -4,12 +4,13 @@
 
 use super::{attacker, note};
 use onions::attest::Attestation;
+use onions::canonical;
 use onions::head::SignedHead;
 use onions::keys::SigningKey;
 use onions::merkle::{self, Leaf, LeafKey, Proof, Terminal};
 use onions::name::LookupName;
 use onions::record::{Claim, Record, RecordId};
-use onions::wire::{Id, Reply, Request};
+use onions::wire::{found_line, not_found_line, Id, Reply, Request};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -227,13 +228,7 @@ fn forge(
                 siblings: proof.siblings,
                 terminal: Some(Terminal::Empty),
             };
-            Reply::NotFound {
-                id,
-                head,
-                proof,
-                cosignatures: Vec::new(),
-            }
-            .to_line()
+            not_found_line(&id, &head.canonical(), &proof, "")
         }
         Forgery::DenyOtherRoot => {
             let Reply::Found { head, .. } = genuine() else {
@@ -247,13 +242,7 @@ fn forge(
                 })
                 .collect();
             let proof = merkle::reference_proof(&others, &LeafKey::of(&name.registered()));
-            Reply::NotFound {
-                id,
-                head,
-                proof,
-                cosignatures: Vec::new(),
-            }
-            .to_line()
+            not_found_line(&id, &head.canonical(), &proof, "")
         }
         Forgery::StripProof => {
             let mut line: serde_json::Value = serde_json::from_slice(&genuine().to_line()).unwrap();
@@ -290,44 +279,14 @@ fn json_line(value: &serde_json::Value) -> Vec<u8> {
 }
 
 /// `reply` answering request `id`.
-fn with_id(reply: Reply, id: Id) -> Reply {
-    match reply {
-        Reply::Found {
-            record,
-            attestation,
-            head,
-            proof,
-            cosignatures,
-            ..
-        } => Reply::Found {
-            id,
-            record,
-            attestation,
-            head,
-            proof,
-            cosignatures,
-        },
-        Reply::NotFound {
-            head,
-            proof,
-            cosignatures,
-            ..
-        } => Reply::NotFound {
-            id,
-            head,
-            proof,
-            cosignatures,
-        },
-        Reply::Names {
-            onion, names, more, ..
-        } => Reply::Names {
-            id,
-            onion,
-            names,
-            more,
-        },
-        other => other,
+fn with_id(mut reply: Reply, id: Id) -> Reply {
+    match &mut reply {
+        Reply::Found { id: old, .. }
+        | Reply::NotFound { id: old, .. }
+        | Reply::Names { id: old, .. } => *old = id,
+        _ => {}
     }
+    reply
 }
 
 /// A complete, self-consistent answer made by the attacker's own keys.
@@ -356,13 +315,7 @@ fn foreign(name: &LookupName, id: Id) -> Vec<u8> {
         siblings: Vec::new(),
         terminal: None,
     };
-    Reply::Found {
-        id,
-        record,
-        attestation,
-        head,
-        proof,
-        cosignatures: Vec::new(),
-    }
-    .to_line()
+    let attestation = canonical::to_string(&attestation.to_value());
+    let (record, head) = (record.canonical(), head.canonical());
+    found_line(&id, &record, &attestation, &head, &proof, "")
 }
