@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod attest;
 pub mod backoff;
 pub mod canonical;

@@ -168,6 +168,7 @@ const FLAGS: &[Flag] = &[
 ];
 
 fn main() {
+    onions::allocator::tune();
     let args: Args = cli::parse_args_with_config(
         "onions-server",
         &[ConfigScope {
