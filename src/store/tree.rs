@@ -22,6 +22,8 @@ use crate::merkle::{self, Hash, LeafKey, EMPTY};
 
 /// Deepest bucket level used (2^24 buckets: more than 2^26 names).
 const MAX_DEPTH: u32 = 24;
+/// Fewest buckets for which a whole tree is built on more than one thread.
+const PARALLEL_BUCKETS: usize = 4096;
 
 /// One stored node: the hash of its subtree and what the tree needs to
 /// know of the entries under it without reading them.
@@ -160,16 +162,42 @@ impl Tree {
         self.nodes[1]
     }
 
-    /// A tree of depth `depth` from every bucket's node, in bucket order.
-    pub(super) fn build<E>(
+    /// A tree of depth `depth` from every bucket's node. A whole tree is
+    /// built at open and at a mirror's first head, each bucket reading its
+    /// members from the log, so a large one is built on every core: the
+    /// buckets are cut into one run a thread.
+    pub(super) fn build<E: Send>(
         depth: u32,
-        mut bucket: impl FnMut(usize) -> Result<Node, E>,
+        bucket: impl Fn(usize) -> Result<Node, E> + Sync,
     ) -> Result<Tree, E> {
         let mut tree = Tree::empty(depth);
         let first = tree.buckets();
-        for b in 0..first {
-            tree.nodes[first + b] = bucket(b)?;
-        }
+        let threads = if first < PARALLEL_BUCKETS {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        let run = first.div_ceil(threads);
+        let fill = |start: usize, nodes: &mut [Node]| -> Result<(), E> {
+            for (i, node) in nodes.iter_mut().enumerate() {
+                *node = bucket(start + i)?;
+            }
+            Ok(())
+        };
+        std::thread::scope(|scope| {
+            let mut runs = tree.nodes[first..].chunks_mut(run).enumerate();
+            let (_, mine) = runs.next().expect("a tree has at least one bucket");
+            let others: Vec<_> = runs
+                .map(|(k, nodes)| scope.spawn(move || fill(k * run, nodes)))
+                .collect();
+            let result = fill(0, mine);
+            others.into_iter().fold(result, |result, other| {
+                let theirs = other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                result.and(theirs)
+            })
+        })?;
         for i in (1..first).rev() {
             tree.nodes[i] = Node::parent(&tree.nodes[2 * i], &tree.nodes[2 * i + 1]);
         }
