@@ -225,28 +225,18 @@ fn measure(
     let catchup_secs = t.elapsed().as_secs_f64();
     // Let a just-caught-up mirror settle (its last batch written out).
     std::thread::sleep(Duration::from_secs(2));
-    let caught = (
-        mirror.proc.status_kib("VmRSS"),
-        mirror.proc.status_kib("VmHWM"),
-    );
-    println!(
-        "{what} (pid {}): caught up to seq {head} in {catchup_secs:.1} s; VmRSS {} KiB, VmHWM {} KiB",
-        mirror.proc.pid(),
-        caught.0,
-        caught.1
+    let caught = memory(
+        &mirror,
+        what,
+        &format!("caught up to seq {head} in {catchup_secs:.1} s"),
     );
     let t = Instant::now();
     lookups(mirror.addr, records);
     let lookup_secs = t.elapsed().as_secs_f64();
-    let looked = (
-        mirror.proc.status_kib("VmRSS"),
-        mirror.proc.status_kib("VmHWM"),
-    );
-    println!(
-        "{what} (pid {}): after {LOOKUPS} lookups ({lookup_secs:.2} s); VmRSS {} KiB, VmHWM {} KiB",
-        mirror.proc.pid(),
-        looked.0,
-        looked.1
+    let looked = memory(
+        &mirror,
+        what,
+        &format!("after {LOOKUPS} lookups ({lookup_secs:.2} s)"),
     );
     drop(mirror);
     Measured {
@@ -256,6 +246,22 @@ fn measure(
         looked,
         lookup_secs,
     }
+}
+
+/// The (VmRSS, VmHWM) of `mirror` in KiB, printed with the mirror's
+/// label `what` and `when` they were read.
+fn memory(mirror: &Server, what: &str, when: &str) -> (u64, u64) {
+    let kib = (
+        mirror.proc.status_kib("VmRSS"),
+        mirror.proc.status_kib("VmHWM"),
+    );
+    println!(
+        "{what} (pid {}): {when}; VmRSS {} KiB, VmHWM {} KiB",
+        mirror.proc.pid(),
+        kib.0,
+        kib.1
+    );
+    kib
 }
 
 /// [`LOOKUPS`] lookups of random names over [`LOOKUP_CONNS`] connections,

@@ -111,6 +111,14 @@ fn get(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {series} among {:#?}", samples.keys()))
 }
 
+/// Checks that every series of `expected` has exactly its value in
+/// `samples`: the counters a step of a test must have moved, and no more.
+fn assert_values(samples: &BTreeMap<String, f64>, expected: &[(&str, f64)]) {
+    for &(series, value) in expected {
+        assert_eq!(get(samples, series), value, "{series}");
+    }
+}
+
 #[test]
 fn a_quorum_counts_puts_lookups_errors_heads_and_fsyncs() {
     let tmp = TempDir::new("metrics-quorum");
@@ -163,16 +171,14 @@ fn a_quorum_counts_puts_lookups_errors_heads_and_fsyncs() {
         Reply::Error(err) => assert_eq!(err.code, Code::NameTaken),
         other => panic!("expected name_taken, got {other}"),
     }
-    let refused = scrape(metrics);
-    assert_eq!(
-        get(&refused, "onions_puts_total{result=\"name_taken\"}"),
-        1.0
+    assert_values(
+        &scrape(metrics),
+        &[
+            ("onions_puts_total{result=\"name_taken\"}", 1.0),
+            ("onions_errors_total{code=\"name_taken\"}", 1.0),
+            ("onions_puts_total{result=\"accepted\"}", 1.0),
+        ],
     );
-    assert_eq!(
-        get(&refused, "onions_errors_total{code=\"name_taken\"}"),
-        1.0
-    );
-    assert_eq!(get(&refused, "onions_puts_total{result=\"accepted\"}"), 1.0);
 
     // Lookups, found and not found.
     assert!(matches!(client.lookup("metrics.tor"), Reply::Found { .. }));
@@ -181,15 +187,13 @@ fn a_quorum_counts_puts_lookups_errors_heads_and_fsyncs() {
         client.lookup("nobody-here.tor"),
         Reply::NotFound { .. }
     ));
-    let looked = scrape(metrics);
-    assert_eq!(get(&looked, "onions_lookups_total{result=\"found\"}"), 2.0);
-    assert_eq!(
-        get(&looked, "onions_lookups_total{result=\"not_found\"}"),
-        1.0
-    );
-    assert_eq!(
-        get(&looked, "onions_lookups_total{result=\"no_head\"}"),
-        0.0
+    assert_values(
+        &scrape(metrics),
+        &[
+            ("onions_lookups_total{result=\"found\"}", 2.0),
+            ("onions_lookups_total{result=\"not_found\"}", 1.0),
+            ("onions_lookups_total{result=\"no_head\"}", 0.0),
+        ],
     );
 
     // Reverse lookups, counted apart from lookups.
@@ -214,9 +218,13 @@ fn a_quorum_counts_puts_lookups_errors_heads_and_fsyncs() {
         Some(Reply::Error(err)) => assert_eq!(err.code, Code::BadJson),
         other => panic!("expected bad_json, got {other:?}"),
     }
-    let errors = scrape(metrics);
-    assert_eq!(get(&errors, "onions_errors_total{code=\"bad_json\"}"), 1.0);
-    assert_eq!(get(&errors, "onions_puts_total{result=\"bad_json\"}"), 0.0);
+    assert_values(
+        &scrape(metrics),
+        &[
+            ("onions_errors_total{code=\"bad_json\"}", 1.0),
+            ("onions_puts_total{result=\"bad_json\"}", 0.0),
+        ],
+    );
 
     // SIGTERM stops the metrics thread with the rest, promptly.
     let status = quorum.terminate();
@@ -359,10 +367,14 @@ fn a_mirror_shows_its_head_lag_audit_and_refused_puts() {
         at_mirror.lookup("mirrored-1.tor"),
         Reply::Found { .. }
     ));
-    let m = scrape(metrics);
-    assert_eq!(get(&m, "onions_puts_total{result=\"read_only\"}"), 1.0);
-    assert_eq!(get(&m, "onions_errors_total{code=\"read_only\"}"), 1.0);
-    assert_eq!(get(&m, "onions_lookups_total{result=\"found\"}"), 1.0);
+    assert_values(
+        &scrape(metrics),
+        &[
+            ("onions_puts_total{result=\"read_only\"}", 1.0),
+            ("onions_errors_total{code=\"read_only\"}", 1.0),
+            ("onions_lookups_total{result=\"found\"}", 1.0),
+        ],
+    );
 }
 
 /// Runs `onions-server` with `args`, bounded, and returns its exit status,

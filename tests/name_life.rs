@@ -87,34 +87,25 @@ impl Registry {
 
     /// `onions-hs lookup NAME` at `server`, verified against the Quorum key.
     fn lookup(&self, server: &Server, name: &str) -> (bool, String) {
-        let addr = server.addr.to_string();
-        let (status, stdout, stderr) = run_hs([
-            "lookup",
-            name,
-            "--server",
-            &addr,
-            "--direct",
-            "--quorum-key",
-            &self.key,
-        ]);
-        (status.success(), format!("{stdout}{stderr}"))
+        self.hs_lookup(server, &[name])
     }
 
     /// `onions-hs lookup --onion ADDRESS` at `server`: the names confirmed
     /// to point at the onion of key `seed`.
     fn reverse(&self, server: &Server, seed: u8) -> (bool, String) {
-        let addr = server.addr.to_string();
         let onion = onion_of(&owner(seed)).to_string();
-        let (status, stdout, stderr) = run_hs([
-            "lookup",
-            "--onion",
-            &onion,
-            "--server",
-            &addr,
-            "--direct",
-            "--quorum-key",
-            &self.key,
-        ]);
+        self.hs_lookup(server, &["--onion", &onion])
+    }
+
+    /// `onions-hs lookup` of `what` at `server`, directly, verified against
+    /// the Quorum key: what [`Registry::lookup`] and [`Registry::reverse`]
+    /// share.
+    fn hs_lookup(&self, server: &Server, what: &[&str]) -> (bool, String) {
+        let addr = server.addr.to_string();
+        let mut args = vec!["lookup"];
+        args.extend(what);
+        args.extend(["--server", &addr, "--direct", "--quorum-key", &self.key]);
+        let (status, stdout, stderr) = run_hs(&args);
         (status.success(), format!("{stdout}{stderr}"))
     }
 

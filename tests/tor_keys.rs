@@ -14,9 +14,47 @@ use onions::onion::OnionAddress;
 use onions::record::Record;
 use onions::verify::Verifier;
 use serde_json::Value;
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use testkit::tor::start_tor_hidden_service;
-use testkit::{assert_one_line_failure, run_hs, TempDir};
+use testkit::{assert_one_line_failure, run_hs, ChildGuard, TempDir};
+
+/// A real tor with one onion service, started in a new temporary
+/// directory named after `label`: the directory, the tor and the
+/// service's `HiddenServiceDir`. Every test here starts with one.
+fn tor_service(label: &str) -> (TempDir, ChildGuard, PathBuf) {
+    keys::init().unwrap();
+    let tmp = TempDir::new(label);
+    let (tor, hs_dir) = start_tor_hidden_service(tmp.path());
+    (tmp, tor, hs_dir)
+}
+
+/// Runs `onions-hs claim example.tor --key KEY` with `subs` as `--sub`
+/// values, work 4 and `--dry-run`, writing the record to `out` and the
+/// serial to `state`: the claim every test here makes with Tor's files.
+fn dry_claim(
+    key: &Path,
+    subs: &[String],
+    out: &Path,
+    state: &Path,
+) -> (ExitStatus, String, String) {
+    let mut args: Vec<&OsStr> = ["claim", "example.tor", "--key"].map(OsStr::new).to_vec();
+    args.push(key.as_os_str());
+    for sub in subs {
+        args.extend([OsStr::new("--sub"), OsStr::new(sub)]);
+    }
+    args.extend(["--work", "4", "--dry-run", "--out"].map(OsStr::new));
+    args.extend([out.as_os_str(), OsStr::new("--state"), state.as_os_str()]);
+    run_hs(args)
+}
+
+/// Checks that the state file `state` remembers `serial` as the last one
+/// used for the onion `host`.
+fn assert_serial_kept(state: &Path, host: &str, serial: u64) {
+    let book: Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    assert_eq!(book[host], Value::from(serial));
+}
 
 /// The `hostname` file Tor wrote, without its trailing newline.
 fn hostname(hs_dir: &Path) -> String {
@@ -40,9 +78,7 @@ fn tor_public_key(hs_dir: &Path) -> PublicKey {
 
 #[test]
 fn tors_secret_key_gives_tors_own_address() {
-    keys::init().unwrap();
-    let tmp = TempDir::new("tor-keys");
-    let (_tor, hs_dir) = start_tor_hidden_service(tmp.path());
+    let (_tmp, _tor, hs_dir) = tor_service("tor-keys");
     let secret = hs_dir.join("hs_ed25519_secret_key");
 
     let key = SigningKey::read_tor_file(&secret).expect("onions reads Tor's secret key file");
@@ -71,30 +107,12 @@ fn tors_secret_key_gives_tors_own_address() {
 
 #[test]
 fn claim_with_tors_key_verifies_and_renews_with_higher_serial() {
-    keys::init().unwrap();
-    let tmp = TempDir::new("tor-claim");
-    let (_tor, hs_dir) = start_tor_hidden_service(tmp.path());
+    let (tmp, _tor, hs_dir) = tor_service("tor-claim");
     let secret = hs_dir.join("hs_ed25519_secret_key");
     let host = hostname(&hs_dir);
     let rec = tmp.join("rec.json");
     let state = tmp.join("state");
-    let claim = |out: &Path| {
-        run_hs([
-            "claim".as_ref(),
-            "example.tor".as_ref(),
-            "--key".as_ref(),
-            secret.as_os_str(),
-            "--sub".as_ref(),
-            format!("www={host}").as_ref(),
-            "--work".as_ref(),
-            "4".as_ref(),
-            "--dry-run".as_ref(),
-            "--out".as_ref(),
-            out.as_os_str(),
-            "--state".as_ref(),
-            state.as_os_str(),
-        ])
-    };
+    let claim = |out: &Path| dry_claim(&secret, &[format!("www={host}")], out, &state);
 
     let (status, stdout, stderr) = claim(&rec);
     assert!(status.success(), "claim failed: {stderr}");
@@ -137,8 +155,7 @@ fn claim_with_tors_key_verifies_and_renews_with_higher_serial() {
     assert!(stderr.contains("at least 5"), "{stderr}");
 
     // The state file remembers the serial, so a renewal goes up by itself.
-    let book: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(book[&host], Value::from(first.serial));
+    assert_serial_kept(&state, &host, first.serial);
     let rec2 = tmp.join("rec2.json");
     let (status, _, stderr) = claim(&rec2);
     assert!(status.success(), "second claim failed: {stderr}");
@@ -153,30 +170,15 @@ fn claim_with_tors_key_verifies_and_renews_with_higher_serial() {
         first.serial,
         second.serial
     );
-    let book: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
-    assert_eq!(book[&host], Value::from(second.serial));
+    assert_serial_kept(&state, &host, second.serial);
 }
 
 #[test]
 fn tors_public_key_file_is_refused_as_the_key() {
-    keys::init().unwrap();
-    let tmp = TempDir::new("tor-pubkey");
-    let (_tor, hs_dir) = start_tor_hidden_service(tmp.path());
+    let (tmp, _tor, hs_dir) = tor_service("tor-pubkey");
     let public = hs_dir.join("hs_ed25519_public_key");
     let out = tmp.join("rec.json");
-    let result = run_hs([
-        "claim".as_ref(),
-        "example.tor".as_ref(),
-        "--key".as_ref(),
-        public.as_os_str(),
-        "--work".as_ref(),
-        "4".as_ref(),
-        "--dry-run".as_ref(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--state".as_ref(),
-        tmp.join("state").as_os_str(),
-    ]);
+    let result = dry_claim(&public, &[], &out, &tmp.join("state"));
     assert_one_line_failure(
         "public key file as --key",
         &result,

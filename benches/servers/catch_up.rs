@@ -74,23 +74,9 @@ impl Bench {
     /// Phase "mirror A catch-up from the Quorum" (mirror A is kept in
     /// `self.mirror_a`).
     pub fn catch_up_a(&mut self, key: &str) -> CatchUp {
-        let t = Instant::now();
-        let (mirror_a, c) =
-            self.start_mirror(t, "mirror A", "127.0.0.2", "mirror-a", self.quorum(), key);
-        self.phase(
-            "mirror A catch-up from the Quorum",
-            t,
-            &format!(
-                "mirror CPU {:.1} s ({}), Quorum CPU {:.1} s, \
-                 VmRSS {:.1} MiB, VmHWM {:.1} MiB, {} heads audited",
-                c.cpu,
-                mirror_a.proc.thread_cpu_text(),
-                c.feed_cpu,
-                mib(c.memory.rss),
-                mib(c.memory.hwm),
-                c.heads.1.count
-            ),
-        );
+        let phase = ("mirror A catch-up from the Quorum", "mirror", "Quorum");
+        let at = ("mirror A", "127.0.0.2", "mirror-a");
+        let (mirror_a, c) = self.catch_up(phase, at, Bench::quorum, key);
         self.mirror_a = Some(mirror_a);
         c
     }
@@ -98,25 +84,42 @@ impl Bench {
     /// Phase "mirror B catch-up from mirror A" (mirror B is kept in
     /// `self.mirror_b`).
     pub fn catch_up_b(&mut self, key: &str) -> CatchUp {
+        let phase = ("mirror B catch-up from mirror A", "mirror B", "mirror A");
+        let at = ("mirror B", "127.0.0.3", "mirror-b");
+        let (mirror_b, c) = self.catch_up(phase, at, Bench::mirror_a, key);
+        self.mirror_b = Some(mirror_b);
+        c
+    }
+
+    /// The phase `phase.0`: starts a mirror (label, IP and state directory
+    /// `at`) of the server `upstream` picks, trusting `key`, and waits until
+    /// it has caught up. The phase's line gives the CPU of the mirror and of
+    /// its upstream, named `phase.1` and `phase.2`, the mirror's memory and
+    /// the heads it audited.
+    fn catch_up(
+        &mut self,
+        (phase, mirror_name, upstream_name): (&str, &str, &str),
+        (label, ip, state): (&str, &str, &str),
+        upstream: fn(&Bench) -> &Server,
+        key: &str,
+    ) -> (Server, CatchUp) {
         let t = Instant::now();
-        let (mirror_b, c) =
-            self.start_mirror(t, "mirror B", "127.0.0.3", "mirror-b", self.mirror_a(), key);
+        let (mirror, c) = self.start_mirror(t, label, ip, state, upstream(self), key);
         self.phase(
-            "mirror B catch-up from mirror A",
+            phase,
             t,
             &format!(
-                "mirror B CPU {:.1} s ({}), mirror A CPU {:.1} s, \
+                "{mirror_name} CPU {:.1} s ({}), {upstream_name} CPU {:.1} s, \
                  VmRSS {:.1} MiB, VmHWM {:.1} MiB, {} heads audited",
                 c.cpu,
-                mirror_b.proc.thread_cpu_text(),
+                mirror.proc.thread_cpu_text(),
                 c.feed_cpu,
                 mib(c.memory.rss),
                 mib(c.memory.hwm),
                 c.heads.1.count
             ),
         );
-        self.mirror_b = Some(mirror_b);
-        c
+        (mirror, c)
     }
 }
 
@@ -127,15 +130,8 @@ impl Report {
         let b = &self.catch_up_b;
         let mirror_bound = self.rates.mirror_bound();
         let rate_a = n / a.secs;
-        row(Row {
-            num: "6",
-            what: "mirror A catch-up from the Quorum",
-            value: format!("{rate_a:.0}/s"),
-            base: format!("verify / 2 = {mirror_bound:.0}/s"),
-            ratio: Some(rate_a / mirror_bound),
-            goal: ">= 0.75",
-            met: Some(rate_a / mirror_bound >= 0.75),
-        });
+        let what = "mirror A catch-up from the Quorum";
+        rate_row(("6", what), rate_a, mirror_bound, Some(0.75));
         println!(
             "   {:.1} s until it answers against a head covering every record; mirror CPU {:.1} us/record \
              ({:.2} cores busy), feeding Quorum {:.1} us/record; bound CPU {:.1} us/record",
@@ -153,15 +149,8 @@ impl Report {
             rate_a / parsed
         );
         let rate_b = n / b.secs;
-        row(Row {
-            num: "",
-            what: "mirror B catch-up from mirror A",
-            value: format!("{rate_b:.0}/s"),
-            base: format!("verify / 2 = {mirror_bound:.0}/s"),
-            ratio: Some(rate_b / mirror_bound),
-            goal: "",
-            met: None,
-        });
+        let what = "mirror B catch-up from mirror A";
+        rate_row(("", what), rate_b, mirror_bound, None);
         println!(
             "   {:.1} s; mirror B CPU {:.1} us/record ({:.2} cores busy), feeding mirror A {:.1} us/record",
             b.secs,
@@ -170,4 +159,21 @@ impl Report {
             b.feed_cpu / n * 1e6,
         );
     }
+}
+
+/// The row (number and figure) of a catch-up at `rate` records a
+/// second against a mirror's bound `bound`; with `least`, the goal is a
+/// ratio of at least that.
+fn rate_row((num, what): (&str, &str), rate: f64, bound: f64, least: Option<f64>) {
+    let ratio = rate / bound;
+    let goal = least.map_or(String::new(), |least| format!(">= {least}"));
+    row(Row {
+        num,
+        what,
+        value: format!("{rate:.0}/s"),
+        base: format!("verify / 2 = {bound:.0}/s"),
+        ratio: Some(ratio),
+        goal: &goal,
+        met: least.map(|least| ratio >= least),
+    });
 }

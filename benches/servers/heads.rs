@@ -46,6 +46,27 @@ fn mean_us(t: &Timings) -> f64 {
     t.1.total_us.saturating_sub(t.0.total_us) as f64 / count.max(1) as f64
 }
 
+/// The row (number and figure) of the mean head time `t` against a
+/// baseline described by `base` that takes `base_secs`.
+fn mean_row((num, what): (&str, &str), t: &Timings, base: String, base_secs: f64) {
+    let mean = mean_us(t);
+    row(Row {
+        num,
+        what,
+        value: format!("{:.3} ms", mean / 1e3),
+        base,
+        ratio: Some(mean / 1e6 / base_secs),
+        goal: "",
+        met: None,
+    });
+}
+
+/// The note of the longest head time `t` saw, with `detail`.
+fn max_note(what: &str, t: &Timings, detail: String) {
+    let max = format!("{:.3} ms", t.1.max_us as f64 / 1e3);
+    note("", what, max, detail);
+}
+
 /// Median time of a 4 KiB append plus fdatasync in `dir`.
 fn fsync_secs(dir: &Path) -> f64 {
     let path = dir.join("fsync-probe");
@@ -148,28 +169,20 @@ impl Report {
         let sign = self.cores as f64 / self.rates.sign();
         let quorum_base = b.fsync + sign + b.path;
         let q = &self.quorum_ingest_heads;
-        let q_mean = mean_us(q);
-        row(Row {
-            num: "9",
-            what: &format!(
-                "Quorum batch -> head signed, durable: mean ({} heads)",
-                q.1.count - q.0.count
-            ),
-            value: format!("{:.3} ms", q_mean / 1e3),
-            base: format!(
-                "fdatasync {:.3} + sign {:.3} + path {:.3} ms",
-                b.fsync * 1e3,
-                sign * 1e3,
-                b.path * 1e3
-            ),
-            ratio: Some(q_mean / 1e6 / quorum_base),
-            goal: "",
-            met: None,
-        });
-        note(
-            "",
+        let what = format!(
+            "Quorum batch -> head signed, durable: mean ({} heads)",
+            q.1.count - q.0.count
+        );
+        let base = format!(
+            "fdatasync {:.3} + sign {:.3} + path {:.3} ms",
+            b.fsync * 1e3,
+            sign * 1e3,
+            b.path * 1e3
+        );
+        mean_row(("9", &what), q, base, quorum_base);
+        max_note(
             "Quorum batch -> head signed, durable: max",
-            format!("{:.3} ms", q.1.max_us as f64 / 1e3),
+            q,
             format!(
                 "over the ingest of {} records ({:.0} records a head)",
                 self.records,
@@ -190,44 +203,22 @@ impl Report {
             ("A", &self.catch_up_a.heads, &self.propagation_heads[1]),
             ("B", &self.catch_up_b.heads, &self.propagation_heads[2]),
         ] {
-            let c_mean = mean_us(catch_up);
-            row(Row {
-                num: "",
-                what: &format!(
-                    "mirror {who} audit at catch-up: mean ({} heads)",
-                    catch_up.1.count
-                ),
-                value: format!("{:.3} ms", c_mean / 1e3),
-                base: format!("root from scratch here {:.3} ms", b.from_scratch * 1e3),
-                ratio: Some(c_mean / 1e6 / b.from_scratch),
-                goal: "",
-                met: None,
-            });
-            note(
-                "",
-                &format!("mirror {who} audit at catch-up: max"),
-                format!("{:.3} ms", catch_up.1.max_us as f64 / 1e3),
-                String::new(),
+            let what = format!(
+                "mirror {who} audit at catch-up: mean ({} heads)",
+                catch_up.1.count
             );
-            let p_mean = mean_us(prop);
-            row(Row {
-                num: "",
-                what: &format!(
-                    "mirror {who} audit, one-record heads: mean ({})",
-                    prop.1.count - prop.0.count
-                ),
-                value: format!("{:.3} ms", p_mean / 1e3),
-                base: format!("path of {} hashes {:.4} ms", b.depth, b.path * 1e3),
-                ratio: Some(p_mean / 1e6 / b.path),
-                goal: "",
-                met: None,
-            });
-            note(
-                "",
-                &format!("mirror {who} audit: max over the run"),
-                format!("{:.3} ms", prop.1.max_us as f64 / 1e3),
-                String::new(),
+            let base = format!("root from scratch here {:.3} ms", b.from_scratch * 1e3);
+            mean_row(("", &what), catch_up, base, b.from_scratch);
+            let what = format!("mirror {who} audit at catch-up: max");
+            max_note(&what, catch_up, String::new());
+            let what = format!(
+                "mirror {who} audit, one-record heads: mean ({})",
+                prop.1.count - prop.0.count
             );
+            let base = format!("path of {} hashes {:.4} ms", b.depth, b.path * 1e3);
+            mean_row(("", &what), prop, base, b.path);
+            let what = format!("mirror {who} audit: max over the run");
+            max_note(&what, prop, String::new());
         }
         println!(
             "   (status head_timing; the root from scratch is leaf hashes, a sort and subtree hashes of every \

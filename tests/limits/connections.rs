@@ -4,15 +4,15 @@
 //! client is closed, a silent subscriber is not).
 
 use crate::wire::{
-    assert_absent, assert_logged, error_of, lines, next_push, read_until_closed, reply_of,
-    status_request, subscribe_request,
+    assert_logged, error_of, lines, next_push, read_until_closed, reply_of, status_request,
+    subscribe_request,
 };
 use crate::{LIMIT, QUORUM_IP};
 use onions::merkle::{leaf_hash, LeafKey};
 use onions::wire::{Code, Id, Push, Reply, ServerRole};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use testkit::checks::assert_signed;
+use testkit::checks::{assert_absent, assert_signed};
 use testkit::servers::{
     attested_seq, log_lines_with, owner, print_key, record, state_dir, Client, Server,
 };

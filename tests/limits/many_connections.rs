@@ -1,7 +1,7 @@
 //! No flag at all: a mirror holding 1,000 idle connections while clients
 //! vanish mid-message 200 times stays up and keeps answering.
 
-use crate::wire::{assert_found, lines, read_until_closed, reply_of, status_request};
+use crate::wire::{lines, read_until_closed, reply_of, status_request};
 use crate::{LIMIT, MIRROR_IP, QUORUM_IP};
 use onions::name::LookupName;
 use onions::record::Record;
@@ -9,6 +9,7 @@ use onions::wire::{Id, Reply, Request};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
+use testkit::checks::assert_found;
 use testkit::servers::{attested_seq, log_lines_with, owner, print_key, record, state_dir, Server};
 use testkit::TempDir;
 
@@ -155,7 +156,8 @@ fn mirror_survives_a_thousand_idle_connections_and_abrupt_disconnects() {
     );
     let mut asker = mirror.client();
     for record in &records {
-        assert_found(&asker.lookup(record.name.as_str()), record, &key);
+        let name = record.name.as_str();
+        assert_found(&asker.lookup(name), name, record, &key);
     }
     assert_all_open(&idle, "after the disconnects");
     assert!(mirror.is_running());

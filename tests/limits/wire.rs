@@ -1,17 +1,12 @@
 //! What the tests here read and check on the wire: a socket read until
-//! the server closes it, lines decoded as replies and pushes, errors,
-//! answers with proofs that hold, the requests they send, and a flag in
-//! the log.
+//! the server closes it, lines decoded as replies and pushes, errors, the
+//! requests they send, and a flag in the log.
 
-use onions::merkle::LeafKey;
-use onions::name::RegisteredName;
-use onions::record::Record;
 use onions::wire::{Id, Push, Reply, Request, WireError};
 use std::io::{ErrorKind, Read};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use testkit::checks::assert_signed;
-use testkit::servers::{attested_seq, log_lines_with, Client, Server};
+use testkit::servers::{log_lines_with, Client, Server};
 
 /// Asserts that `server`'s log has a line naming `flag`.
 pub(crate) fn assert_logged(server: &Server, flag: &str) {
@@ -92,42 +87,6 @@ pub(crate) fn error_of(reply: &Reply) -> &WireError {
         Reply::Error(error) => error,
         other => panic!("expected an error, got {other}"),
     }
-}
-
-/// Checks that `reply` answers a lookup of the unregistered `name` with
-/// `not_found` and an absence proof that holds against the root of its
-/// head, signed by `key` (protocol.md §10.6).
-pub(crate) fn assert_absent(reply: &Reply, name: &str, key: &str) {
-    let Reply::NotFound { head, proof, .. } = reply else {
-        panic!("lookup {name}: {reply}");
-    };
-    assert_signed(head, key);
-    let leaf = LeafKey::of(&RegisteredName::parse(name).unwrap());
-    proof
-        .verify_absence(&leaf, &head.root)
-        .unwrap_or_else(|e| panic!("the absence proof of {name} does not hold: {e:?}"));
-}
-
-/// Checks that `reply` answers a lookup with `record`, attested by `key`,
-/// and a presence proof that holds against the root of its head, also
-/// signed by `key`.
-pub(crate) fn assert_found(reply: &Reply, record: &Record, key: &str) {
-    let Reply::Found {
-        record: got,
-        head,
-        proof,
-        ..
-    } = reply
-    else {
-        panic!("lookup {}: {reply}", record.name);
-    };
-    assert_eq!(got, record);
-    let seq = attested_seq(reply, record, key);
-    assert_signed(head, key);
-    assert!(seq <= head.seq, "seq {seq} answered against head {head:?}");
-    proof
-        .verify_presence(&LeafKey::of(&record.name), &record.id(), seq, &head.root)
-        .unwrap_or_else(|e| panic!("the proof of {} does not hold: {e:?}", record.name));
 }
 
 /// A `status` request.

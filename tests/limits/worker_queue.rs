@@ -1,7 +1,7 @@
 //! `--worker-queue`: a burst of claims that need proof-of-work checks is
 //! partly answered `busy`, never anything else, and nothing is lost.
 
-use crate::wire::{assert_found, assert_logged};
+use crate::wire::assert_logged;
 use crate::{KEYS, QUORUM_IP};
 use onions::name::RegisteredName;
 use onions::record::{Claim, Record};
@@ -9,6 +9,7 @@ use onions::wire::{Code, Reply};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
+use testkit::checks::assert_found;
 use testkit::servers::{attested_seq, owner_key, print_key, state_dir, Server};
 use testkit::TempDir;
 
@@ -102,6 +103,7 @@ fn worker_queue_answers_busy_under_a_burst_and_loses_nothing() {
         "{status}"
     );
     for record in &records {
-        assert_found(&client.lookup(record.name.as_str()), record, &key);
+        let name = record.name.as_str();
+        assert_found(&client.lookup(name), name, record, &key);
     }
 }

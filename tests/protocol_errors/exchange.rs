@@ -5,11 +5,10 @@
 
 use onions::head::SignedHead;
 use onions::name::LookupName;
-use onions::record::Record;
 use onions::wire::{Code, Id, Reply, Request};
 use serde_json::Value;
-use testkit::checks::{assert_signed, leaf_key};
-use testkit::servers::{attested_seq, Client, Server};
+use testkit::checks;
+use testkit::servers::{Client, Server};
 
 /// A string id.
 pub(crate) fn text(id: &str) -> Id {
@@ -54,47 +53,14 @@ pub(crate) fn assert_error(reply: &Reply, id: &Id, code: Code) -> String {
 }
 
 /// Checks that `reply` answers the lookup `id` of `name` with `not_found`,
-/// a head signed by `key` and an absence proof that holds against the
-/// head's root (§10.6, §10.7); returns the head.
+/// echoing `id`, as [`checks::assert_absent`] checks it; returns the head.
 pub(crate) fn assert_absent(reply: &Reply, id: &Id, name: &str, key: &str) -> SignedHead {
-    let Reply::NotFound {
-        id: got,
-        head,
-        proof,
-        ..
-    } = reply
-    else {
-        panic!("lookup {name}: expected not_found: {reply}");
-    };
-    assert_eq!(got, id, "the id must be echoed: {reply}");
-    assert_signed(head, key);
-    proof
-        .verify_absence(&leaf_key(name), &head.root)
-        .unwrap_or_else(|e| panic!("the absence proof of {name} does not hold: {e}"));
-    head.clone()
-}
-
-/// Checks that `reply` answers a lookup of `name` with `record`, attested
-/// by `key` at a seq the head covers, a head signed by `key` and a presence
-/// proof that holds against the head's root; returns the seq.
-pub(crate) fn assert_found(reply: &Reply, name: &str, record: &Record, key: &str) -> u64 {
-    let Reply::Found {
-        record: got,
-        head,
-        proof,
-        ..
-    } = reply
-    else {
-        panic!("lookup {name}: expected found: {reply}");
-    };
-    assert_eq!(got, record, "lookup {name}");
-    let seq = attested_seq(reply, record, key);
-    assert_signed(head, key);
-    assert!(seq <= head.seq, "seq {seq} answered against {head:?}");
-    proof
-        .verify_presence(&leaf_key(name), &record.id(), seq, &head.root)
-        .unwrap_or_else(|e| panic!("the presence proof of {name} does not hold: {e}"));
-    seq
+    let head = checks::assert_absent(reply, name, key);
+    assert!(
+        matches!(reply, Reply::NotFound { id: got, .. } if got == id),
+        "the id must be echoed: {reply}"
+    );
+    head
 }
 
 /// A lookup of `name` with request id `id`.

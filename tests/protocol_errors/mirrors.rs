@@ -3,13 +3,13 @@
 //! `no_head`.
 
 use crate::exchange::{
-    assert_absent, assert_error, assert_found, lookup, put_value, status_works, still_serving, text,
+    assert_absent, assert_error, lookup, put_value, status_works, still_serving, text,
 };
 use crate::HEAD_LIMIT;
 use onions::merkle::{reference_proof, EMPTY};
 use onions::wire::{AuditState, Code, Id, Reply};
 use std::time::Duration;
-use testkit::checks::leaf_key;
+use testkit::checks::{assert_found, leaf_key};
 use testkit::servers::{attested_seq, owner, print_key, record, Server};
 use testkit::{free_port_on, TempDir};
 

@@ -1,13 +1,11 @@
 //! `name_taken` and `stale_serial`: claims on a name another key holds,
 //! stale serials, a retried put, and claims and updates racing.
 
-use crate::exchange::{
-    assert_error, assert_found, lookup, put_value, status_works, still_serving, text,
-};
+use crate::exchange::{assert_error, lookup, put_value, status_works, still_serving, text};
 use crate::HEAD_LIMIT;
 use onions::record::Record;
 use onions::wire::{Code, Id, Reply};
-use testkit::checks::accepted;
+use testkit::checks::{accepted, assert_found};
 use testkit::servers::{attested_seq, owner, print_key, record, Client, Server};
 use testkit::TempDir;
 

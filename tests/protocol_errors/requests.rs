@@ -1,12 +1,10 @@
 //! JSON that is not a valid request (`bad_request`, the connection stays
 //! open), and pipelined requests answered in order.
 
-use crate::exchange::{
-    assert_absent, assert_error, assert_found, next_reply, status_works, still_serving, text,
-};
+use crate::exchange::{assert_absent, assert_error, next_reply, status_works, still_serving, text};
 use onions::name::LookupName;
 use onions::wire::{Code, Id, Reply, Request};
-use testkit::checks::accepted;
+use testkit::checks::{accepted, assert_found};
 use testkit::servers::{attested_seq, owner, print_key, record, Server};
 use testkit::TempDir;
 

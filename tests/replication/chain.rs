@@ -8,11 +8,16 @@ use crate::checks::{
     assert_the_proof, leaves, wait_subscribers,
 };
 use crate::{REPLICATE_LIMIT, UNREGISTERED};
+use onions::attest::Attestation;
+use onions::head::SignedHead;
 use onions::keys::SigningKey;
 use onions::lookup::{check_reply, LookupError};
-use onions::merkle::EMPTY;
+use onions::merkle::{Leaf, Proof, EMPTY};
 use onions::name::LookupName;
+use onions::onion::OnionAddress;
+use onions::record::Record;
 use onions::wire::{Id, Reply, ServerRole};
+use std::net::SocketAddr;
 use testkit::checks::{accepted, policy, verifier};
 use testkit::servers::{attested_seq, onion_of, owner, print_key, record, Server};
 use testkit::TempDir;
@@ -37,30 +42,11 @@ fn a_put_reaches_a_mirror_and_a_mirror_of_the_mirror() {
     assert_eq!(empty.root, EMPTY);
     for server in chain {
         for name in ["chain.tor", UNREGISTERED] {
-            let (head, proof) = assert_absent(server, name, &key);
-            assert_eq!((head.seq, head.root, head.size), (0, EMPTY, 0), "{name}");
-            assert_the_proof(&proof, name, &[], &format!("{name} on {}", server.addr));
+            let answer = assert_absent(server, name, &key);
+            assert_against(server.addr, name, answer, &empty, &[]);
         }
     }
-    assert_status(&quorum, ServerRole::Quorum, 0, 0, 1, &key, None);
-    assert_status(
-        &mirror,
-        ServerRole::Mirror,
-        0,
-        0,
-        1,
-        &key,
-        Some(quorum.addr),
-    );
-    assert_status(
-        &second,
-        ServerRole::Mirror,
-        0,
-        0,
-        0,
-        &key,
-        Some(mirror.addr),
-    );
+    assert_chain_status(&chain, 0, 0, &key);
 
     // The claim: the owner's key, two subdomains (one of two labels).
     let (service, www, deep) = (owner(1), owner(2), owner(3));
@@ -88,45 +74,14 @@ fn a_put_reaches_a_mirror_and_a_mirror_of_the_mirror() {
     let live = leaves(&[(&first, 1)]);
     let head = assert_same_heads(&chain, 1, &key);
     assert_head_of(&head, &live, "the head after the first put");
-    for server in chain {
-        let a = &attestation;
-        let at = server.addr;
-        for (name, target) in [
-            ("chain.tor", onion_of(&service)),
-            ("www.chain.tor", onion_of(&www)),
-            ("a.b.chain.tor", onion_of(&deep)),
-        ] {
-            let (answered, proof) = assert_serves(server, name, &first, a, &key, &target);
-            assert_eq!(
-                (answered.seq, answered.root, answered.size),
-                (head.seq, head.root, head.size),
-                "{name} on {at}"
-            );
-            assert_the_proof(&proof, name, &live, &format!("{name} on {at}"));
-        }
-        let (answered, proof) = assert_absent(server, UNREGISTERED, &key);
-        assert_eq!((answered.seq, answered.root), (1, head.root), "{at}");
-        assert_the_proof(&proof, UNREGISTERED, &live, &format!("absence on {at}"));
-    }
-    assert_status(&quorum, ServerRole::Quorum, 1, 1, 1, &key, None);
-    assert_status(
-        &mirror,
-        ServerRole::Mirror,
-        1,
-        1,
-        1,
-        &key,
-        Some(quorum.addr),
-    );
-    assert_status(
-        &second,
-        ServerRole::Mirror,
-        1,
-        1,
-        0,
-        &key,
-        Some(mirror.addr),
-    );
+    let names = [
+        ("chain.tor", onion_of(&service)),
+        ("www.chain.tor", onion_of(&www)),
+        ("a.b.chain.tor", onion_of(&deep)),
+    ];
+    let tree = (&head, live.as_slice());
+    assert_chain_answers(&chain, &names, (&first, &attestation), &key, tree);
+    assert_chain_status(&chain, 1, 1, &key);
 
     // The same answers do not verify for a client trusting another key.
     let stranger = SigningKey::from_seed(&[99; 32]).public().to_base64();
@@ -153,22 +108,15 @@ fn a_put_reaches_a_mirror_and_a_mirror_of_the_mirror() {
     let live = leaves(&[(&update, 2)]);
     let head = assert_same_heads(&chain, 2, &key);
     assert_head_of(&head, &live, "the head after the update");
+    let names = [
+        ("chain.tor", onion_of(&service)),
+        ("www.chain.tor", onion_of(&newer_www)),
+    ];
+    let tree = (&head, live.as_slice());
+    assert_chain_answers(&chain, &names, (&update, &attestation), &key, tree);
+    // The dropped subdomain: the live record no longer has it.
     for server in chain {
-        let a = &attestation;
         let at = server.addr;
-        for (name, target) in [
-            ("chain.tor", onion_of(&service)),
-            ("www.chain.tor", onion_of(&newer_www)),
-        ] {
-            let (answered, proof) = assert_serves(server, name, &update, a, &key, &target);
-            assert_eq!(
-                (answered.seq, answered.root, answered.size),
-                (head.seq, head.root, head.size),
-                "{name} on {at}"
-            );
-            assert_the_proof(&proof, name, &live, &format!("{name} on {at}"));
-        }
-        // The dropped subdomain: the live record no longer has it.
         let reply = server.client().lookup("a.b.chain.tor");
         assert!(
             matches!(&reply, Reply::Found { record, .. } if record.serial == 2),
@@ -184,28 +132,58 @@ fn a_put_reaches_a_mirror_and_a_mirror_of_the_mirror() {
             matches!(gone, Err(LookupError::NoSubdomain(_))),
             "{at}: a.b.chain.tor should be gone after the update: {gone:?}"
         );
-        let (answered, proof) = assert_absent(server, UNREGISTERED, &key);
-        assert_eq!((answered.seq, answered.root), (2, head.root), "{at}");
-        assert_the_proof(&proof, UNREGISTERED, &live, &format!("absence on {at}"));
     }
     // One live record per name: the update replaced the first.
-    assert_status(&quorum, ServerRole::Quorum, 2, 1, 1, &key, None);
-    assert_status(
-        &mirror,
-        ServerRole::Mirror,
-        2,
-        1,
-        1,
-        &key,
-        Some(quorum.addr),
+    assert_chain_status(&chain, 2, 1, &key);
+}
+
+/// Checks the status of each server of `chain` (the Quorum, its mirror and
+/// the mirror's mirror) at `seq` with `records` live records: every server
+/// but the last has one subscriber, and each mirror follows the server
+/// before it.
+fn assert_chain_status(chain: &[&Server; 3], seq: u64, records: u64, key: &str) {
+    let [quorum, mirror, second] = *chain;
+    assert_status(quorum, ServerRole::Quorum, seq, records, 1, key, None);
+    let upstream = Some(quorum.addr);
+    assert_status(mirror, ServerRole::Mirror, seq, records, 1, key, upstream);
+    let upstream = Some(mirror.addr);
+    assert_status(second, ServerRole::Mirror, seq, records, 0, key, upstream);
+}
+
+/// Checks that every server of `chain` answers each (name, target) of
+/// `names` with `put` (the record and its attestation) and proves
+/// [`UNREGISTERED`] absent, all against the head of `tree` and with the one
+/// proof of each name over its live set.
+fn assert_chain_answers(
+    chain: &[&Server],
+    names: &[(&str, OnionAddress)],
+    (record, attestation): (&Record, &Attestation),
+    key: &str,
+    (head, live): (&SignedHead, &[Leaf]),
+) {
+    for server in chain {
+        for (name, target) in names {
+            let answer = assert_serves(server, name, record, attestation, key, target);
+            assert_against(server.addr, name, answer, head, live);
+        }
+        let answer = assert_absent(server, UNREGISTERED, key);
+        assert_against(server.addr, UNREGISTERED, answer, head, live);
+    }
+}
+
+/// Checks that `answer` (a head and a proof), about `name` from the server
+/// at `at`, came against `head` with the one proof of `name` over `live`.
+fn assert_against(
+    at: SocketAddr,
+    name: &str,
+    (answered, proof): (SignedHead, Proof),
+    head: &SignedHead,
+    live: &[Leaf],
+) {
+    assert_eq!(
+        (answered.seq, answered.root, answered.size),
+        (head.seq, head.root, head.size),
+        "{name} on {at}"
     );
-    assert_status(
-        &second,
-        ServerRole::Mirror,
-        2,
-        1,
-        0,
-        &key,
-        Some(mirror.addr),
-    );
+    assert_the_proof(&proof, name, live, &format!("{name} on {at}"));
 }

@@ -4,34 +4,33 @@
 //! cosignatures refused; a busy mirror that reaches the newest cosigned
 //! head.
 
-use crate::network::{lookup, reply_cosignatures, trust_flags, wait_lookup, Network};
+use crate::network::{
+    lookup, put_accepted, reply_cosignatures, trust_flags, wait_found, wait_lookup, Network,
+};
 use crate::LIMIT;
 use onions::cosign::Cosignature;
-use onions::lookup::Resolution;
+use onions::lookup::{Policy, Resolution};
 use onions::wire::{Code, Reply, Request};
 use std::time::{Duration, Instant};
 use testkit::servers::{owner, record, Client, Server};
 use testkit::TempDir;
 
+/// Starts a network whose witnesses cosign every second (straight to the
+/// mirror too with `cosign_to_mirror`), puts example.tor, and waits until
+/// the mirror answers it as a client requiring two witnesses and heads at
+/// most `max_head_age` s old accepts; returns the network and that policy.
+fn cosigned_example(tmp: &TempDir, cosign_to_mirror: bool, max_head_age: u64) -> (Network, Policy) {
+    let net = Network::start(tmp, &["--cosign-interval", "1"], cosign_to_mirror);
+    put_accepted(&mut net.quorum.client(), 1, "example.tor");
+    let policy = net.policy(2, max_head_age);
+    wait_found(net.mirror.addr, "example.tor", &policy, "a cosigned answer");
+    (net, policy)
+}
+
 #[test]
 fn answers_carry_two_cosignatures_and_go_stale_with_one_witness_left() {
     let tmp = TempDir::new("witnesses");
-    let mut net = Network::start(&tmp, &["--cosign-interval", "1"], false);
-    let reply = net
-        .quorum
-        .client()
-        .put(&record(&owner(1), "example.tor", 1, 0, &[]));
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
-
-    let policy = net.policy(2, 600);
-    let found = wait_lookup(
-        net.mirror.addr,
-        "example.tor",
-        &policy,
-        "a cosigned answer",
-        |r| matches!(r, Ok(Resolution::Found(_))),
-    );
-    assert!(found.is_ok());
+    let (mut net, policy) = cosigned_example(&tmp, false, 600);
     let reply = Client::connect(net.mirror.addr).lookup("example.tor");
     let (head, cosigs) = reply_cosignatures(&reply);
     assert!(head.seq >= 1);
@@ -40,14 +39,12 @@ fn answers_carry_two_cosignatures_and_go_stale_with_one_witness_left() {
     assert!(matches!(absent, Ok(Resolution::Absent(_))), "{absent:?}");
 
     let strict = net.policy(3, 600);
-    let all_three = wait_lookup(
+    wait_found(
         net.mirror.addr,
         "example.tor",
         &strict,
         "three cosignatures",
-        |r| r.is_ok(),
     );
-    assert!(all_three.is_ok());
     let status = net.mirror.status();
     let cosign = status
         .cosignatures
@@ -81,11 +78,7 @@ fn answers_carry_two_cosignatures_and_go_stale_with_one_witness_left() {
     let text = err.to_string();
     assert!(text.contains("cosign"), "the refusal says why: {text}");
 
-    let reply = net
-        .quorum
-        .client()
-        .put(&record(&owner(2), "other.tor", 1, 0, &[]));
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    put_accepted(&mut net.quorum.client(), 2, "other.tor");
     std::thread::sleep(Duration::from_secs(2));
     let unserved = lookup(net.mirror.addr, "other.tor", &policy);
     assert!(
@@ -97,21 +90,7 @@ fn answers_carry_two_cosignatures_and_go_stale_with_one_witness_left() {
 #[test]
 fn lookups_keep_working_on_witness_cosignatures_while_the_quorum_is_away() {
     let tmp = TempDir::new("witnesses-away");
-    let mut net = Network::start(&tmp, &["--cosign-interval", "1"], true);
-    let reply = net
-        .quorum
-        .client()
-        .put(&record(&owner(1), "example.tor", 1, 0, &[]));
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
-    let policy = net.policy(2, 4);
-    let before = wait_lookup(
-        net.mirror.addr,
-        "example.tor",
-        &policy,
-        "a cosigned answer",
-        |r| matches!(r, Ok(Resolution::Found(_))),
-    );
-    assert!(before.is_ok());
+    let (mut net, policy) = cosigned_example(&tmp, true, 4);
 
     net.quorum.terminate();
     std::thread::sleep(Duration::from_secs(7));
@@ -129,9 +108,7 @@ fn lookups_keep_working_on_witness_cosignatures_while_the_quorum_is_away() {
     );
 
     net.quorum.restart();
-    let mut client = net.quorum.client();
-    let reply = client.put(&record(&owner(2), "other.tor", 1, 0, &[]));
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    put_accepted(&mut net.quorum.client(), 2, "other.tor");
     let deadline = Instant::now() + LIMIT;
     loop {
         let after = lookup(net.mirror.addr, "other.tor", &policy);
@@ -231,12 +208,6 @@ fn a_mirror_does_not_wait_for_a_head_whose_cosignatures_are_gone() {
     let newest = net.quorum.wait_head(u64::from(n), LIMIT);
     let policy = net.policy(2, 600);
     let last = format!("busy99x{n}.tor");
-    let found = wait_lookup(
-        busy.addr,
-        &last,
-        &policy,
-        "the busy mirror's newest answer",
-        |r| matches!(r, Ok(Resolution::Found(_))),
-    );
-    assert!(found.unwrap().head().seq >= newest.seq);
+    let found = wait_found(busy.addr, &last, &policy, "the busy mirror's newest answer");
+    assert!(found.head().seq >= newest.seq);
 }

@@ -4,57 +4,34 @@
 //! both heads were seen.
 
 use crate::evidence::wait_evidence;
-use crate::network::{lookup, trust_flags, wait_lookup, witness_key_file, Network};
+use crate::network::{
+    collecting_flags, liar_under, lookup, put_accepted, start_witness, trust_flags, wait_found,
+    witnessed_quorum, Network,
+};
 use onions::lookup::Resolution;
-use onions::wire::Reply;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use testkit::liar::{Liar, Plan};
-use testkit::servers::{owner, print_key, record, witness_key, Server};
+use testkit::liar::Plan;
+use testkit::servers::{print_key, Server};
 use testkit::TempDir;
 
 #[test]
 fn an_equivocating_quorum_never_gets_its_minority_head_believed() {
     let tmp = TempDir::new("witnesses-split");
-    let states: Vec<PathBuf> = (0..3).map(|i| tmp.join(format!("witness{i}"))).collect();
-    let keys: Vec<String> = states
-        .iter()
-        .map(|s| witness_key(&witness_key_file(s), s))
-        .collect();
+    let (states, keys, quorum) = witnessed_quorum(&tmp);
     let trust = trust_flags(&keys);
-    let mut quorum_flags = vec!["--head-interval", "1"];
-    quorum_flags.extend(trust.iter().map(String::as_str));
-    let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &quorum_flags);
     let quorum_key = print_key(&quorum.state);
-    let liar = Liar::upstream(
-        "127.0.0.4",
-        &tmp.join("liar.log"),
-        quorum.addr,
-        &quorum.state.join(onions::server::QUORUM_KEY_FILE),
-        Plan::Split("hidden.tor".into()),
-    );
-    let witnesses: Vec<Server> = (0..3)
-        .map(|i| {
-            let mut flags: Vec<String> = vec![
-                "--witness-key".into(),
-                witness_key_file(&states[i]).display().to_string(),
-                "--cosign-to".into(),
-                quorum.addr.to_string(),
-            ];
-            flags.extend(trust.iter().cloned());
-            let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let liar = liar_under(&tmp, &quorum, Plan::Split("hidden.tor".into()));
+    let witnesses: Vec<Server> = states
+        .iter()
+        .enumerate()
+        .map(|(i, state)| {
+            let mut flags = trust.clone();
+            flags.extend(["--cosign-to".into(), quorum.addr.to_string()]);
             let upstream = if i == 2 { liar.addr } else { quorum.addr };
-            Server::mirror(
-                &format!("127.0.0.{}", 11 + i),
-                &states[i],
-                upstream,
-                &quorum_key,
-                &flags,
-            )
+            start_witness(i, state, upstream, &quorum_key, &flags)
         })
         .collect();
-    let mut mirror_flags: Vec<&str> = trust.iter().map(String::as_str).collect();
-    mirror_flags.extend(["--witnesses", "2"]);
+    let mirror_flags = collecting_flags(&trust);
     let honest = Server::mirror(
         "127.0.0.21",
         &tmp.join("honest"),
@@ -71,8 +48,7 @@ fn an_equivocating_quorum_never_gets_its_minority_head_believed() {
     );
     let mut client = quorum.client();
     for (seed, name) in [(1, "example.tor"), (2, "hidden.tor")] {
-        let reply = client.put(&record(&owner(seed), name, 1, 0, &[]));
-        assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+        put_accepted(&mut client, seed, name);
     }
     let net = Network {
         quorum,
@@ -82,14 +58,8 @@ fn an_equivocating_quorum_never_gets_its_minority_head_believed() {
         witness_keys: keys,
     };
     let policy = net.policy(2, 600);
-    let found = wait_lookup(
-        net.mirror.addr,
-        "hidden.tor",
-        &policy,
-        "the honest view",
-        |r| matches!(r, Ok(Resolution::Found(_))),
-    );
-    let real = found.unwrap().head().clone();
+    let honest_view = wait_found(net.mirror.addr, "hidden.tor", &policy, "the honest view");
+    let real = honest_view.head().clone();
 
     for (state, what) in [
         (&states[2], "the witness shown the split view"),

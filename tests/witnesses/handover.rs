@@ -3,12 +3,11 @@
 //! cosign and writes ownership evidence.
 
 use crate::evidence::wait_evidence;
-use crate::network::witness_key_file;
+use crate::network::{liar_under, put_accepted, start_witness, witness_key_file};
 use crate::recorder::Recorder;
 use crate::LIMIT;
-use onions::wire::Reply;
-use testkit::liar::{Liar, Plan};
-use testkit::servers::{owner, print_key, record, witness_key, Server};
+use testkit::liar::Plan;
+use testkit::servers::{print_key, witness_key, Server};
 use testkit::TempDir;
 
 #[test]
@@ -39,38 +38,18 @@ fn witnesses_refuse_a_handover(label: &str, plan: Plan, rule: &str) {
     let tmp = TempDir::new(label);
     let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &["--head-interval", "1"]);
     let quorum_key = print_key(&quorum.state);
-    let liar = Liar::upstream(
-        "127.0.0.4",
-        &tmp.join("liar.log"),
-        quorum.addr,
-        &quorum.state.join(onions::server::QUORUM_KEY_FILE),
-        plan,
-    );
+    let liar = liar_under(&tmp, &quorum, plan);
     let recorder = Recorder::start();
+    let cosign_to = ["--cosign-to".to_owned(), recorder.addr.to_string()];
     let witnesses: Vec<(Server, String)> = (0..3)
         .map(|i| {
             let state = tmp.join(format!("witness{i}"));
-            let key_file = witness_key_file(&state);
-            let key = witness_key(&key_file, &state);
-            let server = Server::mirror(
-                &format!("127.0.0.{}", 11 + i),
-                &state,
-                liar.addr,
-                &quorum_key,
-                &[
-                    "--witness-key",
-                    &key_file.display().to_string(),
-                    "--cosign-to",
-                    &recorder.addr.to_string(),
-                ],
-            );
+            let key = witness_key(&witness_key_file(&state), &state);
+            let server = start_witness(i, &state, liar.addr, &quorum_key, &cosign_to);
             (server, key)
         })
         .collect();
-    let reply = quorum
-        .client()
-        .put(&record(&owner(1), "example.tor", 1, 0, &[]));
-    assert!(matches!(reply, Reply::Accepted { .. }), "{reply}");
+    put_accepted(&mut quorum.client(), 1, "example.tor");
     let handed = quorum.wait_head(1, LIMIT).seq + 1;
     for (witness, key) in &witnesses {
         wait_evidence(&witness.state, "ownership", "a witness");
