@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use testkit::run_hs;
 
-/// The evidence files of `kind` in the state directory `state`.
+/// The evidence files of `kind` in the state directory `state`: whole
+/// ones only, not the `.json.tmp` a server writes before renaming it.
 pub(crate) fn evidence_files(state: &Path, kind: &str) -> Vec<PathBuf> {
     let prefix = format!("evidence-{kind}-");
     let Ok(dir) = std::fs::read_dir(state) else {
@@ -17,7 +18,7 @@ pub(crate) fn evidence_files(state: &Path, kind: &str) -> Vec<PathBuf> {
         .filter(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix))
+                .is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".json"))
         })
         .collect()
 }
