@@ -321,17 +321,6 @@ impl Store {
         self.fsyncs.snapshot()
     }
 
-    /// Heap bytes of the index, the tree and the reverse index, for
-    /// status and benchmarks.
-    pub fn memory_bytes(&self) -> (usize, usize, usize) {
-        let state = self.state.read();
-        (
-            state.slots.heap_bytes(),
-            state.tree.heap_bytes(),
-            state.reverse.heap_bytes(),
-        )
-    }
-
     /// The newest entry for `name` if it has not expired at `now`
     /// (`expires > now`), whether or not a head covers it yet: what the
     /// Quorum decides ownership against.

@@ -234,7 +234,9 @@ impl ReverseIndex {
     }
 
     /// Heap bytes: the array's, and an estimate of the ordered set's (its
-    /// nodes hold 11 pairs and are about two thirds full).
+    /// nodes hold 11 pairs and are about two thirds full), for the test of
+    /// its size a pair.
+    #[cfg(test)]
     pub(super) fn heap_bytes(&self) -> usize {
         self.base.capacity() * std::mem::size_of::<Pair>() + self.fresh.len() * 12
     }

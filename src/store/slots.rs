@@ -164,7 +164,8 @@ impl Slots {
             .map(|s| (s.key, s.offset))
     }
 
-    /// Heap bytes the table holds.
+    /// Heap bytes the table holds, for the test of its size a name.
+    #[cfg(test)]
     pub(super) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
     }

@@ -302,11 +302,6 @@ impl Tree {
         }
         i
     }
-
-    /// Heap bytes the nodes take.
-    pub(super) fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-    }
 }
 
 /// The first 64 bits of the smallest and largest keys in bucket `b` of a
