@@ -90,8 +90,7 @@ impl Attestation {
 
     /// What `sig` signs: the context line and the attestation without `sig`.
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let body = canonical::to_string(&Value::Object(self.unsigned_map()));
-        [SIGNATURE_CONTEXT.as_bytes(), body.as_bytes()].concat()
+        canonical::signed_bytes(SIGNATURE_CONTEXT, self.unsigned_map())
     }
 
     /// True when `sig` verifies with `quorum` (trust is checked separately).
@@ -101,9 +100,7 @@ impl Attestation {
 
     /// The attestation as JSON.
     pub fn to_value(&self) -> Value {
-        let mut map = self.unsigned_map();
-        map.insert("sig".into(), self.sig.to_base64().into());
-        Value::Object(map)
+        canonical::with_sig(self.unsigned_map(), self.sig.to_base64())
     }
 
     /// Parses an attestation from JSON, checking its shape.
