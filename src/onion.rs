@@ -92,7 +92,7 @@ impl OnionAddress {
     }
 
     /// The first three bytes of the key of the address `text`, decoded from
-    /// its first five characters after checking only its length, its
+    /// its first eight characters after checking only its length, its
     /// `.onion` and those characters: for indexes built over records that
     /// were verified when stored, where decoding the whole key of each
     /// would cost more than the rest of reading them.
@@ -101,12 +101,8 @@ impl OnionAddress {
         if encoded.len() != ENCODED_LEN {
             return None;
         }
-        let mut bits = 0u32;
-        for &c in &encoded.as_bytes()[..5] {
-            bits = (bits << 5) | u32::from(base32_value(c)?);
-        }
-        let [_, a, b, c] = (bits >> 1).to_be_bytes();
-        Some([a, b, c])
+        let raw = base32_decode(&encoded[..8])?;
+        Some([raw[0], raw[1], raw[2]])
     }
 
     /// The service's public key, which signs its records.
