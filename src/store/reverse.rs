@@ -127,25 +127,14 @@ fn scanned_targets(text: &str) -> Option<Vec<u32>> {
 /// unsettled: pairs are only pushed onto the array, which
 /// [`ReverseIndex::settle`] sorts once at the end, so building costs one
 /// sort and no more memory than the array itself.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(super) struct ReverseIndex {
     /// Sorted, without duplicates, once settled; before, in log order.
     base: Vec<Pair>,
     /// Pairs added since the last merge, none of them in `base`.
     fresh: BTreeSet<Pair>,
-    /// False while the index is being built from a log.
-    settled: bool,
-}
-
-impl Default for ReverseIndex {
-    /// An empty index, settled.
-    fn default() -> ReverseIndex {
-        ReverseIndex {
-            base: Vec::new(),
-            fresh: BTreeSet::new(),
-            settled: true,
-        }
-    }
+    /// True while the index is being built from a log.
+    building: bool,
 }
 
 impl ReverseIndex {
@@ -153,7 +142,7 @@ impl ReverseIndex {
     /// at the onions with prefixes `targets`.
     pub(super) fn add(&mut self, slot_key: u64, targets: &[u32]) {
         let name = name_prefix(slot_key);
-        if !self.settled {
+        if self.building {
             self.base
                 .extend(targets.iter().map(|&onion| pair(onion, name)));
             return;
@@ -172,22 +161,21 @@ impl ReverseIndex {
     /// An index being built from a log, until [`ReverseIndex::settle`].
     pub(super) fn unsettled() -> ReverseIndex {
         ReverseIndex {
-            base: Vec::new(),
-            fresh: BTreeSet::new(),
-            settled: false,
+            building: true,
+            ..ReverseIndex::default()
         }
     }
 
     /// Ends building: sorts the pairs gathered, drops repeats and frees
     /// the array's spare room.
     pub(super) fn settle(&mut self) {
-        if self.settled {
+        if !self.building {
             return;
         }
         self.base.sort_unstable();
         self.base.dedup();
         self.base.shrink_to_fit();
-        self.settled = true;
+        self.building = false;
     }
 
     /// Moves the fresh pairs into the sorted array, in place from its end:
@@ -213,7 +201,7 @@ impl ReverseIndex {
     /// The name prefixes paired with the onion prefix `onion`, ascending,
     /// each once.
     pub(super) fn names_of(&self, onion: u32) -> Vec<u32> {
-        debug_assert!(self.settled, "a reverse index is read only once settled");
+        debug_assert!(!self.building, "a reverse index is read only once settled");
         let (lo, hi) = (pair(onion, 0), pair(onion, (1 << PREFIX_BITS) - 1));
         let start = self.base.partition_point(|p| *p < lo);
         let end = self.base.partition_point(|p| *p <= hi);
