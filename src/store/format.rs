@@ -446,6 +446,17 @@ pub(super) struct LeafInfo {
     pub(super) leaf: Hash,
 }
 
+impl LeafInfo {
+    /// What the tree needs of `entry`, already read whole.
+    pub(super) fn of(entry: &Entry) -> LeafInfo {
+        LeafInfo {
+            seq: entry.seq,
+            expires: entry.live_until(),
+            leaf: entry.leaf,
+        }
+    }
+}
+
 /// Bytes of a record frame up to the end of its leaf hash.
 const LEAF_PART: usize = FRAME_HEAD + 48;
 

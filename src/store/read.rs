@@ -4,7 +4,7 @@
 //! onion ([`Store::names_pointing_at`], §12.5), led by the reverse index.
 
 use super::entry::Entry;
-use super::format::{read_entry_at, read_name_at, Reader, RecordBody};
+use super::format::{read_entry_at, read_name_at, LeafInfo, Reader, RecordBody};
 use super::reverse::{name_keys, onion_prefix, Names};
 use super::state::{State, View};
 use super::tree::{Member, Stop};
@@ -71,12 +71,13 @@ impl Store {
         };
         let head = Arc::clone(&current.text);
         let key = LeafKey::of(name);
-        let own = own_member(&state, name, time).map_err(|e| named(&self.path, e))?;
-        let (siblings, end) = path(&state, &key, time).map_err(|e| named(&self.path, e))?;
+        let own = own_entry(&state, name, time).map_err(|e| named(&self.path, e))?;
+        let known = own.as_ref().map(|(at, entry)| (*at, LeafInfo::of(entry)));
+        let (siblings, end) = path(&state, &key, time, known).map_err(|e| named(&self.path, e))?;
         let read = |offset| read_entry_at(&state.file, offset).map_err(|e| named(&self.path, e));
         match (own, end) {
-            (Some(own), Some(end)) if own == end.offset => Ok(Answer::Found {
-                entry: read(own)?,
+            (Some((own, entry)), Some(end)) if own == end.offset => Ok(Answer::Found {
+                entry,
                 proof: Proof {
                     siblings,
                     terminal: None,
@@ -238,28 +239,41 @@ impl Store {
     }
 }
 
-/// The offset of `name`'s record as of the anchor when it is in the tree
-/// at `time`.
-fn own_member(state: &State, name: &RegisteredName, time: u64) -> io::Result<Option<u64>> {
-    let Some((_, newest)) = state.find(name)? else {
+/// `name`'s record as of the anchor, with its offset, when it is in the
+/// tree at `time`. Its newest record is read whole once, and is the
+/// answer's record unless a newer one waits for a head.
+fn own_entry(state: &State, name: &RegisteredName, time: u64) -> io::Result<Option<(u64, Entry)>> {
+    let Some((newest, entry)) = state.find_entry(name)? else {
         return Ok(None);
     };
-    state.live_at_anchor(newest, time)
+    let own = match state.anchored(newest) {
+        None => return Ok(None),
+        Some(offset) if offset == newest => (offset, entry),
+        Some(offset) => (offset, read_entry_at(&state.file, offset)?),
+    };
+    Ok((own.1.live_until() > time).then_some(own))
 }
 
 /// The siblings on the path to `key` in the tree as of the anchor, and the
-/// one member at its end, if any.
-fn path(state: &State, key: &LeafKey, time: u64) -> io::Result<(Vec<Hash>, Option<Member>)> {
+/// one member at its end, if any; the leaf of the entry at `known.0`, if
+/// given, is not read again.
+fn path(
+    state: &State,
+    key: &LeafKey,
+    time: u64,
+    known: Option<(u64, LeafInfo)>,
+) -> io::Result<(Vec<Hash>, Option<Member>)> {
     let (mut siblings, stop) = state.tree.walk(key);
     let depth = state.tree.depth();
+    let members = |b| state.members_knowing(depth, b, &View::Anchored, time, known);
     let end = match stop {
         Stop::Empty => None,
-        Stop::Single(b) => match state.members(depth, b, &View::Anchored, time)?.as_slice() {
+        Stop::Single(b) => match members(b)?.as_slice() {
             [one] => Some(*one),
             _ => return Err(disagree(b)),
         },
         Stop::Bucket(b) => {
-            let members = state.members(depth, b, &View::Anchored, time)?;
+            let members = members(b)?;
             let leaves: Vec<(LeafKey, Hash)> = members.iter().map(|m| (m.key, m.leaf)).collect();
             let inside = merkle::subtree_path(&leaves, depth as usize, key);
             siblings.extend(inside.siblings);

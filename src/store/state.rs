@@ -14,7 +14,10 @@
 //! remembers, for each of them, the record its name had at the anchor, so
 //! answers and catch-up can still be given as of the anchor.
 
-use super::format::{read_leaf_at, Content, Frame, LeafInfo, RecordBody, Summary, HEADER_LEN};
+use super::entry::Entry;
+use super::format::{
+    read_entry_at, read_leaf_at, Content, Frame, LeafInfo, RecordBody, Summary, HEADER_LEN,
+};
 use super::reverse::{targets_of, ReverseIndex};
 use super::slots::Slots;
 use super::tree::{bucket_range, key_of_prefix, Member, Tree};
@@ -197,6 +200,26 @@ impl State {
         Ok(None)
     }
 
+    /// `name`'s newest entry and its offset, the frame read whole (its
+    /// checksum checked): for a lookup, one read where [`State::find`] and
+    /// a later read of the record would take two.
+    pub(super) fn find_entry(&self, name: &RegisteredName) -> io::Result<Option<(u64, Entry)>> {
+        for i in self.slots.equal(slot_key(name)) {
+            let offset = self.slots.offset_at(i);
+            let entry = read_entry_at(&self.file, offset)?;
+            if entry.name == *name {
+                return Ok(Some((offset, entry)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The offset of the record the anchor holds for the name whose newest
+    /// entry is at `newest`, or `None` when it held none.
+    pub(super) fn anchored(&self, newest: u64) -> Option<u64> {
+        self.pick(newest, &View::Anchored)
+    }
+
     /// True when the record entry `body` at `offset` is its name's newest.
     pub(super) fn is_newest_frame(&self, body: &RecordBody<'_>, offset: u64) -> bool {
         let key = slot_key(&body.name);
@@ -373,13 +396,29 @@ impl State {
         view: &View<'_>,
         time: u64,
     ) -> io::Result<Vec<Member>> {
+        self.members_knowing(depth, b, view, time, None)
+    }
+
+    /// [`State::members`], taking the leaf of the entry at `known.0` from
+    /// `known.1` instead of the log (a lookup has read its own record).
+    pub(super) fn members_knowing(
+        &self,
+        depth: u32,
+        b: usize,
+        view: &View<'_>,
+        time: u64,
+        known: Option<(u64, LeafInfo)>,
+    ) -> io::Result<Vec<Member>> {
         let (lo, hi) = bucket_range(depth, b);
         let mut members = Vec::new();
         for (key, newest) in self.slots.range(lo, hi) {
             let Some(offset) = self.pick(newest, view) else {
                 continue;
             };
-            let LeafInfo { expires, leaf, .. } = read_leaf_at(&self.file, offset)?;
+            let LeafInfo { expires, leaf, .. } = match known {
+                Some((at, info)) if at == offset => info,
+                _ => read_leaf_at(&self.file, offset)?,
+            };
             if expires > time {
                 members.push(Member {
                     key: key_of_prefix(key),
