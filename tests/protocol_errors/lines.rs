@@ -1,6 +1,7 @@
 //! Lines that are not JSON or not UTF-8 (`bad_json`) and lines over the
 //! limit (`too_large`, 16 KiB by default): an error reply, then the
-//! connection closes.
+//! connection closes. Requests followed at once by the end of sending are
+//! all answered before the server closes.
 
 use crate::exchange::{
     assert_closed, assert_error, decode, next_reply, status_works, still_serving, text,
@@ -160,4 +161,40 @@ fn the_default_limit_is_16_kib() {
     assert_error(&reply, &Id::Null, Code::TooLarge);
     assert!(ended, "the connection should end after too_large");
     still_serving(&quorum, &key);
+}
+
+#[test]
+fn requests_then_end_of_sending_are_answered_then_closed() {
+    use std::io::{Read, Write};
+    let tmp = TempDir::new("errors-half-close");
+    let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &[]);
+    for count in [1, 2] {
+        let mut stream = std::net::TcpStream::connect(quorum.addr).unwrap();
+        stream
+            .set_read_timeout(Some(testkit::servers::REPLY_LIMIT))
+            .unwrap();
+        // The requests and the end of sending leave in one go, so the
+        // server may see the close in the same event as the input.
+        let lines: Vec<u8> = (0..count)
+            .flat_map(|i| format!("{{\"type\":\"status\",\"id\":\"s{i}\"}}\n").into_bytes())
+            .collect();
+        stream.write_all(&lines).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut said = Vec::new();
+        stream
+            .read_to_end(&mut said)
+            .unwrap_or_else(|e| panic!("{count} requests then a close: no end of stream: {e}"));
+        let replies: Vec<Reply> = said
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(decode)
+            .collect();
+        assert_eq!(replies.len(), count, "{count} requests then a close");
+        for (i, reply) in replies.iter().enumerate() {
+            match reply {
+                Reply::Status { id, .. } => assert_eq!(*id, text(&format!("s{i}"))),
+                other => panic!("expected status s{i}: {other}"),
+            }
+        }
+    }
 }

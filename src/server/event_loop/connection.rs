@@ -97,18 +97,23 @@ impl EventLoop {
         );
     }
 
-    pub(super) fn on_ready(&mut self, token: Token, readable: bool, writable: bool) {
-        if writable {
+    pub(super) fn on_ready(&mut self, token: Token, event: &mio::event::Event) {
+        if event.is_writable() {
             self.flush(token);
         }
-        if readable {
-            self.read(token);
+        if event.is_readable() {
+            // A read shorter than the buffer took all the socket held, and
+            // more input will be a new event; only a peer's close (or an
+            // error) already signalled needs the read that sees it.
+            self.read(token, event.is_read_closed() || event.is_error());
         }
     }
 
     /// Reads what the socket has, unless a request is in flight (then the
-    /// bytes wait in the kernel: per-connection backpressure).
-    pub(super) fn read(&mut self, token: Token) {
+    /// bytes wait in the kernel: per-connection backpressure). Stops at the
+    /// first short read unless `to_the_end`: then it reads until the
+    /// socket would block, as after an event taken while busy.
+    pub(super) fn read(&mut self, token: Token, to_the_end: bool) {
         let max = self.limits.max_message;
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
@@ -135,6 +140,9 @@ impl EventLoop {
                     }
                     if conn.inbuf.len() > max + 1 {
                         conn.unread = true;
+                        break;
+                    }
+                    if n < chunk.len() && !to_the_end {
                         break;
                     }
                 }
@@ -386,7 +394,7 @@ impl EventLoop {
         conn.close_after_flush |= reply.close;
         self.flush(token);
         match self.conns.get(&token) {
-            Some(conn) if conn.unread => self.read(token),
+            Some(conn) if conn.unread => self.read(token, true),
             Some(_) => self.process_input(token),
             None => {}
         }

@@ -156,7 +156,7 @@ impl EventLoop {
                 match event.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
-                    token => self.on_ready(token, event.is_readable(), event.is_writable()),
+                    token => self.on_ready(token, event),
                 }
             }
             self.drain_events();
