@@ -49,13 +49,13 @@ _onions_server()
             mapfile -t COMPREPLY < <(compgen -W '127.0.0.1:10053' -- "$cur")
             declare -F __ltrim_colon_completions >/dev/null && __ltrim_colon_completions "$cur"
             return ;;
-        --upstream | --upstream-socks | --quorum-key | --min-work | --workers | --max-message | --max-connections | --worker-queue | --subscriber-queue | --idle-timeout | --heartbeat | --head-interval | --release-cooldown | --upstream-silence | --cosign-to | --cosign-interval | --trust-witness | --witnesses | --cosigned-heads | --held-pushes | --cosign-wait | --recover-from)
+        --upstream | --upstream-socks | --quorum-key | --min-work | --workers | --max-message | --max-connections | --worker-queue | --subscriber-queue | --idle-timeout | --heartbeat | --head-interval | --release-cooldown | --upstream-silence | --cosign-to | --cosign-interval | --trust-witness | --witnesses | --cosigned-heads | --held-pushes | --cosign-wait | --max-reverse-leads | --recover-from)
             return ;;
     esac
 
     case $command in
         "")
-            mapfile -t COMPREPLY < <(compgen -W 'status --config --role --listen --state-dir --print-key --upstream --upstream-socks --quorum-key --min-work --workers --max-message --max-connections --worker-queue --subscriber-queue --idle-timeout --heartbeat --head-interval --release-cooldown --upstream-silence --witness-key --cosign-to --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes --cosign-wait --recover-from --metrics --log-level --help' -- "$cur") ;;
+            mapfile -t COMPREPLY < <(compgen -W 'status --config --role --listen --state-dir --print-key --upstream --upstream-socks --quorum-key --min-work --workers --max-message --max-connections --worker-queue --subscriber-queue --idle-timeout --heartbeat --head-interval --release-cooldown --upstream-silence --witness-key --cosign-to --cosign-interval --trust-witness --witnesses --cosigned-heads --held-pushes --cosign-wait --max-reverse-leads --recover-from --metrics --log-level --help' -- "$cur") ;;
         status)
             mapfile -t COMPREPLY < <(compgen -W '--server --json --help' -- "$cur") ;;
     esac

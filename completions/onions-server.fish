@@ -27,6 +27,7 @@ complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l witness
 complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l cosigned-heads -x -d 'heads whose cosignatures are held (default 64)'
 complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l held-pushes -x -d 'at a mirror, most pushes held back while a head waits for cosignatures (default 65536)'
 complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l cosign-wait -x -d 'at a mirror, most seconds a head waits for its cosignatures before the mirror answers on without it (default 5)'
+complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l max-reverse-leads -x -d 'most leads of the reverse index one reverse lookup reads; past it the answer comes from those (default 1024)'
 complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l recover-from -x -d 'at the Quorum, take records its log lost back from this mirror HOST:PORT before starting (a log damaged in the middle, or restored from an old backup)'
 complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l metrics -x -a '127.0.0.1:10063 127.0.0.1:10064' -d 'serve Prometheus metrics over HTTP at http://IP:PORT/metrics (off by default; never the --listen address)'
 complete -c onions-server -n 'not __fish_seen_subcommand_from status' -l log-level -x -a 'error warn info debug trace' -d 'log level: error, warn, info, debug, trace (default: RUST_LOG, else info)'

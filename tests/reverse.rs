@@ -1,7 +1,8 @@
 //! Reverse lookups (PROTOCOL.md §12.5) with real servers on 127.0.0.x:
 //! which names point at an onion, as owner or by a subdomain, answered by
 //! the Quorum and by a mirror against their current heads, capped at 16
-//! with `more`, and forgotten once the record that pointed moves on; and
+//! with `more`, bounded in what they read (`--max-reverse-leads`), and
+//! forgotten once the record that pointed moves on; and
 //! `onions-hs lookup --onion`, which shows a name only after a verified
 //! lookup of it holds the onion, so a lying server (a real process, see
 //! testkit's liars) cannot make it show one.
@@ -209,6 +210,27 @@ fn sixteen_names_at_most_and_more_when_there_are() {
     let want: Vec<String> = first.iter().map(|n| format!("www.{n}")).collect();
     assert_eq!(shown(&result), want);
     assert!(result.2.contains("more than the 16"), "{}", result.2);
+}
+
+#[test]
+fn past_max_reverse_leads_names_come_from_the_leads_read_and_it_is_logged() {
+    let tmp = TempDir::new("reverse-leads");
+    let args = ["--head-interval", "1", "--max-reverse-leads", "4"];
+    let quorum = Server::quorum("127.0.0.1", &tmp.join("quorum"), &args);
+    let every: Vec<String> = (0..6).map(|i| format!("m{i}.tor")).collect();
+    let many: Vec<_> = every
+        .iter()
+        .map(|name| record(&owner(20), name, 1, 0, &[("www", &owner(NOBODY))]))
+        .collect();
+    claim(&quorum, &many);
+    quorum.wait_head(many.len() as u64, REPLICATE_LIMIT);
+    let (names, more) = listed(&quorum, &onion(NOBODY));
+    assert_eq!((names.len(), more), (4, true), "{names:?}");
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    assert!(names.iter().all(|n| every.contains(n)), "{names:?}");
+    let warned =
+        testkit::servers::log_lines_with(&quorum, &["more than 4 leads", "--max-reverse-leads"]);
+    assert_eq!(warned.len(), 1, "{}", quorum.log());
 }
 
 #[test]

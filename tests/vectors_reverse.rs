@@ -135,11 +135,14 @@ fn requests_and_replies_are_reproduced_byte_for_byte() {
             request
         );
 
-        let Names::Listed { names, more } =
-            store.names_pointing_at(&onion, MAX_REVERSE_NAMES).unwrap()
+        let leads = onions::server::Limits::default().max_reverse_leads;
+        let Names::Listed { names, more, cut } = store
+            .names_pointing_at(&onion, MAX_REVERSE_NAMES, leads)
+            .unwrap()
         else {
             panic!("{about}: no head");
         };
+        assert!(!cut, "{about}: the default limit of leads was hit");
         let listed: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         assert_eq!(
             (listed, more),

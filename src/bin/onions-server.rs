@@ -97,6 +97,9 @@ struct Args {
     /// at a mirror, most seconds a head waits for its cosignatures before the mirror answers on without it (default 5)
     #[argh(option, default = "Limits::default().cosign_wait.as_secs()")]
     cosign_wait: u64,
+    /// most leads of the reverse index one reverse lookup reads; past it the answer comes from those (default 1024)
+    #[argh(option, default = "Limits::default().max_reverse_leads")]
+    max_reverse_leads: usize,
     /// at the Quorum, take records its log lost back from this mirror HOST:PORT before starting (a log damaged in the middle, or restored from an old backup)
     #[argh(option)]
     recover_from: Option<String>,
@@ -162,6 +165,7 @@ const FLAGS: &[Flag] = &[
     Flag::single("cosigned-heads"),
     Flag::single("held-pushes"),
     Flag::single("cosign-wait"),
+    Flag::single("max-reverse-leads"),
     Flag::single("recover-from").command_line_only(),
     Flag::single("metrics"),
     Flag::single("log-level"),
@@ -472,6 +476,7 @@ fn limits(args: &Args) -> Result<Limits, String> {
         cosigned_heads: positive("cosigned-heads", args.cosigned_heads as u64)? as usize,
         held_pushes: positive("held-pushes", args.held_pushes as u64)? as usize,
         cosign_wait: Duration::from_secs(positive("cosign-wait", args.cosign_wait)?),
+        max_reverse_leads: positive("max-reverse-leads", args.max_reverse_leads as u64)? as usize,
     })
 }
 

@@ -334,6 +334,7 @@ pub fn run(config: Config) -> Result<(), ServerError> {
         metrics: metrics::Metrics::default(),
         timings: Timings::default(),
         min_work: config.min_work,
+        max_reverse_leads: config.limits.max_reverse_leads,
         quorum_keys,
         upstream,
         audit,

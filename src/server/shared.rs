@@ -57,6 +57,10 @@ pub struct Limits {
     /// At a mirror that collects cosignatures, the longest a matched head
     /// waits for them before the mirror answers on without it.
     pub cosign_wait: Duration,
+    /// Most leads of the reverse index one reverse lookup reads, so that
+    /// an onion many names point at (anyone may point a subdomain at any
+    /// onion) costs a bounded amount of work (PROTOCOL.md §12.5).
+    pub max_reverse_leads: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +78,7 @@ impl Default for Limits {
             cosigned_heads: 64,
             held_pushes: 65536,
             cosign_wait: Duration::from_secs(5),
+            max_reverse_leads: 1024,
         }
     }
 }
@@ -90,6 +95,8 @@ pub struct Shared {
     pub timings: Timings,
     /// Least proof of work accepted.
     pub min_work: u64,
+    /// Most leads one reverse lookup reads (`--max-reverse-leads`).
+    pub max_reverse_leads: usize,
     /// Keys reported by status: the Quorum's own, or the trusted ones.
     pub quorum_keys: Vec<PublicKey>,
     /// The upstream, at a mirror.

@@ -224,12 +224,19 @@ impl Worker {
     /// names pointing at `onion`, which the client confirms with lookups.
     fn reverse(&self, conn: Token, session: u64, id: &Id, onion: &OnionAddress) {
         let metrics = &self.shared.metrics;
-        let bytes = match self
-            .shared
-            .store
-            .names_pointing_at(onion, MAX_REVERSE_NAMES)
-        {
-            Ok(Names::Listed { names, more }) => {
+        let bytes = match self.shared.store.names_pointing_at(
+            onion,
+            MAX_REVERSE_NAMES,
+            self.shared.max_reverse_leads,
+        ) {
+            Ok(Names::Listed { names, more, cut }) => {
+                if cut {
+                    log::warn!(
+                        "session {session}: reverse {onion}: more than {} leads in the index; \
+                         answered from the first {0} (--max-reverse-leads)",
+                        self.shared.max_reverse_leads
+                    );
+                }
                 metrics.reverse(if names.is_empty() {
                     Lookup::NotFound
                 } else {

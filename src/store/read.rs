@@ -299,31 +299,47 @@ impl Store {
     /// head points at `onion` (its owner's address or a subdomain's):
     /// ascending, at most `max`, and whether more do (PROTOCOL.md §12.5).
     /// Each name is confirmed against the very record a lookup of it would
-    /// answer with, so stale leads in the index never show.
-    pub fn names_pointing_at(&self, onion: &OnionAddress, max: usize) -> io::Result<Names> {
+    /// answer with, so stale leads in the index never show. At most
+    /// `max_leads` of the index's leads are read, so that an onion many
+    /// names point at costs a bounded amount of reading (`cut` says when).
+    pub fn names_pointing_at(
+        &self,
+        onion: &OnionAddress,
+        max: usize,
+        max_leads: usize,
+    ) -> io::Result<Names> {
         let state = self.state.read();
         let (Some(_), Some((_, time))) = (&state.current, state.anchor) else {
             return Ok(Names::NoHead);
         };
-        let listed = candidates(&state, onion, time)
-            .and_then(|leads| confirm(&state, onion, leads, max))
+        let listed = candidates(&state, onion, time, max_leads)
+            .and_then(|(leads, cut)| confirm(&state, onion, leads, max, cut))
             .map_err(|e| named(&self.path, e))?;
         Ok(listed)
     }
 }
 
-/// The names the index leads to for `onion` that are in the live set as
-/// of the anchor at `time`, with the offsets of their records there,
-/// ascending by name.
+/// The names the first `max_leads` leads of the index for `onion` lead to
+/// that are in the live set as of the anchor at `time`, with the offsets
+/// of their records there, ascending by name; and whether leads were left
+/// unread.
 fn candidates(
     state: &State,
     onion: &OnionAddress,
     time: u64,
-) -> io::Result<Vec<(RegisteredName, u64)>> {
+    max_leads: usize,
+) -> io::Result<(Vec<(RegisteredName, u64)>, bool)> {
     let mut leads = Vec::new();
-    for name in state.reverse.names_of(onion_prefix(onion.key().as_bytes())) {
+    let mut read = 0;
+    let mut cut = false;
+    'leads: for name in state.reverse.names_of(onion_prefix(onion.key().as_bytes())) {
         let (lo, hi) = name_keys(name);
         for (_, newest) in state.slots.range(lo, hi) {
+            if read == max_leads {
+                cut = true;
+                break 'leads;
+            }
+            read += 1;
             if let Some(offset) = state.live_at_anchor(newest, time)? {
                 leads.push((read_name_at(&state.file, offset)?, offset));
             }
@@ -331,16 +347,17 @@ fn candidates(
     }
     leads.sort_unstable();
     leads.dedup();
-    Ok(leads)
+    Ok((leads, cut))
 }
 
 /// The first `max` of `leads` whose records point at `onion`, and whether
-/// another does.
+/// another does (or may: `cut`, leads were left unread).
 fn confirm(
     state: &State,
     onion: &OnionAddress,
     leads: Vec<(RegisteredName, u64)>,
     max: usize,
+    cut: bool,
 ) -> io::Result<Names> {
     let want = onion.key().as_bytes();
     let mut names = Vec::new();
@@ -351,9 +368,17 @@ fn confirm(
             continue;
         }
         if names.len() == max {
-            return Ok(Names::Listed { names, more: true });
+            return Ok(Names::Listed {
+                names,
+                more: true,
+                cut,
+            });
         }
         names.push(name);
     }
-    Ok(Names::Listed { names, more: false })
+    Ok(Names::Listed {
+        names,
+        more: cut,
+        cut,
+    })
 }

@@ -36,8 +36,12 @@ pub enum Names {
     Listed {
         /// Registered names, ascending, at most as many as asked for.
         names: Vec<RegisteredName>,
-        /// True when more names point at the onion.
+        /// True when more names point at the onion (or may: see `cut`).
         more: bool,
+        /// True when the index held more leads for the onion than the
+        /// reader's limit, so only that many were read (in the index's
+        /// order, not by name) and `names` are the first of those.
+        cut: bool,
     },
 }
 

@@ -31,12 +31,31 @@ fn pointing(seq: u64, expires: u64, label: &str, owner: u8, subs: &[(&str, u8)])
     }
 }
 
-/// The names pointing at the onion with `seed`, at most `max`.
-fn names(store: &Store, seed: u8, max: usize) -> (Vec<String>, bool) {
-    match store.names_pointing_at(&onion(seed), max).unwrap() {
-        Names::Listed { names, more } => (names.iter().map(|n| n.to_string()).collect(), more),
+/// The names pointing at the onion with `seed`, at most `max`, reading
+/// at most `max_leads` leads; and `more` and `cut`.
+fn names_reading(
+    store: &Store,
+    seed: u8,
+    max: usize,
+    max_leads: usize,
+) -> (Vec<String>, bool, bool) {
+    match store
+        .names_pointing_at(&onion(seed), max, max_leads)
+        .unwrap()
+    {
+        Names::Listed { names, more, cut } => {
+            (names.iter().map(|n| n.to_string()).collect(), more, cut)
+        }
         Names::NoHead => panic!("no head"),
     }
+}
+
+/// The names pointing at the onion with `seed`, at most `max`, every lead
+/// read.
+fn names(store: &Store, seed: u8, max: usize) -> (Vec<String>, bool) {
+    let (names, more, cut) = names_reading(store, seed, max, usize::MAX);
+    assert!(!cut);
+    (names, more)
 }
 
 /// The names, when they are no more than 16.
@@ -57,7 +76,7 @@ fn owners_and_subdomains_are_answered_as_of_the_head() {
     ];
     store.append(&log).unwrap();
     assert_eq!(
-        store.names_pointing_at(&onion(1), 16).unwrap(),
+        store.names_pointing_at(&onion(1), 16, 1024).unwrap(),
         Names::NoHead
     );
     seal_at(&store, &[], 3, NOW);
@@ -105,6 +124,23 @@ fn at_most_max_names_ascending_and_more_when_there_are() {
     assert_eq!((first, more), (want, true));
     let (exact, more) = names(&store, 7, 20);
     assert_eq!((exact.len(), more), (20, false));
+}
+
+#[test]
+fn past_max_leads_the_answer_comes_from_the_leads_read() {
+    let dir = TempDir::new("reverse-leads");
+    let (store, _) = open(&dir);
+    let log: Vec<Entry> = (1..=20)
+        .map(|seq| pointing(seq, LATER, &format!("n{seq:02}"), 7, &[]))
+        .collect();
+    seal_at(&store, &log, 20, NOW);
+    let every: Vec<String> = (1..=20).map(|i| format!("n{i:02}.tor")).collect();
+    let (some, more, cut) = names_reading(&store, 7, 16, 5);
+    assert_eq!((some.len(), more, cut), (5, true, true), "{some:?}");
+    assert!(some.windows(2).all(|w| w[0] < w[1]), "{some:?}");
+    assert!(some.iter().all(|n| every.contains(n)), "{some:?}");
+    assert!(!names_reading(&store, 7, 16, 20).2, "exactly enough");
+    assert_eq!(names_reading(&store, 7, 32, 20), (every, false, false));
 }
 
 #[test]
