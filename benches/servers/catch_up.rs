@@ -6,6 +6,7 @@
 use crate::bound::ADDRESSES;
 use crate::footprint::Memory;
 use crate::heads::Timings;
+use crate::profile::{Profile, Snapshot};
 use crate::server::{timing, Server};
 use crate::table::{mib, row, Row};
 use crate::{Bench, Report};
@@ -25,6 +26,8 @@ pub struct CatchUp {
     pub memory: Memory,
     /// Its audits' timings over the catch-up.
     pub heads: Timings,
+    /// Where the mirror's CPU went, from its start.
+    pub profile: Profile,
 }
 
 impl Bench {
@@ -67,6 +70,7 @@ impl Bench {
             feed_cpu,
             memory,
             heads,
+            profile: Profile::since(&Snapshot::default(), &mirror.proc),
         };
         (mirror, catch_up)
     }
@@ -148,6 +152,7 @@ impl Report {
             self.cores as f64 / parsed * 1e6,
             rate_a / parsed
         );
+        a.profile.print("catch-up (mirror A)", "record", n as u64);
         let rate_b = n / b.secs;
         let what = "mirror B catch-up from mirror A";
         rate_row(("", what), rate_b, mirror_bound, None);

@@ -6,6 +6,7 @@
 use crate::bound::ADDRESSES;
 use crate::footprint::Memory;
 use crate::heads::Timings;
+use crate::profile::{Profile, Snapshot};
 use crate::records::{lines, Chunk};
 use crate::server::{policy, print_key, timing, Server, REPLY_LIMIT};
 use crate::table::{row, Row};
@@ -114,6 +115,8 @@ pub struct QuorumIngest {
     pub ingest: Ingest,
     /// The Quorum's CPU seconds during the ingest.
     pub cpu: f64,
+    /// Where that CPU went.
+    pub profile: Profile,
     /// The Quorum's memory after it.
     pub memory: Memory,
     /// The Quorum's head timings over the ingest.
@@ -142,9 +145,11 @@ impl Bench {
         );
         let timing_before = timing(&quorum.status());
         let cpu_before = quorum.proc.cpu_secs();
+        let before = Snapshot::of(&quorum.proc);
         let t_ingest = Instant::now();
         let ingest = ingest(quorum.addr, &chunks);
         let quorum_cpu = quorum.proc.cpu_secs() - cpu_before;
+        let profile = Profile::since(&before, &quorum.proc);
         let ingest_wall = t_ingest.elapsed();
         let ids: Vec<RecordId> = chunks.iter().flat_map(|c| c.ids.iter().copied()).collect();
         drop(chunks);
@@ -187,6 +192,7 @@ impl Bench {
             policy,
             ingest,
             cpu: quorum_cpu,
+            profile,
             memory: quorum_memory,
             heads: quorum_ingest_heads,
             ids,
@@ -224,6 +230,15 @@ impl Report {
             "   counting also the point checks of parsing each record's {ADDRESSES} onion addresses: \
              bound {parsed:.0}/s, ratio {:.3}",
             ingest_rate / parsed
+        );
+        let heads = self.quorum_ingest_heads.1.count - self.quorum_ingest_heads.0.count;
+        self.ingest_profile.print(
+            &format!(
+                "ingest ({:.1} puts a head)",
+                self.ingest.accepted as f64 / heads.max(1) as f64
+            ),
+            "put",
+            self.ingest.accepted,
         );
     }
 }

@@ -7,6 +7,7 @@
 //! earlier runs, is measured beside it.
 
 use crate::footprint::Memory;
+use crate::profile::{Profile, Snapshot};
 use crate::server::REPLY_LIMIT;
 use crate::table::{median, mib, row, Row};
 use crate::{Bench, Report};
@@ -31,31 +32,6 @@ const LOOKUP_ROUNDS: usize = 3;
 /// The lighter lookup client decodes one reply in this many (the other
 /// decodes every one).
 const DECODE_SAMPLE: usize = 32;
-
-/// Where mirror A's CPU went during the lookup runs: per thread (by name)
-/// and in context switches, from /proc (the `profile` note of rows 1–2).
-#[derive(Default)]
-pub struct LookupProfile {
-    /// CPU seconds per thread name during the phase.
-    threads: Vec<(String, f64)>,
-    /// Context switches of all its threads during the phase.
-    switches: u64,
-}
-
-impl LookupProfile {
-    /// The difference between two snapshots of mirror A.
-    fn between(before: &[(String, f64)], after: Vec<(String, f64)>, switches: u64) -> Self {
-        let threads = after
-            .into_iter()
-            .map(|(name, secs)| {
-                let was = before.iter().find(|(n, _)| *n == name).map_or(0.0, |t| t.1);
-                (name, secs - was)
-            })
-            .filter(|(_, secs)| *secs >= 0.01)
-            .collect();
-        LookupProfile { threads, switches }
-    }
-}
 
 /// How a lookup run's load is driven.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -190,15 +166,11 @@ impl Bench {
     /// one reply in [`DECODE_SAMPLE`]; a thread per connection, decoding
     /// as many; a thread per connection, decoding every reply), the order
     /// rotating; the runs, and mirror A's memory after them.
-    pub fn lookups(
-        &mut self,
-        policy: &Policy,
-    ) -> (Vec<LookupRun>, Vec<RedisRun>, Memory, LookupProfile) {
+    pub fn lookups(&mut self, policy: &Policy) -> (Vec<LookupRun>, Vec<RedisRun>, Memory, Profile) {
         let n = self.settings.records;
         let a_addr = self.mirror_a().addr;
         let t = Instant::now();
-        let threads_before = self.mirror_a().proc.thread_cpu_secs();
-        let switches_before = self.mirror_a().proc.context_switches();
+        let before = Snapshot::of(&self.mirror_a().proc);
         self.redis = Some(Redis::start(self.dir.path()));
         let mut onions_runs = Vec::new();
         let mut redis_runs = Vec::new();
@@ -240,12 +212,7 @@ impl Bench {
             }
         }
         self.redis = None;
-        let proc = &self.mirror_a().proc;
-        let profile = LookupProfile::between(
-            &threads_before,
-            proc.thread_cpu_secs(),
-            proc.context_switches() - switches_before,
-        );
+        let profile = Profile::since(&before, &self.mirror_a().proc);
         let memory_after_lookups = self.mirror_a().memory();
         self.phase(
             "lookups: onions vs redis, alternating",
@@ -334,22 +301,11 @@ impl Report {
         self.print_lookup_profile();
     }
 
-    /// The `profile` note of rows 1–2: mirror A's CPU per lookup by
-    /// thread, and its context switches per lookup (each request crosses
-    /// from the event loop to a worker and back).
+    /// The `profile` note of rows 1–2: mirror A over every lookup run
+    /// of the phase.
     fn print_lookup_profile(&self) {
         let ops: u64 = self.onions_runs.iter().map(|r| r.ops).sum();
-        let per = |x: f64| x / ops.max(1) as f64 * 1e6;
-        let threads: Vec<String> = self
-            .lookup_profile
-            .threads
-            .iter()
-            .map(|(name, secs)| format!("{name} {:.2} us", per(*secs)))
-            .collect();
-        println!(
-            "   profile lookups: mirror CPU per lookup by thread: {}; {:.2} context switches per lookup",
-            threads.join(", "),
-            self.lookup_profile.switches as f64 / ops.max(1) as f64
-        );
+        self.lookup_profile
+            .print("lookups (all runs)", "lookup", ops);
     }
 }

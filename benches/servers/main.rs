@@ -55,7 +55,9 @@
 //! baselines), [`catch_up`] (6), [`proofs`] (8), [`lookups`] (1 and 2,
 //! against the redis baseline), [`footprint`] (3 and 4), [`propagation`]
 //! (7), [`startup`] (10); [`table`] lays the rows out; [`polled`] is the
-//! lookup load of rows 1 and 2.
+//! lookup load of rows 1 and 2; [`profile`] the `profile` notes (CPU by
+//! thread, context switches and system calls per operation) under rows 1–2,
+//! 5 and 6.
 
 mod bound;
 mod catch_up;
@@ -64,6 +66,7 @@ mod heads;
 mod ingest;
 mod lookups;
 mod polled;
+mod profile;
 mod proofs;
 mod propagation;
 mod records;
@@ -199,6 +202,7 @@ impl Bench {
             rates,
             ingest: quorum.ingest,
             quorum_cpu: quorum.cpu,
+            ingest_profile: quorum.profile,
             quorum_memory: quorum.memory,
             catch_up_a,
             catch_up_b,
@@ -228,13 +232,14 @@ struct Report {
     rates: CryptoRates,
     ingest: Ingest,
     quorum_cpu: f64,
+    ingest_profile: profile::Profile,
     quorum_memory: Memory,
     catch_up_a: CatchUp,
     catch_up_b: CatchUp,
     onions_runs: Vec<LookupRun>,
     redis_runs: Vec<RedisRun>,
     memory_after_lookups: Memory,
-    lookup_profile: lookups::LookupProfile,
+    lookup_profile: profile::Profile,
     disk: [(u64, u64); 3],
     proofs: ProofSizes,
     baselines: HeadBaselines,

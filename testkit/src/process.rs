@@ -352,6 +352,21 @@ impl Proc {
         by_name
     }
 
+    /// Read and write system calls so far (`syscr` and `syscw` of
+    /// /proc/PID/io: file reads and writes, and the reads that drain a
+    /// wake-up, not socket `recv`/`send`), for a benchmark's profile.
+    pub fn io_calls(&self) -> (u64, u64) {
+        let path = format!("/proc/{}/io", self.pid());
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{path}: no {name}"))
+        };
+        (field("syscr"), field("syscw"))
+    }
+
     /// Context switches of every thread so far (voluntary and not), for
     /// a benchmark's profile: each hand-off between threads costs some.
     pub fn context_switches(&self) -> u64 {
