@@ -37,6 +37,13 @@ pub struct HeadBaselines {
     from_scratch: f64,
 }
 
+impl HeadBaselines {
+    /// The fdatasync baseline, seconds.
+    pub fn fsync(&self) -> f64 {
+        self.fsync
+    }
+}
+
 /// The head timings of one server over one stretch: (before, after).
 pub type Timings = (HeadTiming, HeadTiming);
 

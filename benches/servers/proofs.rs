@@ -45,6 +45,10 @@ pub struct ProofSizes {
     decode_secs: f64,
     /// Time spent in `check_reply` for them, seconds.
     check_secs: f64,
+    /// Bytes of the name, the record's canonical text and the
+    /// attestation's, summed over the `found` answers: what a record's
+    /// log frame holds besides its framing.
+    stored: [f64; 3],
 }
 
 /// Looks up [`PROOF_FOUND_SAMPLES`] random registered names and
@@ -107,6 +111,14 @@ fn proof_sizes(addr: SocketAddr, seqs: &[u64], policy: &Policy) -> ProofSizes {
                 sizes.found.push(text.len() as f64);
                 sizes.found_lines.push(line.len() as f64 + 1.0);
                 sizes.found_depth.push(depth);
+                let attestation = onions::canonical::to_string(&answer.attestation.to_value());
+                for (sum, len) in sizes.stored.iter_mut().zip([
+                    answer.record.name.as_str().len(),
+                    answer.record.canonical().len(),
+                    attestation.len(),
+                ]) {
+                    *sum += len as f64;
+                }
             }
             Resolution::Absent(_) if !registered => {
                 if proof.terminal == Some(merkle::Terminal::Empty) {
@@ -127,6 +139,14 @@ fn proof_sizes(addr: SocketAddr, seqs: &[u64], policy: &Policy) -> ProofSizes {
         }
     }
     sizes
+}
+
+impl ProofSizes {
+    /// Mean bytes of (name, record text, attestation text) in the
+    /// sampled `found` answers.
+    pub fn stored_means(&self) -> [f64; 3] {
+        self.stored.map(|sum| sum / self.found.len().max(1) as f64)
+    }
 }
 
 /// The reference's mean presence proof at the scale nearest `n`:

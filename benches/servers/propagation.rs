@@ -4,6 +4,7 @@
 //! it, and a poller times the first lookup answered `found` (a head
 //! covering it matched that server's audit).
 
+use crate::bound::ADDRESSES;
 use crate::heads::Timings;
 use crate::server::{timing, Server, REPLY_LIMIT};
 use crate::table::note;
@@ -303,5 +304,35 @@ impl Report {
                 .collect();
             println!("   {what}: {}", steps.join(", "));
         }
+        self.print_propagation_floor();
+    }
+
+    /// The `profile` note of row 7: the least time the path can take on
+    /// this machine before any hand-off between threads or servers. Each
+    /// hop makes the record durable before passing it on: three
+    /// fdatasyncs in series (the Quorum's batch with its head, then each
+    /// mirror's records; a mirror's head is not fsynced). And each server
+    /// checks the record first: the Quorum one verification and the point
+    /// checks of its onion addresses, each mirror those and the
+    /// attestation's verification, on one core each.
+    fn print_propagation_floor(&self) {
+        let core = |rate: f64| self.cores as f64 / rate;
+        let fsyncs = 3.0 * self.baselines.fsync();
+        let quorum = core(self.rates.verify()) + ADDRESSES * core(self.rates.point());
+        let mirror = quorum + core(self.rates.verify());
+        let checks = quorum + 2.0 * mirror;
+        let floor = fsyncs + checks;
+        println!(
+            "   profile propagation: floor {:.2} ms before any hand-off = 3 fdatasyncs in series \
+             {:.2} ms (this run's baseline {:.3} ms each) + the record's checks at the 3 servers \
+             {:.2} ms (Quorum {:.3}, each mirror {:.3}); the p50 is {:.2}x the floor",
+            floor * 1e3,
+            fsyncs * 1e3,
+            self.baselines.fsync() * 1e3,
+            checks * 1e3,
+            quorum * 1e3,
+            mirror * 1e3,
+            percentile_ms(self.propagation.of(2, Seen::Answer), 50) / (floor * 1e3)
+        );
     }
 }

@@ -46,6 +46,7 @@ use crate::head::SignedHead;
 use crate::merkle::{Hash, Proof};
 use crate::name::RegisteredName;
 pub use entry::Entry;
+pub use format::RECORD_FRAMING;
 use format::{corrupt, push_record, read_entry_at, read_summary_at};
 use format::{Content, Frame, Next, Reader, RecordBody, Summary};
 pub use latency::{Latency, LatencySnapshot, BUCKETS as LATENCY_BUCKETS};

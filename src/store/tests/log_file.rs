@@ -12,6 +12,16 @@ fn store_is_send_and_sync() {
 }
 
 #[test]
+fn a_record_frame_is_its_framing_name_and_texts() {
+    let e = entry(7, 100, "framed");
+    let mut out = Vec::new();
+    let len = super::super::format::push_record(&e, &mut out).unwrap();
+    let said = e.name.as_str().len() + e.record.len() + e.attestation.len();
+    assert_eq!(len as usize, RECORD_FRAMING + said);
+    assert_eq!(out.len() as u64, len);
+}
+
+#[test]
 fn append_then_get_round_trips() {
     let dir = TempDir::new("round");
     let (store, report) = open(&dir);
