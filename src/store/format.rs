@@ -143,7 +143,7 @@ const RECORD_BODY_FIXED: usize = 8 + 8 + 32 + 1 + 4 + 4;
 /// Bytes of a record's log frame besides its name, record text and
 /// attestation text: what the disk costs a record over what it says (the
 /// benchmark's disk profile shows it).
-pub const RECORD_FRAMING: usize = FRAME_HEAD + RECORD_BODY_FIXED + SUM_LEN;
+pub const RECORD_FRAMING: usize = NAME_AT + SUM_LEN;
 
 /// Appends the frame of a record entry to `out`; returns its length.
 pub(super) fn push_record(entry: &Entry, out: &mut Vec<u8>) -> io::Result<u64> {
@@ -490,7 +490,7 @@ pub(super) fn read_leaf_at(file: &File, offset: u64) -> io::Result<LeafInfo> {
 }
 
 /// Bytes of a record frame before its name.
-const NAME_AT: usize = LEAF_PART + 9;
+const NAME_AT: usize = FRAME_HEAD + RECORD_BODY_FIXED;
 
 /// True when the record entry at `offset` is for `name`, from one small
 /// read (unchecked, as for [`read_leaf_at`]).
