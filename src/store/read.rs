@@ -246,12 +246,16 @@ fn own_entry(state: &State, name: &RegisteredName, time: u64) -> io::Result<Opti
     let Some((newest, entry)) = state.find_entry(name)? else {
         return Ok(None);
     };
-    let own = match state.anchored(newest) {
-        None => return Ok(None),
-        Some(offset) if offset == newest => (offset, entry),
-        Some(offset) => (offset, read_entry_at(&state.file, offset)?),
+    let known = Some((newest, LeafInfo::of(&entry)));
+    let Some(offset) = state.live_at_anchor(newest, time, known)? else {
+        return Ok(None);
     };
-    Ok((own.1.live_until() > time).then_some(own))
+    let entry = if offset == newest {
+        entry
+    } else {
+        read_entry_at(&state.file, offset)?
+    };
+    Ok(Some((offset, entry)))
 }
 
 /// The siblings on the path to `key` in the tree as of the anchor, and the
@@ -340,7 +344,7 @@ fn candidates(
                 break 'leads;
             }
             read += 1;
-            if let Some(offset) = state.live_at_anchor(newest, time)? {
+            if let Some(offset) = state.live_at_anchor(newest, time, None)? {
                 leads.push((read_name_at(&state.file, offset)?, offset));
             }
         }

@@ -214,12 +214,6 @@ impl State {
         Ok(None)
     }
 
-    /// The offset of the record the anchor holds for the name whose newest
-    /// entry is at `newest`, or `None` when it held none.
-    pub(super) fn anchored(&self, newest: u64) -> Option<u64> {
-        self.pick(newest, &View::Anchored)
-    }
-
     /// True when the record entry `body` at `offset` is its name's newest.
     pub(super) fn is_newest_frame(&self, body: &RecordBody<'_>, offset: u64) -> bool {
         let key = slot_key(&body.name);
@@ -247,12 +241,23 @@ impl State {
     /// The offset of the record that stands, in the live set as of the
     /// anchor at `time`, for the name whose index entry is at `newest`:
     /// its record at the anchor, when that has not expired by `time`. The
-    /// one rule lookups and reverse lookups share.
-    pub(super) fn live_at_anchor(&self, newest: u64, time: u64) -> io::Result<Option<u64>> {
+    /// one rule lookups and reverse lookups share. The leaf of the entry
+    /// at `known.0`, if given (a lookup has read its record), is not read
+    /// again.
+    pub(super) fn live_at_anchor(
+        &self,
+        newest: u64,
+        time: u64,
+        known: Option<(u64, LeafInfo)>,
+    ) -> io::Result<Option<u64>> {
         let Some(offset) = self.pick(newest, &View::Anchored) else {
             return Ok(None);
         };
-        Ok((read_leaf_at(&self.file, offset)?.expires > time).then_some(offset))
+        let expires = match known {
+            Some((at, info)) if at == offset => info.expires,
+            _ => read_leaf_at(&self.file, offset)?.expires,
+        };
+        Ok((expires > time).then_some(offset))
     }
 
     /// Applies a durable record entry at `offset` with first key bits
