@@ -56,6 +56,42 @@ pub struct LookupRun {
     client_cpu: f64,
 }
 
+/// Checks the answer `line` to the `n`-th lookup of a connection, of
+/// `name`, as both loads do: the first in full, as a client does
+/// (`check_reply`); of the others, one in `decode_every` is decoded with
+/// `Reply::parse` and must be `found` for `name`; the rest are only read
+/// as lines.
+pub(crate) fn check_answer(
+    line: &[u8],
+    n: usize,
+    name: &str,
+    policy: &Policy,
+    decode_every: usize,
+) {
+    if n % decode_every != 0 {
+        return;
+    }
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let reply = Reply::parse(line).unwrap_or_else(|e| {
+        panic!(
+            "lookup of {name}: the server sent {:?}, not a reply: {e}",
+            String::from_utf8_lossy(line)
+        )
+    });
+    if n == 0 {
+        let lookup = LookupName::from_user(name).expect("a valid name");
+        match check_reply(reply, &lookup, policy, onions::clock::now()) {
+            Ok(Resolution::Found(_)) => {}
+            other => panic!("lookup of {name}: {other:?}"),
+        }
+        return;
+    }
+    match reply {
+        Reply::Found { record, .. } if record.name.as_str() == name => {}
+        other => panic!("lookup of {name} answered {other}"),
+    }
+}
+
 /// One lookup run: [`LOOKUPS_PER_RUN`] lookups of random registered names
 /// over [`LOOKUP_CONNS`] connections. The first reply of each connection
 /// is checked in full as a client does (`check_reply`); of the others,
@@ -84,27 +120,10 @@ fn onions_lookups(
                     for n in 0..per_conn {
                         let name = Maker::name(rng.below(records));
                         conn.send(&lookup_request(n as u64, &name).to_line());
-                        if n % decode_every != 0 {
-                            if let Err(e) = conn.read_line() {
-                                panic!("lookup of {name}: {e}");
-                            }
-                            continue;
-                        }
-                        let reply = conn
-                            .read_reply()
+                        let line = conn
+                            .read_line()
                             .unwrap_or_else(|e| panic!("lookup of {name}: {e}"));
-                        if n == 0 {
-                            let lookup = LookupName::from_user(&name).expect("a valid name");
-                            match check_reply(reply, &lookup, policy, onions::clock::now()) {
-                                Ok(Resolution::Found(_)) => {}
-                                other => panic!("lookup of {name}: {other:?}"),
-                            }
-                            continue;
-                        }
-                        match reply {
-                            Reply::Found { record, .. } if record.name.as_str() == name => {}
-                            other => panic!("lookup of {name} answered {other}"),
-                        }
+                        check_answer(line, n, &name, policy, decode_every);
                     }
                     per_conn as u64
                 })

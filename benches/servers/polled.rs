@@ -5,12 +5,11 @@
 //! inside the writer's `send`); redis-benchmark's one thread is mostly
 //! awake already. Rows 1 and 2 compare like with like.
 
+use crate::lookups::check_answer;
 use crate::server::REPLY_LIMIT;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
-use onions::lookup::{check_reply, Policy, Resolution};
-use onions::name::LookupName;
-use onions::wire::Reply;
+use onions::lookup::Policy;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -77,29 +76,6 @@ impl Client {
     }
 }
 
-/// Checks one reply as the threaded client does: the first of a
-/// connection in full (`check_reply`), one in `decode_every` decoded, the
-/// rest only read as lines.
-fn check(line: &[u8], n: usize, name: &str, policy: &Policy, decode_every: usize) {
-    if n % decode_every != 0 {
-        return;
-    }
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let reply = Reply::parse(line).unwrap_or_else(|e| panic!("lookup of {name}: {e}"));
-    if n == 0 {
-        let lookup = LookupName::from_user(name).expect("a valid name");
-        match check_reply(reply, &lookup, policy, onions::clock::now()) {
-            Ok(Resolution::Found(_)) => {}
-            other => panic!("lookup of {name}: {other:?}"),
-        }
-        return;
-    }
-    match reply {
-        Reply::Found { record, .. } if record.name.as_str() == name => {}
-        other => panic!("lookup of {name} answered {other}"),
-    }
-}
-
 /// `lookups` lookups of random names among `records`, spread over `conns`
 /// connections driven by this one thread; returns (lookups, seconds).
 pub fn run(
@@ -138,7 +114,7 @@ pub fn run(
             let client = &mut clients[event.token().0];
             for line in client.read_replies() {
                 let n = client.sent - 1;
-                check(&line, n, &client.asked, policy, decode_every);
+                check_answer(&line, n, &client.asked, policy, decode_every);
                 answered += 1;
                 if client.sent < per_conn {
                     client.send_next(records);
