@@ -54,8 +54,9 @@ fn write_value(value: &Value, out: &mut String) {
     }
 }
 
-/// Writes a JSON string with the minimal escaping JSON requires.
-fn write_string(text: &str, out: &mut String) {
+/// Writes a JSON string with the minimal escaping JSON requires: also how
+/// the store spells back the strings of a packed text.
+pub fn write_string(text: &str, out: &mut String) {
     out.push('"');
     for c in text.chars() {
         match c {

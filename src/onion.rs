@@ -114,16 +114,26 @@ impl OnionAddress {
 impl fmt::Display for OnionAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = self.0.as_bytes();
-        let mut raw = [0u8; 35];
-        raw[..32].copy_from_slice(key);
-        raw[32..34].copy_from_slice(&checksum(key));
-        raw[34] = VERSION;
-        write!(f, "{}.onion", base32_encode(&raw))
+        f.write_str(&spell(key, checksum(key)))
     }
 }
 
-/// `SHA3-256(".onion checksum" || PUBKEY || VERSION)[0..2]`.
-fn checksum(key: &[u8; 32]) -> [u8; 2] {
+/// The v3 address of `key` with the given checksum, unchecked: for texts
+/// stored packed (the store keeps an address's key and checksum and spells
+/// it back on every read, where hashing again would cost more).
+pub fn spell(key: &[u8; 32], checksum: [u8; 2]) -> String {
+    let mut raw = [0u8; 35];
+    raw[..32].copy_from_slice(key);
+    raw[32..34].copy_from_slice(&checksum);
+    raw[34] = VERSION;
+    let mut text = base32_encode(&raw);
+    text.push_str(".onion");
+    text
+}
+
+/// `SHA3-256(".onion checksum" || PUBKEY || VERSION)[0..2]`: the checksum
+/// a v3 address of `key` carries.
+pub fn checksum(key: &[u8; 32]) -> [u8; 2] {
     let mut hasher = Sha3_256::new();
     hasher.update(b".onion checksum");
     hasher.update(key);
@@ -134,7 +144,7 @@ fn checksum(key: &[u8; 32]) -> [u8; 2] {
 
 /// RFC 4648 base32, lower case, for 35 bytes (exactly 56 characters).
 fn base32_encode(raw: &[u8; 35]) -> String {
-    let mut out = String::with_capacity(ENCODED_LEN);
+    let mut out = String::with_capacity(ENCODED_LEN + ".onion".len());
     for chunk in raw.chunks(5) {
         let bits = chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
         for i in (0..8).rev() {

@@ -113,12 +113,13 @@ impl Report {
                 ),
             );
         }
-        let [name, record, attestation] = self.proofs.stored_means();
+        let [name, record, attestation, record_text, attestation_text] = self.proofs.stored_means();
         println!(
             "   profile disk: a record's frame = {RECORD_FRAMING} B of framing (kind and length 5, seq 8, expiry 8, \
-             leaf hash 32, lengths 9, checksum 16) + name {name:.0} + record text {record:.0} + \
-             attestation text {attestation:.0} = {:.0} B (means of the sampled answers); \
-             the Quorum's log also holds a head frame a batch until compaction",
+             leaf hash 32, lengths 9, checksum 16) + name {name:.0} + record {record:.0} packed \
+             ({record_text:.0} as text) + attestation {attestation:.0} packed ({attestation_text:.0} as text) \
+             = {:.0} B (means of the sampled answers); the Quorum's log also holds a packed head frame \
+             a batch until compaction",
             RECORD_FRAMING as f64 + name + record + attestation
         );
     }

@@ -9,6 +9,7 @@ use crate::{Bench, Report};
 use onions::lookup::{check_reply, Policy, Resolution};
 use onions::merkle;
 use onions::name::LookupName;
+use onions::store::{stored_text_lens, Entry};
 use onions::wire::Reply;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -45,10 +46,11 @@ pub struct ProofSizes {
     decode_secs: f64,
     /// Time spent in `check_reply` for them, seconds.
     check_secs: f64,
-    /// Bytes of the name, the record's canonical text and the
-    /// attestation's, summed over the `found` answers: what a record's
-    /// log frame holds besides its framing.
-    stored: [f64; 3],
+    /// Bytes of the name, the record and attestation as the log frame
+    /// stores them (packed), and their canonical texts, summed over the
+    /// `found` answers: what a record's log frame holds besides its
+    /// framing, and what it would hold as text.
+    stored: [f64; 5],
 }
 
 /// Looks up [`PROOF_FOUND_SAMPLES`] random registered names and
@@ -112,10 +114,14 @@ fn proof_sizes(addr: SocketAddr, seqs: &[u64], policy: &Policy) -> ProofSizes {
                 sizes.found_lines.push(line.len() as f64 + 1.0);
                 sizes.found_depth.push(depth);
                 let attestation = onions::canonical::to_string(&answer.attestation.to_value());
+                let entry = Entry::new(answer.attestation.seq, &answer.record, attestation);
+                let [record_stored, attestation_stored] = stored_text_lens(&entry);
                 for (sum, len) in sizes.stored.iter_mut().zip([
-                    answer.record.name.as_str().len(),
-                    answer.record.canonical().len(),
-                    attestation.len(),
+                    entry.name.as_str().len(),
+                    record_stored,
+                    attestation_stored,
+                    entry.record.len(),
+                    entry.attestation.len(),
                 ]) {
                     *sum += len as f64;
                 }
@@ -142,9 +148,9 @@ fn proof_sizes(addr: SocketAddr, seqs: &[u64], policy: &Policy) -> ProofSizes {
 }
 
 impl ProofSizes {
-    /// Mean bytes of (name, record text, attestation text) in the
-    /// sampled `found` answers.
-    pub fn stored_means(&self) -> [f64; 3] {
+    /// Mean bytes of (name, record stored, attestation stored, record
+    /// text, attestation text) in the sampled `found` answers.
+    pub fn stored_means(&self) -> [f64; 5] {
         self.stored.map(|sum| sum / self.found.len().max(1) as f64)
     }
 }

@@ -11,7 +11,7 @@
 
 use super::format::{self, push_seq, push_signed_head, Reader, Summary, HEADER_LEN};
 use super::recover::{self, COMPACT_FILE};
-use super::reverse::targets_of;
+use super::reverse::stored_targets;
 use super::slots::Slots;
 use super::state::State;
 use super::tree::Tree;
@@ -80,13 +80,14 @@ impl Store {
                 fresh.end += write_head(&mut out, &h.canonical())?;
                 head = None;
             }
-            out.write_all(frame.raw())?;
+            let kept = format::repacked(&frame)?;
+            out.write_all(&kept)?;
             let key = super::state::slot_key(&body.name);
             let offset = fresh.end;
-            let targets = targets_of(body.record_text());
-            let summary = Summary::of(&body, frame.len());
+            let targets = stored_targets(&body);
+            let summary = Summary::of(&body, kept.len() as u64);
             fresh.add_new((key, &targets), &summary, body.seq, offset);
-            fresh.end += frame.len();
+            fresh.end += kept.len() as u64;
         }
         if let Some(h) = head {
             fresh.end += write_head(&mut out, &h.canonical())?;

@@ -8,7 +8,7 @@ use super::format::{read_entry_at, read_name_at, LeafInfo, Reader, RecordBody};
 use super::reverse::{name_keys, onion_prefix, Names};
 use super::state::{State, View};
 use super::tree::{Member, Stop};
-use super::{named, next_sound, record_of, Answer, Feed, Store};
+use super::{corrupt, named, next_sound, record_of, Answer, Feed, Store};
 use crate::merkle::{self, Hash, Leaf, LeafKey, PathEnd, Proof, Terminal};
 use crate::name::RegisteredName;
 use crate::onion::OnionAddress;
@@ -28,15 +28,19 @@ struct Gather {
 }
 
 impl Gather {
-    /// Adds `body` unless it would exceed the budget of a non-empty batch.
-    fn take(&mut self, body: RecordBody<'_>) -> bool {
-        let size = body.text_len();
+    /// Adds the entry of `body` (at `offset`) unless it would exceed the
+    /// budget of a non-empty batch.
+    fn take(&mut self, body: RecordBody<'_>, offset: u64) -> io::Result<bool> {
+        let entry = body
+            .into_entry()
+            .ok_or_else(|| corrupt(offset, "packed texts"))?;
+        let size = entry.record.len() + entry.attestation.len();
         if !self.entries.is_empty() && self.bytes + size > self.max_bytes {
-            return false;
+            return Ok(false);
         }
         self.bytes += size;
-        self.entries.push(body.into_entry());
-        true
+        self.entries.push(entry);
+        Ok(true)
     }
 
     /// The seq of the last entry gathered, or `or`.
@@ -231,7 +235,11 @@ impl Store {
                 }
                 keep(&state, &body, frame.offset)
             };
-            if kept && !gather.take(body) {
+            if kept
+                && !gather
+                    .take(body, frame.offset)
+                    .map_err(|e| named(&self.path, e))?
+            {
                 return Ok(Scan::Full);
             }
         }

@@ -165,7 +165,16 @@ pub(super) fn open_log(path: &Path, dir: &Path) -> io::Result<File> {
     } else {
         let mut bytes = [0u8; HEADER_LEN as usize];
         file.read_exact_at(&mut bytes, 0)?;
-        check_header(&bytes).map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+        let unpacked =
+            check_header(&bytes).map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+        if unpacked {
+            file.write_all_at(&header(), 0)?;
+            file.sync_data()?;
+            log::info!(
+                "{}: log format 2 marked 3 (its entries are packed at the next compaction)",
+                path.display()
+            );
+        }
     }
     Ok(file)
 }
@@ -266,7 +275,7 @@ fn frame_seq(frame: &Frame) -> u64 {
     match frame.content() {
         Content::Record(body) => body.seq,
         Content::Seq(seq) => seq,
-        Content::SignedHead(text) => crate::head::SignedHead::from_json(text).map_or(0, |h| h.seq),
+        Content::SignedHead(text) => crate::head::SignedHead::from_json(&text).map_or(0, |h| h.seq),
         Content::Malformed | Content::Unknown(_) => 0,
     }
 }

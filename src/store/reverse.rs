@@ -16,6 +16,8 @@
 //! subdomain at any onion. Reading the leads and confirming them is
 //! `read`'s ([`Store::names_pointing_at`](super::Store::names_pointing_at)).
 
+use super::format::{RecordBody, Texts};
+use super::packed;
 use crate::name::RegisteredName;
 use crate::onion::OnionAddress;
 use crate::record;
@@ -99,6 +101,28 @@ pub(super) fn targets_of(record: &str) -> Vec<u32> {
         Ok(keys) => keys.iter().map(onion_prefix).collect(),
         Err(e) => {
             log::warn!("a stored record is left out of the reverse index: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// The onion prefixes of a stored entry's record: from the addresses of a
+/// packed record without unpacking it, else as [`targets_of`] reads them.
+pub(super) fn stored_targets(body: &RecordBody<'_>) -> Vec<u32> {
+    let keys = match body.texts {
+        Texts::Plain { record, .. } => return targets_of(record),
+        Texts::Packed { record, .. } => packed::pointed_keys(record),
+    };
+    match (keys, body.record_text()) {
+        (Some(keys), _) => {
+            let mut targets: Vec<u32> = keys.iter().map(onion_prefix).collect();
+            targets.sort_unstable();
+            targets.dedup();
+            targets
+        }
+        (None, Some(text)) => targets_of(&text),
+        (None, None) => {
+            log::warn!("a stored record does not unpack; it is left out of the reverse index");
             Vec::new()
         }
     }

@@ -18,7 +18,7 @@ use super::entry::Entry;
 use super::format::{
     read_entry_at, read_leaf_at, Content, Frame, LeafInfo, RecordBody, Summary, HEADER_LEN,
 };
-use super::reverse::{targets_of, ReverseIndex};
+use super::reverse::{stored_targets, ReverseIndex};
 use super::slots::Slots;
 use super::tree::{bucket_range, key_of_prefix, Member, Tree};
 use crate::head::SignedHead;
@@ -482,13 +482,13 @@ impl State {
                 let file = Arc::clone(&self.file);
                 let summary = Summary::of(&body, frame.len());
                 let key = slot_key(&body.name);
-                let targets = targets_of(body.record_text());
+                let targets = stored_targets(&body);
                 self.apply((key, &targets), summary, body.seq, frame.offset, |at| {
                     super::format::read_summary_at(&file, at)
                 })?;
             }
             Content::Seq(seq) if seq >= self.seq => self.seq = seq,
-            Content::SignedHead(text) => match SignedHead::from_json(text) {
+            Content::SignedHead(text) => match SignedHead::from_json(&text) {
                 Ok(head) => self.replay_head(head),
                 Err(_) => return Ok(Err("unreadable signed head")),
             },

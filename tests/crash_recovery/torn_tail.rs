@@ -20,10 +20,11 @@ struct Frame {
     body_len: u64,
 }
 
-/// Kind byte of a record entry (src/store/format.rs).
-const KIND_RECORD: u8 = 1;
-/// Kind byte of a signed head.
-const KIND_SIGNED_HEAD: u8 = 3;
+/// Kind byte of a record entry with packed texts (src/store/format.rs),
+/// as the servers write every record they accept.
+const KIND_RECORD: u8 = 4;
+/// Kind byte of a packed signed head, as the Quorum writes every head.
+const KIND_SIGNED_HEAD: u8 = 5;
 
 /// Walks the frames of a log that is known to be sound.
 fn frames(log: &Path) -> Vec<Frame> {

@@ -16,7 +16,9 @@ fn a_record_frame_is_its_framing_name_and_texts() {
     let e = entry(7, 100, "framed");
     let mut out = Vec::new();
     let len = super::super::format::push_record(&e, &mut out).unwrap();
-    let said = e.name.as_str().len() + e.record.len() + e.attestation.len();
+    let [record, attestation] = stored_text_lens(&e);
+    assert!(record < e.record.len() && attestation < e.attestation.len());
+    let said = e.name.as_str().len() + record + attestation;
     assert_eq!(len as usize, RECORD_FRAMING + said);
     assert_eq!(out.len() as u64, len);
 }
@@ -203,6 +205,45 @@ fn a_log_cut_short_at_creation_gets_its_header() {
     store.append(&[entry(1, LATER, "a")]).unwrap();
     drop(store);
     assert_eq!(open(&dir).1.live, 1);
+}
+
+#[test]
+fn a_version_2_log_is_read_marked_3_and_packed_by_compaction() {
+    let dir = TempDir::new("version-2");
+    let old = [entry(1, LATER, "a"), entry(2, LATER, "b")];
+    let mut bytes = b"onionlog\x02\0\0\0".to_vec();
+    for e in &old {
+        format::push_text_record(e, &mut bytes).unwrap();
+    }
+    format::push_seq(2, &mut bytes).unwrap();
+    fs::write(dir.log(), &bytes).unwrap();
+    let (store, report) = open(&dir);
+    assert_eq!((report.live, report.seq, report.truncated_bytes), (2, 2, 0));
+    assert_eq!(&fs::read(dir.log()).unwrap()[8..12], &3u32.to_le_bytes());
+    store.append(&[entry(3, LATER, "c")]).unwrap();
+    drop(store);
+    let (store, report) = open(&dir);
+    assert_eq!((report.live, report.seq), (3, 3));
+    store.compact().unwrap().expect("compacted");
+    let all = [&old[0], &old[1], &entry(3, LATER, "c")];
+    let mut packed = format::header().to_vec();
+    for e in all {
+        format::push_record(e, &mut packed).unwrap();
+        assert_eq!(store.get(&e.name, NOW).unwrap().as_ref(), Some(e));
+    }
+    format::push_seq(3, &mut packed).unwrap();
+    assert_eq!(fs::read(dir.log()).unwrap(), packed, "every entry packed");
+    drop(store);
+    assert_eq!(open(&dir).1.live, 3);
+}
+
+#[test]
+fn a_newer_log_format_is_refused_with_its_version() {
+    let dir = TempDir::new("version-4");
+    fs::write(dir.log(), b"onionlog\x04\0\0\0").unwrap();
+    let err = Store::open(&dir.0).err().unwrap();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert!(err.to_string().contains("version 4"), "{err}");
 }
 
 #[test]
