@@ -514,4 +514,36 @@ mod tests {
         assert_eq!(unpack(&[OBJECT, 0xff, 0xff, 0xff, 0x0f], &entry()), None);
         assert_eq!(unpack(&[13], &entry()), None, "unknown tag");
     }
+
+    /// Reads `bytes` both ways; whatever unpacks is JSON.
+    fn read_both_ways(bytes: &[u8]) {
+        if let Some(text) = unpack(bytes, &entry()) {
+            assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}");
+        }
+        let _ = pointed_keys(bytes);
+    }
+
+    #[test]
+    fn any_change_to_packed_bytes_is_refused_or_read_as_json() {
+        let packed = round_trip(RECORD, &entry());
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for at in 0..packed.len() {
+            for flip in [1u8, 0x80, 0xff] {
+                let mut changed = packed.clone();
+                changed[at] ^= flip;
+                read_both_ways(&changed);
+            }
+        }
+        for _ in 0..2000 {
+            let len = (next() % 64) as usize;
+            let bytes: Vec<u8> = (0..len).map(|_| (next() % 16) as u8).collect();
+            read_both_ways(&bytes);
+        }
+    }
 }
