@@ -58,6 +58,11 @@ fn write_value(value: &Value, out: &mut String) {
 /// the store spells back the strings of a packed text.
 pub fn write_string(text: &str, out: &mut String) {
     out.push('"');
+    if !text.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),

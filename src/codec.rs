@@ -12,6 +12,65 @@ pub fn b64_encode(bytes: &[u8]) -> String {
     base64::encode(bytes, Variant::Original)
 }
 
+/// The standard Base64 alphabet (RFC 4648 §4).
+const B64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Appends padded standard Base64 of `bytes` to `out`, as [`b64_encode`]
+/// spells it, without allocating: for the store, which spells the Base64
+/// of packed texts back on every read.
+pub fn b64_encode_into(bytes: &[u8], out: &mut String) {
+    for chunk in bytes.chunks(3) {
+        let bits = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(B64_ALPHABET[(bits >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+}
+
+/// The bytes `text` spells as canonical padded standard Base64 of any
+/// length (non-empty), or `None`. Not constant-time, unlike libsodium's
+/// decoder: for texts that hold no secret, which the store decodes for
+/// every text it packs.
+pub fn b64_decode_public(text: &str) -> Option<Vec<u8>> {
+    if text.is_empty() || text.len() % 4 != 0 {
+        return None;
+    }
+    let pad = text.bytes().rev().take_while(|&c| c == b'=').count();
+    let mut bytes = Vec::with_capacity(text.len() / 4 * 3);
+    for chunk in text.as_bytes().chunks(4) {
+        let bits = chunk
+            .iter()
+            .try_fold(0u32, |acc, &c| Some(acc << 6 | b64_value(c)?))?;
+        bytes.extend_from_slice(&bits.to_be_bytes()[1..]);
+    }
+    bytes.truncate(bytes.len().checked_sub(pad)?);
+    let mut again = String::with_capacity(text.len());
+    b64_encode_into(&bytes, &mut again);
+    (again == text).then_some(bytes)
+}
+
+/// The value of one Base64 digit; padding reads as 0 and is checked by
+/// encoding again.
+fn b64_value(c: u8) -> Option<u32> {
+    let value = match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        b'=' => 0,
+        _ => return None,
+    };
+    Some(u32::from(value))
+}
+
 /// Decodes canonical padded standard Base64 of exactly `N` bytes.
 ///
 /// Returns `None` for anything else: wrong alphabet, missing padding,
@@ -25,6 +84,30 @@ pub fn b64_decode_exact<const N: usize>(text: &str) -> Option<[u8; N]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoding_into_a_string_spells_as_libsodium_does() {
+        let bytes: Vec<u8> = (0..70u32).map(|i| (i * 97 + 13) as u8).collect();
+        for len in 0..bytes.len() {
+            let mut out = String::from("x");
+            b64_encode_into(&bytes[..len], &mut out);
+            assert_eq!(out[1..], b64_encode(&bytes[..len]), "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn public_decoding_takes_only_the_canonical_spelling() {
+        let bytes: Vec<u8> = (0..70u32).map(|i| (i * 97 + 13) as u8).collect();
+        for len in 1..bytes.len() {
+            let text = b64_encode(&bytes[..len]);
+            assert_eq!(b64_decode_public(&text).as_deref(), Some(&bytes[..len]));
+        }
+        for other in [
+            "", "+/8AEB==", "+/8AEA", "-_8AEA==", "A===", "AA=A", "====", "+/8=AEA=",
+        ] {
+            assert_eq!(b64_decode_public(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn round_trips_and_rejects_other_spellings() {

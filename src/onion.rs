@@ -114,21 +114,38 @@ impl OnionAddress {
 impl fmt::Display for OnionAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = self.0.as_bytes();
-        f.write_str(&spell(key, checksum(key)))
+        let mut text = String::with_capacity(ENCODED_LEN + ".onion".len());
+        spell_into(key, checksum(key), &mut text);
+        f.write_str(&text)
     }
 }
 
-/// The v3 address of `key` with the given checksum, unchecked: for texts
-/// stored packed (the store keeps an address's key and checksum and spells
-/// it back on every read, where hashing again would cost more).
-pub fn spell(key: &[u8; 32], checksum: [u8; 2]) -> String {
+/// Appends the v3 address of `key` with the given checksum, unchecked, to
+/// `out`: for texts stored packed (the store keeps an address's key and
+/// checksum and spells it back on every read, where hashing again would
+/// cost more).
+pub fn spell_into(key: &[u8; 32], checksum: [u8; 2], out: &mut String) {
     let mut raw = [0u8; 35];
     raw[..32].copy_from_slice(key);
     raw[32..34].copy_from_slice(&checksum);
     raw[34] = VERSION;
-    let mut text = base32_encode(&raw);
-    text.push_str(".onion");
-    text
+    base32_encode_into(&raw, out);
+    out.push_str(".onion");
+}
+
+/// The key and checksum that `text` spells, when it has the shape of a v3
+/// address with version 3, without checking the checksum or the key point:
+/// [`spell_into`] spells them back to exactly `text`.
+pub fn unchecked_parts(text: &str) -> Option<([u8; 32], [u8; 2])> {
+    let encoded = text.strip_suffix(".onion")?;
+    if encoded.len() != ENCODED_LEN {
+        return None;
+    }
+    let raw = base32_decode(encoded)?;
+    if raw[34] != VERSION {
+        return None;
+    }
+    Some((raw[..32].try_into().ok()?, [raw[32], raw[33]]))
 }
 
 /// `SHA3-256(".onion checksum" || PUBKEY || VERSION)[0..2]`: the checksum
@@ -142,16 +159,15 @@ pub fn checksum(key: &[u8; 32]) -> [u8; 2] {
     [digest[0], digest[1]]
 }
 
-/// RFC 4648 base32, lower case, for 35 bytes (exactly 56 characters).
-fn base32_encode(raw: &[u8; 35]) -> String {
-    let mut out = String::with_capacity(ENCODED_LEN + ".onion".len());
+/// Appends RFC 4648 base32, lower case, of 35 bytes (exactly 56
+/// characters) to `out`.
+fn base32_encode_into(raw: &[u8; 35], out: &mut String) {
     for chunk in raw.chunks(5) {
         let bits = chunk.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
         for i in (0..8).rev() {
             out.push(ALPHABET[((bits >> (i * 5)) & 31) as usize] as char);
         }
     }
-    out
 }
 
 /// The value of one lower-case base32 digit.
@@ -202,7 +218,26 @@ mod tests {
         for (i, b) in raw.iter_mut().enumerate() {
             *b = (i * 37 + 11) as u8;
         }
-        assert_eq!(base32_decode(&base32_encode(&raw)), Some(raw));
+        let mut text = String::new();
+        base32_encode_into(&raw, &mut text);
+        assert_eq!(base32_decode(&text), Some(raw));
+    }
+
+    #[test]
+    fn unchecked_parts_spell_back_the_address() {
+        let key = crate::keys::SigningKey::from_seed(&[5; 32]).public();
+        let text = OnionAddress::from_key(key).to_string();
+        let (raw_key, sum) = unchecked_parts(&text).unwrap();
+        assert_eq!((&raw_key, sum), (key.as_bytes(), checksum(key.as_bytes())));
+        let mut again = String::new();
+        spell_into(&raw_key, sum, &mut again);
+        assert_eq!(again, text);
+        let mut raw = [0u8; 35];
+        raw[34] = 4;
+        let mut version_4 = String::new();
+        base32_encode_into(&raw, &mut version_4);
+        version_4.push_str(".onion");
+        assert_eq!(unchecked_parts(&version_4), None);
     }
 
     #[test]

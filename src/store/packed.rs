@@ -28,10 +28,10 @@
 //! ```
 
 use crate::canonical;
-use crate::codec::b64_encode;
-use crate::onion::{self, OnionAddress};
+use crate::codec::{b64_decode_public, b64_encode_into};
+use crate::onion;
 use serde_json::{Map, Value};
-use sodiumoxide::base64::{self, Variant};
+use std::fmt::Write;
 
 /// What a packed text may refer to instead of repeating it: fields its
 /// log frame already holds.
@@ -185,30 +185,20 @@ fn pack_object(map: &Map<String, Value>, context: &Context<'_>, out: &mut Vec<u8
 fn pack_string(s: &str, context: &Context<'_>, out: &mut Vec<u8>) {
     if context.name == Some(s) {
         out.push(NAME);
-    } else if let Some(key) = OnionAddress::unchecked_key(s).filter(|k| spell_onion(k) == s) {
+    } else if let Some((key, checksum)) = onion::unchecked_parts(s) {
         out.push(ONION);
         out.extend_from_slice(&key);
-        out.extend_from_slice(&onion::checksum(&key));
+        out.extend_from_slice(&checksum);
     } else if let Some((tag, bytes)) = hex_bytes(s) {
         out.push(tag);
         push_bytes(&bytes, out);
-    } else if let Some(bytes) = base64_bytes(s) {
+    } else if let Some(bytes) = b64_decode_public(s) {
         out.push(BASE64);
         push_bytes(&bytes, out);
     } else {
         out.push(STRING);
         push_bytes(s.as_bytes(), out);
     }
-}
-
-/// The bytes `s` encodes as padded standard Base64, if it is exactly
-/// their encoding (non-empty).
-fn base64_bytes(s: &str) -> Option<Vec<u8>> {
-    if s.is_empty() || s.len() % 4 != 0 {
-        return None;
-    }
-    let bytes = base64::decode(s, Variant::Original).ok()?;
-    (b64_encode(&bytes) == s).then_some(bytes)
 }
 
 /// The bytes `s` spells in hex of one case, with that case's tag.
@@ -230,11 +220,6 @@ fn hex_bytes(s: &str) -> Option<(u8, Vec<u8>)> {
         .map(|pair| nibble(pair[0]) << 4 | nibble(pair[1]))
         .collect();
     Some((tag, bytes))
-}
-
-/// The v3 address spelled from `key`, without checking the key's point.
-fn spell_onion(key: &[u8; 32]) -> String {
-    onion::spell(key, onion::checksum(key))
 }
 
 /// Appends `n` as LEB128.
@@ -355,15 +340,21 @@ fn write_value(input: &mut Input<'_>, context: &Context<'_>, out: &mut String) -
         NULL => out.push_str("null"),
         FALSE => out.push_str("false"),
         TRUE => out.push_str("true"),
-        INTEGER => out.push_str(&input.varint()?.to_string()),
-        SEQ => out.push_str(&context.seq?.to_string()),
+        INTEGER => write!(out, "{}", input.varint()?).ok()?,
+        SEQ => write!(out, "{}", context.seq?).ok()?,
         STRING => canonical::write_string(std::str::from_utf8(input.sized()?).ok()?, out),
         NAME => canonical::write_string(context.name?, out),
-        BASE64 => canonical::write_string(&b64_encode(input.sized()?), out),
+        BASE64 => {
+            out.push('"');
+            b64_encode_into(input.sized()?, out);
+            out.push('"');
+        }
         ONION => {
             let key = input.take(32)?.try_into().ok()?;
             let checksum = input.take(2)?.try_into().ok()?;
-            canonical::write_string(&onion::spell(key, checksum), out);
+            out.push('"');
+            onion::spell_into(key, checksum, out);
+            out.push('"');
         }
         tag @ (HEX_UPPER | HEX_LOWER) => {
             let digits = if tag == HEX_UPPER {
@@ -479,7 +470,9 @@ mod tests {
         let onion = "aoqqpp7tzyil4hlq3umoos6atft6jvrqtosq2xy53sdgiesvgg4bqead.onion";
         assert_eq!(tag_of(onion), ONION);
         let wrong_checksum = onion.replace("bqead", "baead");
-        assert_eq!(tag_of(&wrong_checksum), STRING);
+        assert_eq!(tag_of(&wrong_checksum), ONION, "spelled back as it was");
+        let version_2 = onion.replace("bqead", "bqeac");
+        assert_eq!(tag_of(&version_2), STRING);
         assert_eq!(tag_of(&onion.to_uppercase()), STRING);
         assert_eq!(tag_of("0A1B"), HEX_UPPER, "hex before Base64: fewer bytes");
         assert_eq!(tag_of("0a1b"), HEX_LOWER);
