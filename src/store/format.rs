@@ -317,8 +317,9 @@ pub(super) enum Content<'a> {
     Record(RecordBody<'a>),
     /// A seq marker.
     Seq(u64),
-    /// A signed head's canonical JSON (not yet parsed).
-    SignedHead(Cow<'a, str>),
+    /// A signed head, not yet unpacked or parsed (catch-up passes over
+    /// heads without reading them).
+    SignedHead(StoredHead<'a>),
     /// A known kind whose body does not parse: corruption.
     Malformed,
     /// A kind this version does not know (a newer program wrote it).
@@ -347,11 +348,30 @@ impl Frame {
             KIND_SEQ => body.try_into().map_or(Content::Malformed, |seq| {
                 Content::Seq(u64::from_le_bytes(seq))
             }),
-            KIND_SIGNED_HEAD => std::str::from_utf8(body)
-                .map_or(Content::Malformed, |text| Content::SignedHead(text.into())),
-            KIND_PACKED_HEAD => packed::unpack(body, &Context::default())
-                .map_or(Content::Malformed, |text| Content::SignedHead(text.into())),
+            KIND_SIGNED_HEAD => std::str::from_utf8(body).map_or(Content::Malformed, |text| {
+                Content::SignedHead(StoredHead::Plain(text))
+            }),
+            KIND_PACKED_HEAD => Content::SignedHead(StoredHead::Packed(body)),
             kind => Content::Unknown(kind),
+        }
+    }
+}
+
+/// A signed head as its frame stores it.
+pub(super) enum StoredHead<'a> {
+    /// Its canonical JSON.
+    Plain(&'a str),
+    /// Packed ([`super::packed`]).
+    Packed(&'a [u8]),
+}
+
+impl<'a> StoredHead<'a> {
+    /// The head's canonical JSON; `None` if packed bytes do not unpack
+    /// (corruption the checksum missed).
+    pub(super) fn text(&self) -> Option<Cow<'a, str>> {
+        match *self {
+            StoredHead::Plain(text) => Some(text.into()),
+            StoredHead::Packed(bytes) => packed::unpack(bytes, &Context::default()).map(Into::into),
         }
     }
 }
