@@ -113,15 +113,15 @@ pub(super) fn stored_targets(body: &RecordBody<'_>) -> Vec<u32> {
         Texts::Plain { record, .. } => return targets_of(record),
         Texts::Packed { record, .. } => packed::pointed_keys(record),
     };
-    match (keys, body.record_text()) {
-        (Some(keys), _) => {
-            let mut targets: Vec<u32> = keys.iter().map(onion_prefix).collect();
-            targets.sort_unstable();
-            targets.dedup();
-            targets
-        }
-        (None, Some(text)) => targets_of(&text),
-        (None, None) => {
+    if let Some(keys) = keys {
+        let mut targets: Vec<u32> = keys.iter().map(onion_prefix).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        return targets;
+    }
+    match body.record_text() {
+        Some(text) => targets_of(&text),
+        None => {
             log::warn!("a stored record does not unpack; it is left out of the reverse index");
             Vec::new()
         }
