@@ -245,11 +245,19 @@ pub(super) fn push_seq(seq: u64, out: &mut Vec<u8>) -> io::Result<()> {
 /// Appends a signed head, given as its canonical JSON, to `out`, packed
 /// when it packs; returns the frame's length.
 pub(super) fn push_signed_head(text: &str, out: &mut Vec<u8>) -> io::Result<u64> {
+    let Some(bytes) = packed::pack(text, &Context::default()) else {
+        return push_text_head(text, out);
+    };
     let start = out.len();
-    match packed::pack(text, &Context::default()) {
-        Some(bytes) => push_frame(KIND_PACKED_HEAD, &bytes, out)?,
-        None => push_frame(KIND_SIGNED_HEAD, text.as_bytes(), out)?,
-    }
+    push_frame(KIND_PACKED_HEAD, &bytes, out)?;
+    Ok((out.len() - start) as u64)
+}
+
+/// Appends a signed head as its canonical JSON, as format version 2 wrote
+/// every head; returns the frame's length.
+pub(super) fn push_text_head(text: &str, out: &mut Vec<u8>) -> io::Result<u64> {
+    let start = out.len();
+    push_frame(KIND_SIGNED_HEAD, text.as_bytes(), out)?;
     Ok((out.len() - start) as u64)
 }
 

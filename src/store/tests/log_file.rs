@@ -208,19 +208,23 @@ fn a_log_cut_short_at_creation_gets_its_header() {
 }
 
 #[test]
-fn a_version_2_log_is_read_marked_3_and_packed_by_compaction() {
+fn a_version_2_log_with_a_head_is_read_marked_3_and_packed_by_compaction() {
     let dir = TempDir::new("version-2");
     let old = [entry(1, LATER, "a"), entry(2, LATER, "b")];
+    let (root, size) = reference(&old, 2, NOW);
+    let head = SignedHead::sign(2, NOW, size, root, &key());
     let mut bytes = b"onionlog\x02\0\0\0".to_vec();
     for e in &old {
         format::push_text_record(e, &mut bytes).unwrap();
     }
+    format::push_text_head(&head.canonical(), &mut bytes).unwrap();
     format::push_seq(2, &mut bytes).unwrap();
     fs::write(dir.log(), &bytes).unwrap();
     let (store, report) = open(&dir);
     assert_eq!((report.live, report.seq, report.truncated_bytes), (2, 2, 0));
+    assert_eq!(store.current_head().as_ref(), Some(&head), "its text head");
     assert_eq!(&fs::read(dir.log()).unwrap()[8..12], &3u32.to_le_bytes());
-    store.append(&[entry(3, LATER, "c")]).unwrap();
+    let newer = seal_at(&store, &[entry(3, LATER, "c")], 3, NOW);
     drop(store);
     let (store, report) = open(&dir);
     assert_eq!((report.live, report.seq), (3, 3));
@@ -231,8 +235,9 @@ fn a_version_2_log_is_read_marked_3_and_packed_by_compaction() {
         format::push_record(e, &mut packed).unwrap();
         assert_eq!(store.get(&e.name, NOW).unwrap().as_ref(), Some(e));
     }
+    format::push_signed_head(&newer.canonical(), &mut packed).unwrap();
     format::push_seq(3, &mut packed).unwrap();
-    assert_eq!(fs::read(dir.log()).unwrap(), packed, "every entry packed");
+    assert_eq!(fs::read(dir.log()).unwrap(), packed, "every frame packed");
     drop(store);
     assert_eq!(open(&dir).1.live, 3);
 }
