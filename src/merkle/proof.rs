@@ -6,7 +6,7 @@
 
 use super::{leaf_hash, node_hash, Hash, Leaf, LeafKey, EMPTY, MAX_DEPTH};
 use crate::canonical::INT_LIMIT;
-use crate::codec::{b64_decode_exact, b64_encode};
+use crate::codec::{b64_decode_exact, b64_encode, b64_encode_into};
 use crate::record::RecordId;
 use serde_json::{json, Map, Value};
 use std::fmt;
@@ -132,7 +132,7 @@ impl Proof {
                 out.push(',');
             }
             out.push('"');
-            out.push_str(&b64_encode(sibling));
+            b64_encode_into(sibling, out);
             out.push('"');
         }
         out.push(']');
