@@ -52,11 +52,7 @@ pub struct OnionAddress(PublicKey);
 impl OnionAddress {
     /// Parses `<56 chars>.onion`, checking checksum, version and key.
     pub fn parse(text: &str) -> Result<Self, OnionError> {
-        let encoded = text.strip_suffix(".onion").ok_or(OnionError::Format)?;
-        if encoded.len() != ENCODED_LEN {
-            return Err(OnionError::Format);
-        }
-        let raw = base32_decode(encoded).ok_or(OnionError::Format)?;
+        let raw = decode_shape(text).ok_or(OnionError::Format)?;
         let version = raw[34];
         if version != VERSION {
             return Err(OnionError::Version(version));
@@ -81,14 +77,7 @@ impl OnionAddress {
     /// reverse index reads many and checking each point would cost as
     /// much as a signature).
     pub fn unchecked_key(text: &str) -> Option<[u8; 32]> {
-        let encoded = text.strip_suffix(".onion")?;
-        if encoded.len() != ENCODED_LEN {
-            return None;
-        }
-        let raw = base32_decode(encoded)?;
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&raw[..32]);
-        Some(key)
+        decode_shape(text)?[..32].try_into().ok()
     }
 
     /// The first three bytes of the key of the address `text`, decoded from
@@ -137,11 +126,7 @@ pub fn spell_into(key: &[u8; 32], checksum: [u8; 2], out: &mut String) {
 /// address with version 3, without checking the checksum or the key point:
 /// [`spell_into`] spells them back to exactly `text`.
 pub fn unchecked_parts(text: &str) -> Option<([u8; 32], [u8; 2])> {
-    let encoded = text.strip_suffix(".onion")?;
-    if encoded.len() != ENCODED_LEN {
-        return None;
-    }
-    let raw = base32_decode(encoded)?;
+    let raw = decode_shape(text)?;
     if raw[34] != VERSION {
         return None;
     }
@@ -157,6 +142,16 @@ pub fn checksum(key: &[u8; 32]) -> [u8; 2] {
     hasher.update([VERSION]);
     let digest = hasher.finalize();
     [digest[0], digest[1]]
+}
+
+/// The 35 bytes `text` spells when it has the shape of a v3 address: 56
+/// lower-case base32 characters and `.onion`. Nothing in them is checked.
+fn decode_shape(text: &str) -> Option<[u8; 35]> {
+    let encoded = text.strip_suffix(".onion")?;
+    if encoded.len() != ENCODED_LEN {
+        return None;
+    }
+    base32_decode(encoded)
 }
 
 /// Appends RFC 4648 base32, lower case, of 35 bytes (exactly 56
