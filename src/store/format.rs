@@ -200,10 +200,7 @@ pub fn stored_text_lens(entry: &Entry) -> [usize; 2] {
 /// `entry`'s record and attestation packed, or `None` when either does
 /// not pack (both are then stored as text).
 fn packed_texts(entry: &Entry) -> Option<[Vec<u8>; 2]> {
-    let context = Context {
-        name: Some(entry.name.as_str()),
-        seq: Some(entry.seq),
-    };
+    let context = Context::entry(&entry.name, entry.seq);
     let record = packed::pack(&entry.record, &context)?;
     Some([record, packed::pack(&entry.attestation, &context)?])
 }
@@ -265,15 +262,18 @@ pub(super) fn push_text_head(text: &str, out: &mut Vec<u8>) -> io::Result<u64> {
 /// stored as text is packed if it packs (how a version 2 log's entries
 /// come to be packed); any other frame is kept as it is.
 pub(super) fn repacked(frame: &Frame) -> io::Result<Cow<'_, [u8]>> {
-    if let (KIND_RECORD, Content::Record(body)) = (frame.raw[0], frame.content()) {
-        let entry = body
-            .into_entry()
-            .ok_or_else(|| corrupt(frame.offset, "unreadable record entry"))?;
-        let mut out = Vec::with_capacity(frame.raw.len());
-        push_record(&entry, &mut out)?;
-        return Ok(out.into());
+    if frame.raw[0] != KIND_RECORD {
+        return Ok(frame.raw().into());
     }
-    Ok(frame.raw().into())
+    let Content::Record(body) = frame.content() else {
+        return Err(corrupt(frame.offset, "unreadable record entry"));
+    };
+    let entry = body
+        .into_entry()
+        .ok_or_else(|| corrupt(frame.offset, "unreadable record entry"))?;
+    let mut out = Vec::with_capacity(frame.raw.len());
+    push_record(&entry, &mut out)?;
+    Ok(out.into())
 }
 
 /// Frame length from a frame's first bytes, or `None` if the length is
@@ -470,10 +470,7 @@ impl<'a> RecordBody<'a> {
 
     /// What packed texts of this entry may refer to.
     fn context(&self) -> Context<'_> {
-        Context {
-            name: Some(self.name.as_str()),
-            seq: Some(self.seq),
-        }
+        Context::entry(&self.name, self.seq)
     }
 
     /// The canonical record JSON, unpacked if need be; `None` if packed

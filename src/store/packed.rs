@@ -29,6 +29,7 @@
 
 use crate::canonical;
 use crate::codec::{b64_decode_public, b64_encode_into};
+use crate::name::RegisteredName;
 use crate::onion;
 use serde_json::{Map, Value};
 use std::fmt::Write;
@@ -41,6 +42,16 @@ pub(super) struct Context<'a> {
     pub(super) name: Option<&'a str>,
     /// The seq of the frame's entry.
     pub(super) seq: Option<u64>,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a record entry's texts: its name and seq.
+    pub(super) fn entry(name: &'a RegisteredName, seq: u64) -> Context<'a> {
+        Context {
+            name: Some(name.as_str()),
+            seq: Some(seq),
+        }
+    }
 }
 
 /// Key names that take one byte. Frozen: a log stores indexes into it, so
