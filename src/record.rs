@@ -212,6 +212,13 @@ impl std::error::Error for RecordError {}
 pub struct RecordId(pub [u8; 32]);
 
 impl RecordId {
+    /// The id of the record whose canonical JSON is `text`: for callers
+    /// that already hold that text (a stored record, or one a worker
+    /// spelled once), so it is not built again.
+    pub fn of_canonical(text: &str) -> RecordId {
+        RecordId(sha256::hash(text.as_bytes()).0)
+    }
+
     /// The id as Base64, as attestations carry it.
     pub fn to_base64(&self) -> String {
         codec::b64_encode(&self.0)
@@ -372,7 +379,7 @@ impl Record {
 
     /// `SHA-256(canonical(record))`.
     pub fn id(&self) -> RecordId {
-        RecordId(sha256::hash(self.canonical().as_bytes()).0)
+        RecordId::of_canonical(&self.canonical())
     }
 
     fn unsigned_map(&self) -> Map<String, Value> {

@@ -19,12 +19,14 @@ use crate::clock;
 use crate::head::SignedHead;
 use crate::keys::SigningKey;
 use crate::name::RegisteredName;
-use crate::record::Record;
+use crate::onion::OnionAddress;
+use crate::record::{Record, RecordId};
 use crate::store::{Entry, Store};
 use crate::transfer::Transfer;
 use crate::wire::{self, Code, Id, WireError};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use mio::Token;
+use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,12 +46,26 @@ pub struct PendingPut {
     pub id: Id,
     /// The verified record.
     pub record: Record,
+    /// Its canonical JSON, spelled once by the worker.
+    pub text: String,
+    /// Its id, the hash of `text`.
+    pub record_id: RecordId,
 }
 
-/// The live record a decision is made against: from the store, or an
-/// earlier put in the same batch.
+/// The live record a decision is made against, from the store or an
+/// earlier put in the same batch: what the ownership rules read of it.
 struct Holder {
-    record: Record,
+    /// Its id, which tells a repeat of it.
+    id: RecordId,
+    /// Its owner's key.
+    onion: [u8; 32],
+    /// Its serial.
+    serial: u64,
+    /// When it stops holding the name.
+    expires: u64,
+    /// True for a release (§12.3).
+    release: bool,
+    /// Its attestation, the answer to a repeat.
     attestation: String,
     /// True when it was accepted in this batch: a decision against it
     /// stands only if the batch becomes durable.
@@ -320,7 +336,7 @@ fn decide(
         },
     };
     let in_batch = holder.as_ref().is_some_and(|h| h.in_batch);
-    let refusal = ownership_refusal(holder.as_ref(), record, at)
+    let refusal = ownership_refusal(holder.as_ref(), put, at)
         .map(|r| r.map_err(|(code, message)| WireError::new(&put.id, code, message)));
     if let Some(refusal) = refusal {
         if let Some(h) = holder {
@@ -333,17 +349,22 @@ fn decide(
     }
     let seq = *next_seq;
     *next_seq += 1;
-    let attestation = Attestation::sign(record.id(), seq, at.now, key);
+    let attestation = Attestation::sign(put.record_id, seq, at.now, key);
     let attestation = canonical::to_string(&attestation.to_value());
     pending.insert(
         record.name.clone(),
         Holder {
-            record: record.clone(),
+            id: put.record_id,
+            onion: *record.onion.key().as_bytes(),
+            serial: record.serial,
+            expires: record.expires,
+            release: record.release,
             attestation: attestation.clone(),
             in_batch: true,
         },
     );
-    Decision::Accept(Entry::new(seq, record, attestation))
+    let (text, id) = (put.text.clone(), put.record_id);
+    Decision::Accept(Entry::with_text(seq, record, text, id, attestation))
 }
 
 /// A refusal's code and message.
@@ -354,13 +375,13 @@ type Refusal = (Code, String);
 /// `Some(Err(..))` for a refusal.
 fn ownership_refusal(
     holder: Option<&Holder>,
-    record: &Record,
+    put: &PendingPut,
     at: Moment,
 ) -> Option<Result<String, Refusal>> {
-    if let Some(h) = holder.filter(|h| h.record.id() == record.id()) {
+    if let Some(h) = holder.filter(|h| h.id == put.record_id) {
         return Some(Ok(h.attestation.clone()));
     }
-    let live = holder.map(|h| &h.record);
+    let (live, record) = (holder, &put.record);
     let refusal = if let Some(transfer) = &record.transfer {
         transfer_refusal(live, record, transfer, at.now)
     } else if record.release {
@@ -375,8 +396,8 @@ fn ownership_refusal(
 }
 
 /// §6: only the holder's onion may follow its record, with a higher serial.
-fn update_refusal(live: &Record, record: &Record) -> Option<Refusal> {
-    if live.onion != record.onion {
+fn update_refusal(live: &Holder, record: &Record) -> Option<Refusal> {
+    if live.onion != *record.onion.key().as_bytes() {
         let why = if live.release {
             format!(
                 "{} was released and is held until {} (the cool-down); claim it after that",
@@ -403,7 +424,7 @@ fn update_refusal(live: &Record, record: &Record) -> Option<Refusal> {
 
 /// §12.2: the statement's signer holds the name at the serial it hands over.
 fn transfer_refusal(
-    live: Option<&Record>,
+    live: Option<&Holder>,
     record: &Record,
     transfer: &Transfer,
     now: u64,
@@ -423,7 +444,7 @@ fn transfer_refusal(
             "nothing to transfer; claim it without --transfer",
         ));
     };
-    if live.onion == transfer.to {
+    if live.onion == *transfer.to.key().as_bytes() {
         return Some((
             Code::TransferUsed,
             format!(
@@ -432,7 +453,7 @@ fn transfer_refusal(
             ),
         ));
     }
-    if live.onion != transfer.from {
+    if live.onion != *transfer.from.key().as_bytes() {
         return Some((
             Code::NotOwner,
             format!(
@@ -473,14 +494,38 @@ fn not_held(record: &Record, what: &str) -> Refusal {
     )
 }
 
+/// The fields of a stored record the ownership rules read, borrowed from
+/// its canonical JSON. It was verified when it was stored, so its onion's
+/// key point is not checked again: that check costs as much as a
+/// signature, on the one committing thread, for every renewal.
+#[derive(Deserialize)]
+struct Stored<'a> {
+    onion: &'a str,
+    serial: u64,
+    expires: u64,
+    #[serde(default)]
+    release: bool,
+}
+
+/// The live record holding `name` at `now` in the store, if any.
 fn live_holder(store: &Store, name: &RegisteredName, now: u64) -> std::io::Result<Option<Holder>> {
     let Some(entry) = store.get(name, now)? else {
         return Ok(None);
     };
-    let record = Record::from_json(&entry.record)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    let damaged = |why: String| {
+        let why = format!("the stored record of {name} {why}");
+        std::io::Error::new(std::io::ErrorKind::InvalidData, why)
+    };
+    let stored: Stored<'_> =
+        serde_json::from_str(&entry.record).map_err(|e| damaged(format!("does not read: {e}")))?;
+    let onion = OnionAddress::unchecked_key(stored.onion)
+        .ok_or_else(|| damaged("has no onion address".into()))?;
     Ok(Some(Holder {
-        record,
+        id: RecordId::of_canonical(&entry.record),
+        onion,
+        serial: stored.serial,
+        expires: stored.expires,
+        release: stored.release,
         attestation: entry.attestation,
         in_batch: false,
     }))

@@ -16,7 +16,7 @@ use crate::head::SignedHead;
 use crate::merkle::Hash;
 use crate::name::LookupName;
 use crate::onion::OnionAddress;
-use crate::record::Record;
+use crate::record::{Record, RecordId};
 use crate::store::{Answer, Feed, Names};
 use crate::verify::{Verifier, QUORUM_MAX_SKEW};
 use crate::wire::{
@@ -412,11 +412,14 @@ impl Worker {
             );
             return self.fail(conn, session, self.refused_put(err));
         }
+        let text = record.canonical();
         let put = PendingPut {
             conn,
             session,
             id,
+            record_id: RecordId::of_canonical(&text),
             record,
+            text,
         };
         match committer.try_send(put) {
             Ok(()) => {}

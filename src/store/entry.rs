@@ -5,7 +5,7 @@
 
 use crate::merkle::{self, Hash, LeafKey};
 use crate::name::RegisteredName;
-use crate::record::Record;
+use crate::record::{Record, RecordId};
 
 /// One accepted record as stored: what the server needs to answer and push
 /// without parsing JSON.
@@ -39,8 +39,20 @@ impl Entry {
     /// The entry of a verified `record` attested at `seq`.
     pub fn new(seq: u64, record: &Record, attestation: String) -> Entry {
         let text = record.canonical();
-        let id =
-            crate::record::RecordId(sodiumoxide::crypto::hash::sha256::hash(text.as_bytes()).0);
+        let id = RecordId::of_canonical(&text);
+        Entry::with_text(seq, record, text, id, attestation)
+    }
+
+    /// [`Entry::new`] for a caller that already holds the record's
+    /// canonical JSON `text` and its `id` (the Quorum's workers spell them
+    /// once, so its one committing thread does not).
+    pub fn with_text(
+        seq: u64,
+        record: &Record,
+        text: String,
+        id: RecordId,
+        attestation: String,
+    ) -> Entry {
         Entry {
             seq,
             expires: record.expires,
