@@ -75,7 +75,7 @@ impl Store {
         };
         let head = Arc::clone(&current.text);
         let key = LeafKey::of(name);
-        let own = own_entry(&state, name, time).map_err(|e| named(&self.path, e))?;
+        let own = own_entry(&state, name, &key, time).map_err(|e| named(&self.path, e))?;
         let known = own.as_ref().map(|(at, entry)| (*at, LeafInfo::of(entry)));
         let (siblings, end) = path(&state, &key, time, known).map_err(|e| named(&self.path, e))?;
         let read = |offset| read_entry_at(&state.file, offset).map_err(|e| named(&self.path, e));
@@ -248,10 +248,15 @@ impl Store {
 }
 
 /// `name`'s record as of the anchor, with its offset, when it is in the
-/// tree at `time`. Its newest record is read whole once, and is the
-/// answer's record unless a newer one waits for a head.
-fn own_entry(state: &State, name: &RegisteredName, time: u64) -> io::Result<Option<(u64, Entry)>> {
-    let Some((newest, entry)) = state.find_entry(name)? else {
+/// tree at `time`; `key` is its leaf key. Its newest record is read whole
+/// once, and is the answer's record unless a newer one waits for a head.
+fn own_entry(
+    state: &State,
+    name: &RegisteredName,
+    key: &LeafKey,
+    time: u64,
+) -> io::Result<Option<(u64, Entry)>> {
+    let Some((newest, entry)) = state.find_entry(name, key)? else {
         return Ok(None);
     };
     let known = Some((newest, LeafInfo::of(&entry)));

@@ -41,7 +41,13 @@ const BUCKET: u64 = 3600;
 
 /// The index key of `name`: the first 64 bits of its leaf key.
 pub(super) fn slot_key(name: &RegisteredName) -> u64 {
-    let key = LeafKey::of(name).prefix64();
+    slot_key_of(&LeafKey::of(name))
+}
+
+/// [`slot_key`] of the name whose leaf key is `key`, for a caller that
+/// holds it already (a lookup hashes its name once).
+pub(super) fn slot_key_of(key: &LeafKey) -> u64 {
+    let key = key.prefix64();
     #[cfg(test)]
     let key = key & KEY_MASK.with(std::cell::Cell::get);
     key
@@ -202,9 +208,14 @@ impl State {
 
     /// `name`'s newest entry and its offset, the frame read whole (its
     /// checksum checked): for a lookup, one read where [`State::find`] and
-    /// a later read of the record would take two.
-    pub(super) fn find_entry(&self, name: &RegisteredName) -> io::Result<Option<(u64, Entry)>> {
-        for i in self.slots.equal(slot_key(name)) {
+    /// a later read of the record would take two. `key` is the name's
+    /// leaf key.
+    pub(super) fn find_entry(
+        &self,
+        name: &RegisteredName,
+        key: &LeafKey,
+    ) -> io::Result<Option<(u64, Entry)>> {
+        for i in self.slots.equal(slot_key_of(key)) {
             let offset = self.slots.offset_at(i);
             let entry = read_entry_at(&self.file, offset)?;
             if entry.name == *name {
