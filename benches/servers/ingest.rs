@@ -1,13 +1,16 @@
 //! Row 5: the Quorum's durable ingest. The Quorum starts, every record is
 //! put over [`INGEST_CONNS`] connections with one put in flight on each,
 //! and the rate is held against the machine's bound of one verification
-//! and one signature per record (`bound`).
+//! and one signature per record (`bound`). At the end of the run, the
+//! first [`RENEWALS`] names are renewed the same way (row 5b): each such
+//! put is decided against the live record the Quorum reads from its log,
+//! as most puts of a network in use are.
 
 use crate::bound::ADDRESSES;
 use crate::footprint::Memory;
 use crate::heads::Timings;
 use crate::profile::{Profile, Snapshot};
-use crate::records::{lines, Chunk};
+use crate::records::{lines, put_chunks, Chunk};
 use crate::server::{policy, print_key, timing, Server, REPLY_LIMIT};
 use crate::table::{row, Row};
 use crate::{Bench, Report};
@@ -19,9 +22,12 @@ use std::net::SocketAddr;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 use testkit::line::LineConn;
+use testkit::records::Maker;
 
 /// Connections the Quorum's ingest runs over, one put in flight on each.
 const INGEST_CONNS: usize = 8;
+/// Names renewed in row 5b (all of them in a smaller run).
+const RENEWALS: usize = 16384;
 /// Tries of one put that keeps being answered `busy`.
 const BUSY_RETRIES: u32 = 1000;
 
@@ -201,7 +207,77 @@ impl Bench {
     }
 }
 
+/// What the renewals of row 5b saw.
+pub struct Renewals {
+    /// What the connections saw.
+    pub ingest: Ingest,
+    /// The Quorum's CPU seconds during them.
+    pub cpu: f64,
+    /// Where that CPU went.
+    pub profile: Profile,
+}
+
+impl Bench {
+    /// Phase "Quorum renewals", with the mirrors stopped: the first
+    /// [`RENEWALS`] names put again at serial 2 by their owners.
+    pub fn quorum_renewals(&mut self, maker: &Maker) -> Renewals {
+        let t = Instant::now();
+        let count = RENEWALS.min(self.settings.records);
+        let chunks = put_chunks(maker, 0, count, 2, self.settings.cores);
+        let quorum = self.quorum();
+        let cpu_before = quorum.proc.cpu_secs();
+        let before = Snapshot::of(&quorum.proc);
+        let ingest = ingest(quorum.addr, &chunks);
+        let cpu = quorum.proc.cpu_secs() - cpu_before;
+        let profile = Profile::since(&before, &quorum.proc);
+        assert_eq!(
+            (ingest.accepted, ingest.refused),
+            (count as u64, 0),
+            "renewals accepted and refused, first refusal: {}",
+            ingest.first_refusal.as_deref().unwrap_or("")
+        );
+        self.phase(
+            "Quorum renewals",
+            t,
+            &format!(
+                "{count} renewals accepted in {:.1} s ({:.0}/s), Quorum CPU {cpu:.1} s",
+                ingest.secs,
+                ingest.accepted as f64 / ingest.secs
+            ),
+        );
+        Renewals {
+            ingest,
+            cpu,
+            profile,
+        }
+    }
+}
+
 impl Report {
+    /// Row 5b: the rate of renewals, against the same bound and beside
+    /// row 5's rate of new names.
+    pub fn print_renewals(&self) {
+        let r = &self.renewals;
+        let rate = r.ingest.accepted as f64 / r.ingest.secs;
+        let bound = self.rates.quorum_bound();
+        row(Row {
+            num: "5b",
+            what: &format!("Quorum durable renewals, {INGEST_CONNS} conns"),
+            value: format!("{rate:.0}/s"),
+            base: format!("1/(1/verify + 1/sign) = {bound:.0}/s"),
+            ratio: Some(rate / bound),
+            goal: "",
+            met: None,
+        });
+        println!(
+            "   {} live names renewed at serial 2 at the end of the run, the mirrors stopped; {:.2}x row 5's rate of new names; Quorum CPU {:.1} us/put",
+            r.ingest.accepted,
+            rate / (self.ingest.accepted as f64 / self.ingest.secs),
+            r.cpu / r.ingest.accepted as f64 * 1e6,
+        );
+        r.profile.print("renewals", "put", r.ingest.accepted);
+    }
+
     /// Row 5: the ingest rate against the Quorum's bound.
     pub fn print_ingest(&self) {
         let ingest_rate = self.ingest.accepted as f64 / self.ingest.secs;

@@ -17,7 +17,8 @@
 //! 4. the size of `records.log` (and of the whole state directory);
 //! 5. the Quorum's durable ingest rate (8 connections, one put in flight on
 //!    each) against the machine's bound for one verification and one
-//!    signature per record, on all cores;
+//!    signature per record, on all cores, and (5b, at the end of the run,
+//!    the mirrors stopped) the rate of renewals of live names;
 //! 6. a fresh mirror's catch-up (until it answers against a head covering
 //!    every record) against the bound for two verifications per record;
 //! 7. propagation of a put through the Quorum, mirror A and mirror B: when
@@ -185,15 +186,14 @@ impl Bench {
         let disk = self.disk();
         let (propagation, propagation_heads) = self.propagation(&puts);
         let (restart_a, restart_quorum) = self.restarts();
+        let t = Instant::now();
+        stop([&mut self.mirror_b, &mut self.mirror_a]);
+        self.phase("stop mirrors", t, "");
+        let renewals = self.quorum_renewals(&maker);
 
         let t = Instant::now();
-        for server in [&mut self.mirror_b, &mut self.mirror_a, &mut self.quorum] {
-            if let Some(mut s) = server.take() {
-                s.proc.check_running();
-                let _ = s.proc.stop();
-            }
-        }
-        self.phase("stop servers", t, "");
+        stop([&mut self.quorum]);
+        self.phase("stop the Quorum", t, "");
 
         Report {
             records: n,
@@ -201,6 +201,7 @@ impl Bench {
             phases: std::mem::take(&mut self.phases),
             rates,
             ingest: quorum.ingest,
+            renewals,
             quorum_cpu: quorum.cpu,
             ingest_profile: quorum.profile,
             quorum_memory: quorum.memory,
@@ -222,6 +223,16 @@ impl Bench {
     }
 }
 
+/// Stops each server still running, checking first that it did not die.
+fn stop<const N: usize>(servers: [&mut Option<Server>; N]) {
+    for server in servers {
+        if let Some(mut s) = server.take() {
+            s.proc.check_running();
+            let _ = s.proc.stop();
+        }
+    }
+}
+
 // ------------------------------------------------------------------ report
 
 /// Everything the table shows.
@@ -231,6 +242,7 @@ struct Report {
     phases: Vec<Phase>,
     rates: CryptoRates,
     ingest: Ingest,
+    renewals: ingest::Renewals,
     quorum_cpu: f64,
     ingest_profile: profile::Profile,
     quorum_memory: Memory,
@@ -278,6 +290,7 @@ impl Report {
         self.print_memory();
         self.print_disk(n, per_goal);
         self.print_ingest();
+        self.print_renewals();
         self.print_catch_up(n);
         self.print_propagation();
         self.print_proofs();

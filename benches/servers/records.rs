@@ -26,9 +26,15 @@ pub struct Chunk {
     pub ids: Vec<RecordId>,
 }
 
-/// Put lines of records `first..first + count`, signed on `cores`
-/// threads, as chunks of [`CHUNK`] records in ascending order.
-fn put_chunks(maker: &Maker, first: usize, count: usize, cores: usize) -> Vec<Chunk> {
+/// Put lines of records `first..first + count` at `serial`, signed on
+/// `cores` threads, as chunks of [`CHUNK`] records in ascending order.
+pub fn put_chunks(
+    maker: &Maker,
+    first: usize,
+    count: usize,
+    serial: u64,
+    cores: usize,
+) -> Vec<Chunk> {
     let chunks = count.div_ceil(CHUNK);
     let next = AtomicUsize::new(0);
     let mut done: Vec<Chunk> = std::thread::scope(|scope| {
@@ -55,7 +61,7 @@ fn put_chunks(maker: &Maker, first: usize, count: usize, cores: usize) -> Vec<Ch
                                 key = Some((owner, maker.owner(i)));
                             }
                             let (_, k) = key.as_ref().expect("set above");
-                            let record = maker.record(i, k);
+                            let record = maker.renewal(i, k, serial);
                             chunk.ids.push(record.id());
                             chunk.lines.extend_from_slice(&Maker::put_line(i, &record));
                         }
@@ -85,8 +91,8 @@ impl Bench {
         let n = self.settings.records;
         let cores = self.settings.cores;
         let t = Instant::now();
-        let chunks = put_chunks(maker, 0, n, cores);
-        let extra = put_chunks(maker, n, PROPAGATION_SAMPLES, cores);
+        let chunks = put_chunks(maker, 0, n, 1, cores);
+        let extra = put_chunks(maker, n, PROPAGATION_SAMPLES, 1, cores);
         let puts: Vec<Vec<u8>> = extra
             .iter()
             .flat_map(|c| lines(&c.lines))

@@ -57,13 +57,19 @@ impl Maker {
 
     /// Record `i`, signed by `key` (its [`Maker::owner`]).
     pub fn record(&self, i: usize, key: &SigningKey) -> Record {
+        self.renewal(i, key, 1)
+    }
+
+    /// Record `i` at `serial`: with a serial above 1, a renewal of
+    /// [`Maker::record`] by the same owner.
+    pub fn renewal(&self, i: usize, key: &SigningKey, serial: u64) -> Record {
         let name = RegisteredName::parse(&Maker::name(i)).expect("a valid name");
         let sub = SubdomainKey::parse("www", &name).expect("www is a valid subdomain");
         let claim = Claim {
             name,
             subdomains: BTreeMap::from([(sub, self.www)]),
             contact: "0123456789ABCDEF0123456789ABCDEF01234567".into(),
-            serial: 1,
+            serial,
             issued: self.now - 60,
             expires: self.now + 7 * 24 * 60 * 60,
             work: 0,
