@@ -20,7 +20,7 @@ use std::time::Instant;
 use testkit::line::{lookup_request, LineConn};
 use testkit::process;
 use testkit::records::Maker;
-use testkit::redis::{Redis, RedisRun};
+use testkit::redis::{Get, Redis, RedisRun};
 use testkit::XorShift;
 
 /// Connections (one thread each) of a lookup run, as redis-benchmark's -c.
@@ -32,6 +32,18 @@ const LOOKUP_ROUNDS: usize = 3;
 /// The lighter lookup client decodes one reply in this many (the other
 /// decodes every one).
 const DECODE_SAMPLE: usize = 32;
+/// The redis key of the baseline whose replies are as long as a lookup's.
+const SIZED_KEY: &str = "reply-sized";
+
+/// The redis runs of the phase.
+pub struct RedisRuns {
+    /// `-t get`: rows 1 and 2's baseline, each reply a nil.
+    pub missing: Vec<RedisRun>,
+    /// `GET` of a value of `bytes` bytes, the median `found` reply line.
+    pub sized: Vec<RedisRun>,
+    /// That value's length.
+    pub bytes: usize,
+}
 
 /// How a lookup run's load is driven.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -181,36 +193,54 @@ fn polled_lookups(addr: SocketAddr, records: usize, run: usize, policy: &Policy)
 
 impl Bench {
     /// Phase "lookups: onions vs redis, alternating": [`LOOKUP_ROUNDS`]
-    /// rounds of a redis GET run and three mirror A runs (polled, decoding
-    /// one reply in [`DECODE_SAMPLE`]; a thread per connection, decoding
-    /// as many; a thread per connection, decoding every reply), the order
-    /// rotating; the runs, and mirror A's memory after them.
-    pub fn lookups(&mut self, policy: &Policy) -> (Vec<LookupRun>, Vec<RedisRun>, Memory, Profile) {
+    /// rounds of a redis GET run of a missing key, one of a value of
+    /// `reply_bytes` (a lookup's reply line), and three mirror A runs
+    /// (polled, decoding one reply in [`DECODE_SAMPLE`]; a thread per
+    /// connection, decoding as many; a thread per connection, decoding
+    /// every reply), the order rotating; the runs, and mirror A's memory
+    /// after them.
+    pub fn lookups(
+        &mut self,
+        policy: &Policy,
+        reply_bytes: usize,
+    ) -> (Vec<LookupRun>, RedisRuns, Memory, Profile) {
         let n = self.settings.records;
         let a_addr = self.mirror_a().addr;
         let t = Instant::now();
         let before = Snapshot::of(&self.mirror_a().proc);
-        self.redis = Some(Redis::start(self.dir.path()));
+        let mut redis = Redis::start(self.dir.path());
+        redis.set(SIZED_KEY, reply_bytes);
+        self.redis = Some(redis);
         let mut onions_runs = Vec::new();
-        let mut redis_runs = Vec::new();
+        let mut redis_runs = RedisRuns {
+            missing: Vec::new(),
+            sized: Vec::new(),
+            bytes: reply_bytes,
+        };
         for round in 0..LOOKUP_ROUNDS {
-            let mut sides = [0, 1, 2, 3];
-            sides.rotate_left(round % 4);
+            let mut sides = [0, 1, 2, 3, 4];
+            sides.rotate_left(round % 5);
             for side in sides {
-                if side == 0 {
+                if side == 0 || side == 4 {
+                    let (get, what, runs) = if side == 0 {
+                        (Get::Missing, "GET".to_string(), &mut redis_runs.missing)
+                    } else {
+                        let what = format!("GET of {reply_bytes} B");
+                        (Get::Key(SIZED_KEY), what, &mut redis_runs.sized)
+                    };
                     let redis = self.redis.as_mut().expect("started");
-                    let run = redis.get_run(self.dir.path(), LOOKUP_CONNS, LOOKUPS_PER_RUN);
+                    let run = redis.get_run(self.dir.path(), get, LOOKUP_CONNS, LOOKUPS_PER_RUN);
                     println!(
-                        "           redis GET run: {:.0}/s (redis-server CPU {:.2} s, redis-benchmark CPU {:.2} s)",
+                        "           redis {what} run: {:.0}/s (redis-server CPU {:.2} s, redis-benchmark CPU {:.2} s)",
                         run.rate, run.server_cpu, run.client_cpu
                     );
-                    redis_runs.push(run);
+                    runs.push(run);
                 } else {
                     let decode_every = if side == 3 { 1 } else { DECODE_SAMPLE };
                     let mirror = self.mirror_a.as_mut().expect("started");
                     mirror.proc.check_running();
                     let cpu = mirror.proc.cpu_secs();
-                    let seed = round * 4 + side;
+                    let seed = round * 5 + side;
                     let mut run = if side == 1 {
                         polled_lookups(a_addr, n, seed, policy)
                     } else {
@@ -250,10 +280,11 @@ impl Report {
     /// Rows 1 and 2, for the lighter client and then the one decoding
     /// every reply.
     pub fn print_lookups(&self) {
-        let redis: Vec<f64> = self.redis_runs.iter().map(|r| r.rate).collect();
-        let redis_gets = (self.redis_runs.len() * LOOKUPS_PER_RUN) as f64;
-        let redis_client: f64 = self.redis_runs.iter().map(|r| r.client_cpu).sum();
-        let redis_server: f64 = self.redis_runs.iter().map(|r| r.server_cpu).sum();
+        let missing = &self.redis_runs.missing;
+        let redis: Vec<f64> = missing.iter().map(|r| r.rate).collect();
+        let redis_gets = (missing.len() * LOOKUPS_PER_RUN) as f64;
+        let redis_client: f64 = missing.iter().map(|r| r.client_cpu).sum();
+        let redis_server: f64 = missing.iter().map(|r| r.server_cpu).sum();
         let redis_us = redis_server / redis_gets * 1e6;
         let runs = |v: &[f64]| {
             v.iter()
@@ -316,8 +347,35 @@ impl Report {
                 met: (i == 0).then_some(cpu_us <= 10.0),
             });
             println!("   {ops} lookups, {server:.1} mirror CPU s");
+            if i == 0 {
+                self.print_sized_baseline(median(&rates), cpu_us);
+            }
         }
         self.print_lookup_profile();
+    }
+
+    /// Row 1b: the polled lookups against redis answering a value as long
+    /// as their median reply line, which rows 1 and 2's nil replies are
+    /// not.
+    fn print_sized_baseline(&self, rate: f64, cpu_us: f64) {
+        let sized = &self.redis_runs.sized;
+        let rates: Vec<f64> = sized.iter().map(|r| r.rate).collect();
+        let gets = (sized.len() * LOOKUPS_PER_RUN) as f64;
+        let server_us = sized.iter().map(|r| r.server_cpu).sum::<f64>() / gets * 1e6;
+        let bytes = self.redis_runs.bytes;
+        row(Row {
+            num: "1b",
+            what: "the same against redis GET of a reply-sized value",
+            value: format!("{rate:.0}/s"),
+            base: format!("GET of {bytes} B {:.0}/s", median(&rates)),
+            ratio: Some(rate / median(&rates)),
+            goal: "",
+            met: None,
+        });
+        println!(
+            "   redis-server {server_us:.2} us/GET of {bytes} B (the median found reply line) against {cpu_us:.2} us/lookup here; \
+             rows 1 and 2's GET asks for a key nobody set, answered with a 5-byte nil"
+        );
     }
 
     /// The `profile` note of rows 1–2: mirror A over every lookup run

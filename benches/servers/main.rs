@@ -91,7 +91,7 @@ use std::io::Write;
 use std::time::Instant;
 use testkit::process;
 use testkit::records::Maker;
-use testkit::redis::{Redis, RedisRun};
+use testkit::redis::Redis;
 use testkit::TempDir;
 
 /// The scale the goals are stated at.
@@ -181,7 +181,7 @@ impl Bench {
         let catch_up_a = self.catch_up_a(&quorum.key);
         let proofs = self.proof_sizes(&seqs, &quorum.policy);
         let (onions_runs, redis_runs, memory_after_lookups, lookup_profile) =
-            self.lookups(&quorum.policy);
+            self.lookups(&quorum.policy, proofs.median_found_line());
         let catch_up_b = self.catch_up_b(&quorum.key);
         let disk = self.disk();
         let (propagation, propagation_heads) = self.propagation(&puts);
@@ -249,7 +249,7 @@ struct Report {
     catch_up_a: CatchUp,
     catch_up_b: CatchUp,
     onions_runs: Vec<LookupRun>,
-    redis_runs: Vec<RedisRun>,
+    redis_runs: lookups::RedisRuns,
     memory_after_lookups: Memory,
     lookup_profile: profile::Profile,
     disk: [(u64, u64); 3],

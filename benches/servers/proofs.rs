@@ -148,6 +148,11 @@ fn proof_sizes(addr: SocketAddr, seqs: &[u64], policy: &Policy) -> ProofSizes {
 }
 
 impl ProofSizes {
+    /// The median length of a `found` reply line, in bytes.
+    pub fn median_found_line(&self) -> usize {
+        median(&self.found_lines).round() as usize
+    }
+
     /// Mean bytes of (name, record stored, attestation stored, record
     /// text, attestation text) in the sampled `found` answers.
     pub fn stored_means(&self) -> [f64; 5] {

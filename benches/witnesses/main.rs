@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use testkit::line::LineConn;
 use testkit::process;
 use testkit::records::Maker;
-use testkit::redis::Redis;
+use testkit::redis::{Get, Redis};
 use testkit::TempDir;
 
 const NAMES: usize = 10_000; // registered before the measurements
@@ -181,7 +181,8 @@ impl Bench {
             sides.rotate_left(round % 3);
             for side in sides {
                 if side == 2 {
-                    let run = redis_server.get_run(&dir, LOOKUP_CONNS, LOOKUPS_PER_RUN);
+                    let run =
+                        redis_server.get_run(&dir, Get::Missing, LOOKUP_CONNS, LOOKUPS_PER_RUN);
                     redis.push(run.rate);
                 } else {
                     let Chain { b, policy, .. } = &mut self.chains[side];

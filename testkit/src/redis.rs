@@ -1,12 +1,15 @@
 //! The baseline the benchmarks hold lookups against: a `redis-server` with
 //! no persistence on 127.0.0.1, and `redis-benchmark -t get` runs against
-//! it with the CPU time each side used. Debian's redis-server package has
-//! both programs (scripts/bench-servers and scripts/bench-witnesses
-//! install it).
+//! it with the CPU time each side used. That test asks for a key nobody
+//! set, so each reply is redis's 5-byte nil; [`Redis::set`] and a run
+//! with [`Get::Key`] give a baseline whose replies are as long as a
+//! lookup's. Debian's redis-server package has both programs
+//! (scripts/bench-servers and scripts/bench-witnesses install it).
 
 use crate::free_port_on;
 use crate::process::{self, Proc};
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -28,6 +31,15 @@ pub fn missing_tool() -> Option<&'static str> {
     TOOLS
         .into_iter()
         .find(|tool| crate::find_on_path(tool).is_none())
+}
+
+/// What a redis-benchmark run asks for.
+#[derive(Clone, Copy)]
+pub enum Get<'a> {
+    /// `-t get`: a key nobody set, answered with a nil.
+    Missing,
+    /// `GET key`, a key [`Redis::set`] gave a value.
+    Key(&'a str),
 }
 
 /// A running `redis-server`, stopped by its PID when dropped.
@@ -66,16 +78,39 @@ impl Redis {
         Redis { proc, port }
     }
 
-    /// One `redis-benchmark -t get -c CONNS -n REQUESTS -q` run, its
+    /// Sets `key` to `bytes` bytes of `x`, over one connection of its own.
+    pub fn set(&mut self, key: &str, bytes: usize) {
+        let value = "x".repeat(bytes);
+        let command = format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${bytes}\r\n{value}\r\n",
+            key.len()
+        );
+        let mut conn = TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|e| panic!("connecting to redis-server: {e}"));
+        conn.set_read_timeout(Some(START_LIMIT))
+            .expect("a read timeout");
+        conn.write_all(command.as_bytes())
+            .unwrap_or_else(|e| panic!("sending SET to redis-server: {e}"));
+        let mut reply = [0u8; 5];
+        conn.read_exact(&mut reply)
+            .unwrap_or_else(|e| panic!("reading the SET reply: {e}"));
+        assert_eq!(&reply, b"+OK\r\n", "redis-server's reply to SET {key}");
+    }
+
+    /// One `redis-benchmark -c CONNS -n REQUESTS -q` run of `get`, its
     /// output in `dir`.
-    pub fn get_run(&mut self, dir: &Path, conns: usize, requests: usize) -> RedisRun {
+    pub fn get_run(&mut self, dir: &Path, get: Get<'_>, conns: usize, requests: usize) -> RedisRun {
         self.proc.check_running();
         let out = dir.join("redis-benchmark.out");
         let mut command = Command::new("redis-benchmark");
         command
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-t", "get", "-c", &conns.to_string()])
+            .args(["-c", &conns.to_string()])
             .args(["-n", &requests.to_string(), "-q"]);
+        match get {
+            Get::Missing => command.args(["-t", "get"]),
+            Get::Key(key) => command.args(["GET", key]),
+        };
         let server_cpu = self.proc.cpu_secs();
         let client_cpu = process::children_cpu_secs();
         let mut run = Proc::spawn(command, "redis-benchmark", &out);
@@ -98,7 +133,7 @@ impl Redis {
             "redis-benchmark failed ({status}): {text}"
         );
         let rate = parse_get_rate(&text)
-            .unwrap_or_else(|| panic!("no \"GET: N requests per second\" in {text:?}"));
+            .unwrap_or_else(|| panic!("no \"GET...: N requests per second\" in {text:?}"));
         RedisRun {
             rate,
             server_cpu,
@@ -107,12 +142,13 @@ impl Redis {
     }
 }
 
-/// The rate of `GET: 123456.79 requests per second, p50=...` in
-/// redis-benchmark's `-q` output (progress lines end with `\r`).
+/// The rate of `GET: 123456.79 requests per second, p50=...` (or `GET
+/// key: ...` for a run of `GET key`) in redis-benchmark's `-q` output
+/// (progress lines end with `\r`).
 pub fn parse_get_rate(text: &str) -> Option<f64> {
     text.split(['\r', '\n'])
         .filter(|l| l.contains("requests per second"))
-        .filter_map(|l| l.split_once("GET:"))
+        .filter_map(|l| l.strip_prefix("GET")?.split_once(": "))
         .filter_map(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
         .next_back()
 }
