@@ -224,8 +224,14 @@ fn commit_batch(
         None
     };
     let durable = entries.is_empty() || head.is_some();
-    for (put, decision) in answers {
-        answer(put, decision, durable, outbox, &shared.metrics);
+    let replies: Vec<Reply> = answers
+        .into_iter()
+        .map(|(put, decision)| answer(put, decision, durable, &shared.metrics))
+        .collect();
+    match replies.len() {
+        0 => {}
+        1 => outbox.send(LoopEvent::Reply(replies.into_iter().next().expect("one"))),
+        _ => outbox.send(LoopEvent::Replies(replies)),
     }
     let Some(head) = head else {
         return false;
@@ -257,7 +263,9 @@ fn commit_batch(
     true
 }
 
-fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, metrics: &Metrics) {
+/// The reply to one put of a batch, logged and counted; `durable` says
+/// whether the batch was stored.
+fn answer(put: PendingPut, decision: Decision, durable: bool, metrics: &Metrics) -> Reply {
     let session = put.session;
     let name = &put.record.name;
     if !durable && decision.rests_on_batch() {
@@ -268,11 +276,11 @@ fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, m
             "the record could not be stored; try again",
         );
         metrics.put_refused(err.code);
-        return outbox.send(LoopEvent::Reply(Reply {
+        return Reply {
             conn: put.conn,
             bytes: metrics.error_line(&err),
             close: false,
-        }));
+        };
     }
     let bytes = match decision {
         Decision::Accept(entry) => {
@@ -294,11 +302,11 @@ fn answer(put: PendingPut, decision: Decision, durable: bool, outbox: &Outbox, m
             metrics.error_line(&err)
         }
     };
-    outbox.send(LoopEvent::Reply(Reply {
+    Reply {
         conn: put.conn,
         bytes,
         close: false,
-    }));
+    }
 }
 
 /// The clock and the cool-down a decision is made with.
