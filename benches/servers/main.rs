@@ -9,7 +9,9 @@
 //!    its head and proof (one in 32 decoded by `Reply::parse`), against
 //!    `redis-benchmark -t get -c 50 -n 200000` on a `redis-server` this
 //!    benchmark starts (the sides alternate; medians are compared), with
-//!    a thread per connection measured beside it;
+//!    a thread per connection measured beside it; `-t get` asks for a key
+//!    nobody set, so row 1b holds the same lookups against `GET` of a key
+//!    holding as many bytes as the median `found` reply line;
 //! 2. the mirror's CPU time per lookup (utime + stime from /proc) against
 //!    redis-server's per GET;
 //! 3. the mirrors' resident memory (VmRSS, VmHWM) once they hold every
