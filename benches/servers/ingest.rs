@@ -215,6 +215,8 @@ pub struct Renewals {
     pub cpu: f64,
     /// Where that CPU went.
     pub profile: Profile,
+    /// Heads the Quorum signed during them (one a batch).
+    pub heads: u64,
 }
 
 impl Bench {
@@ -225,11 +227,13 @@ impl Bench {
         let count = RENEWALS.min(self.settings.records);
         let chunks = put_chunks(maker, 0, count, 2, self.settings.cores);
         let quorum = self.quorum();
+        let heads_before = timing(&quorum.status()).count;
         let cpu_before = quorum.proc.cpu_secs();
         let before = Snapshot::of(&quorum.proc);
         let ingest = ingest(quorum.addr, &chunks);
         let cpu = quorum.proc.cpu_secs() - cpu_before;
         let profile = Profile::since(&before, &quorum.proc);
+        let heads = timing(&quorum.status()).count - heads_before;
         assert_eq!(
             (ingest.accepted, ingest.refused),
             (count as u64, 0),
@@ -249,6 +253,7 @@ impl Bench {
             ingest,
             cpu,
             profile,
+            heads,
         }
     }
 }
@@ -275,7 +280,12 @@ impl Report {
             rate / (self.ingest.accepted as f64 / self.ingest.secs),
             r.cpu / r.ingest.accepted as f64 * 1e6,
         );
-        r.profile.print("renewals", "put", r.ingest.accepted);
+        let per_head = r.ingest.accepted as f64 / r.heads.max(1) as f64;
+        r.profile.print(
+            &format!("renewals ({per_head:.1} puts a head)"),
+            "put",
+            r.ingest.accepted,
+        );
     }
 
     /// Row 5: the ingest rate against the Quorum's bound.
