@@ -35,6 +35,7 @@
 
 use super::entry::{live_until, Entry};
 use super::packed::{self, Context};
+use crate::head::SignedHead;
 use crate::merkle::Hash;
 use crate::name::RegisteredName;
 use sodiumoxide::crypto::generichash;
@@ -373,13 +374,16 @@ pub(super) enum StoredHead<'a> {
     Packed(&'a [u8]),
 }
 
-impl<'a> StoredHead<'a> {
-    /// The head's canonical JSON; `None` if packed bytes do not unpack
-    /// (corruption the checksum missed).
-    pub(super) fn text(&self) -> Option<Cow<'a, str>> {
+impl StoredHead<'_> {
+    /// The head, unpacked and parsed; `None` if packed bytes do not unpack
+    /// or the text does not parse (corruption the checksum missed).
+    pub(super) fn head(&self) -> Option<SignedHead> {
         match *self {
-            StoredHead::Plain(text) => Some(text.into()),
-            StoredHead::Packed(bytes) => packed::unpack(bytes, &Context::default()).map(Into::into),
+            StoredHead::Plain(text) => SignedHead::from_json(text).ok(),
+            StoredHead::Packed(bytes) => {
+                let text = packed::unpack(bytes, &Context::default())?;
+                SignedHead::from_json(&text).ok()
+            }
         }
     }
 }

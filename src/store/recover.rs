@@ -275,10 +275,7 @@ fn frame_seq(frame: &Frame) -> u64 {
     match frame.content() {
         Content::Record(body) => body.seq,
         Content::Seq(seq) => seq,
-        Content::SignedHead(stored) => stored
-            .text()
-            .and_then(|text| SignedHead::from_json(&text).ok())
-            .map_or(0, |h| h.seq),
+        Content::SignedHead(stored) => stored.head().map_or(0, |h| h.seq),
         Content::Malformed | Content::Unknown(_) => 0,
     }
 }

@@ -499,12 +499,10 @@ impl State {
                 })?;
             }
             Content::Seq(seq) if seq >= self.seq => self.seq = seq,
-            Content::SignedHead(stored) => {
-                match stored.text().map(|text| SignedHead::from_json(&text)) {
-                    Some(Ok(head)) => self.replay_head(head),
-                    _ => return Ok(Err("unreadable signed head")),
-                }
-            }
+            Content::SignedHead(stored) => match stored.head() {
+                Some(head) => self.replay_head(head),
+                None => return Ok(Err("unreadable signed head")),
+            },
             Content::Record(_) | Content::Seq(_) => return Ok(Err("seq not increasing")),
             Content::Malformed => return Ok(Err("malformed entry")),
             Content::Unknown(kind) => {
