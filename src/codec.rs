@@ -22,19 +22,33 @@ const B64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 /// store's packed texts spelled back on every read). Not constant-time: no
 /// secret is ever encoded.
 pub fn b64_encode_into(bytes: &[u8], out: &mut String) {
-    for chunk in bytes.chunks(3) {
-        let bits = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64_ALPHABET[(bits >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
+    out.reserve(bytes.len().div_ceil(3) * 4);
+    let mut spelled = [0u8; ENCODE_BLOCK / 3 * 4];
+    for block in bytes.chunks(ENCODE_BLOCK) {
+        let mut n = 0;
+        for chunk in block.chunks(3) {
+            spelled[n..n + 4].copy_from_slice(&b64_quad(chunk));
+            n += 4;
         }
+        out.push_str(std::str::from_utf8(&spelled[..n]).expect("Base64 is ASCII"));
     }
+}
+
+/// Bytes encoded in one step of [`b64_encode_into`]: spelled in a buffer
+/// on the stack and appended at once, rather than a character at a time.
+const ENCODE_BLOCK: usize = 48;
+
+/// The four characters of one group of 1 to 3 bytes, padded.
+fn b64_quad(chunk: &[u8]) -> [u8; 4] {
+    let byte = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+    let bits = byte(0) << 16 | byte(1) << 8 | byte(2);
+    let digit = |i: usize| B64_ALPHABET[(bits >> (18 - 6 * i)) as usize & 63];
+    [
+        digit(0),
+        digit(1),
+        if chunk.len() > 1 { digit(2) } else { b'=' },
+        if chunk.len() > 2 { digit(3) } else { b'=' },
+    ]
 }
 
 /// The bytes `text` spells as canonical padded standard Base64 of any
