@@ -207,6 +207,32 @@ impl fmt::Display for RecordError {
 
 impl std::error::Error for RecordError {}
 
+/// A record's canonical JSON and its id, built once by [`Record::spell`]:
+/// verification reads both (the size rule, the attestation's binding) and a
+/// server stores them, so a record a server takes in is spelled one time.
+#[derive(Clone)]
+pub struct Spelled {
+    text: String,
+    id: RecordId,
+}
+
+impl Spelled {
+    /// The canonical JSON.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Its SHA-256, the record's id.
+    pub fn id(&self) -> RecordId {
+        self.id
+    }
+
+    /// The canonical JSON, for storing.
+    pub fn into_text(self) -> String {
+        self.text
+    }
+}
+
 /// SHA-256 of a record's canonical JSON, all keys included.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordId(pub [u8; 32]);
@@ -380,6 +406,15 @@ impl Record {
     /// `SHA-256(canonical(record))`.
     pub fn id(&self) -> RecordId {
         RecordId::of_canonical(&self.canonical())
+    }
+
+    /// The canonical JSON and the id together, each built once.
+    pub fn spell(&self) -> Spelled {
+        let text = self.canonical();
+        Spelled {
+            id: RecordId::of_canonical(&text),
+            text,
+        }
     }
 
     fn unsigned_map(&self) -> Map<String, Value> {

@@ -3,7 +3,10 @@
 //!
 //! Every path that accepts a record (the Quorum's `put`, a mirror's
 //! replication, the client's answers, `onions-hs verify`) calls
-//! [`Verifier::check_record`] or [`Verifier::check_answer`]. Checks run
+//! [`Verifier::check_record`] or [`Verifier::check_answer`], or a variant
+//! of the same checks that hands back the record's canonical JSON for a
+//! server to store ([`Verifier::check_spelled`],
+//! [`Verifier::check_replica`]), so it is built once. Checks run
 //! cheapest first, so garbage costs little: shape, lifetime and size, then
 //! expiry and the minimum work, then the signature, then the Argon2id proof.
 
@@ -11,7 +14,8 @@ use crate::attest::{AttestError, Attestation};
 use crate::canonical;
 use crate::keys::PublicKey;
 use crate::record::{
-    Record, RecordError, MAX_CONTACT_LEN, MAX_LIFETIME, MAX_RECORD_BYTES, MAX_SUBDOMAINS, MAX_WORK,
+    Record, RecordError, RecordId, Spelled, MAX_CONTACT_LEN, MAX_LIFETIME, MAX_RECORD_BYTES,
+    MAX_SUBDOMAINS, MAX_WORK,
 };
 use crate::work;
 use std::fmt;
@@ -77,7 +81,20 @@ pub struct Verifier {
 impl Verifier {
     /// Checks every rule of a record at time `now` (Unix seconds).
     pub fn check_record(&self, record: &Record, now: u64) -> Result<(), RecordError> {
-        check_static_rules(record)?;
+        self.check_spelled(record, &record.spell(), now)
+    }
+
+    /// [`Verifier::check_record`] for a caller that has spelled the record
+    /// (`spelled` is `record.spell()`), which it then keeps: a server
+    /// stores that text, so it is built once.
+    pub fn check_spelled(
+        &self,
+        record: &Record,
+        spelled: &Spelled,
+        now: u64,
+    ) -> Result<(), RecordError> {
+        debug_assert_eq!(spelled.text(), record.canonical());
+        static_rules(record, spelled.text().len())?;
         if now >= record.expires {
             return Err(RecordError::Expired {
                 expires: record.expires,
@@ -126,22 +143,25 @@ impl Verifier {
         attestation: &Attestation,
         now: u64,
     ) -> Result<(), VerifyError> {
-        self.check_attestation(record, attestation)?;
-        self.check_record(record, now)?;
+        let spelled = record.spell();
+        self.check_binding(spelled.id(), attestation)?;
+        self.check_spelled(record, &spelled, now)?;
         Ok(())
     }
 
     /// Checks a record pushed to a mirror and its attestation: every rule
     /// but expiry, since a mirror stores a record that has expired
     /// (PROTOCOL.md §9, §10.8: it may supersede one the mirror holds).
+    /// Returns the record spelled, as the mirror stores it.
     pub fn check_replica(
         &self,
         record: &Record,
         attestation: &Attestation,
-    ) -> Result<(), VerifyError> {
-        self.check_attestation(record, attestation)?;
-        self.check_record(record, record.issued)?;
-        Ok(())
+    ) -> Result<Spelled, VerifyError> {
+        let spelled = record.spell();
+        self.check_binding(spelled.id(), attestation)?;
+        self.check_spelled(record, &spelled, record.issued)?;
+        Ok(spelled)
     }
 
     /// Checks only the attestation's binding to `record` and its signature.
@@ -150,10 +170,20 @@ impl Verifier {
         record: &Record,
         attestation: &Attestation,
     ) -> Result<(), AttestError> {
+        self.check_binding(record.id(), attestation)
+    }
+
+    /// Checks only the attestation's binding to the record whose id is
+    /// `record` and its signature.
+    fn check_binding(
+        &self,
+        record: RecordId,
+        attestation: &Attestation,
+    ) -> Result<(), AttestError> {
         let Some(key) = attestation.quorum.find_in(&self.trusted) else {
             return Err(AttestError::UntrustedKey(attestation.quorum.to_base64()));
         };
-        if attestation.record != record.id() {
+        if attestation.record != record {
             return Err(AttestError::WrongRecord);
         }
         if !key.verify(&attestation.signed_bytes(), &attestation.sig) {
@@ -181,6 +211,12 @@ fn check_life_rules(record: &Record) -> Result<(), RecordError> {
 /// signing and working, so a record that could never verify fails before
 /// minutes of proof of work are spent on it.
 pub fn check_static_rules(record: &Record) -> Result<(), RecordError> {
+    static_rules(record, record.canonical().len())
+}
+
+/// [`check_static_rules`] of a record whose canonical JSON is `size`
+/// bytes long.
+fn static_rules(record: &Record, size: usize) -> Result<(), RecordError> {
     if record.serial == 0 {
         return Err(RecordError::Serial);
     }
@@ -210,7 +246,6 @@ pub fn check_static_rules(record: &Record) -> Result<(), RecordError> {
         return Err(RecordError::WorkRange(record.work));
     }
     check_life_rules(record)?;
-    let size = record.canonical().len();
     if size > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge(size));
     }

@@ -20,7 +20,7 @@ use crate::head::SignedHead;
 use crate::keys::SigningKey;
 use crate::name::RegisteredName;
 use crate::onion::OnionAddress;
-use crate::record::{Record, RecordId};
+use crate::record::{Record, RecordId, Spelled};
 use crate::store::{Entry, Store};
 use crate::transfer::Transfer;
 use crate::wire::{self, Code, Id, WireError};
@@ -46,10 +46,9 @@ pub struct PendingPut {
     pub id: Id,
     /// The verified record.
     pub record: Record,
-    /// Its canonical JSON, spelled once by the worker.
-    pub text: String,
-    /// Its id, the hash of `text`.
-    pub record_id: RecordId,
+    /// Its canonical JSON and id, spelled once by the worker that
+    /// verified it.
+    pub spelled: Spelled,
 }
 
 /// The live record a decision is made against, from the store or an
@@ -357,12 +356,12 @@ fn decide(
     }
     let seq = *next_seq;
     *next_seq += 1;
-    let attestation = Attestation::sign(put.record_id, seq, at.now, key);
+    let attestation = Attestation::sign(put.spelled.id(), seq, at.now, key);
     let attestation = canonical::to_string(&attestation.to_value());
     pending.insert(
         record.name.clone(),
         Holder {
-            id: put.record_id,
+            id: put.spelled.id(),
             onion: *record.onion.key().as_bytes(),
             serial: record.serial,
             expires: record.expires,
@@ -371,8 +370,12 @@ fn decide(
             in_batch: true,
         },
     );
-    let (text, id) = (put.text.clone(), put.record_id);
-    Decision::Accept(Entry::with_text(seq, record, text, id, attestation))
+    Decision::Accept(Entry::spelled(
+        seq,
+        record,
+        put.spelled.clone(),
+        attestation,
+    ))
 }
 
 /// A refusal's code and message.
@@ -386,7 +389,7 @@ fn ownership_refusal(
     put: &PendingPut,
     at: Moment,
 ) -> Option<Result<String, Refusal>> {
-    if let Some(h) = holder.filter(|h| h.id == put.record_id) {
+    if let Some(h) = holder.filter(|h| h.id == put.spelled.id()) {
         return Some(Ok(h.attestation.clone()));
     }
     let (live, record) = (holder, &put.record);

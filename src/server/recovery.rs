@@ -177,11 +177,11 @@ pub fn recover(
                 if attestation.seq != seq {
                     return Err(fail(RecoveryFailure::AttestationSeq(seq)));
                 }
-                verifier
+                let spelled = verifier
                     .check_replica(&record, &attestation)
                     .map_err(|why| fail(RecoveryFailure::Unverified { seq, why }))?;
                 let text = crate::canonical::to_string(&attestation.to_value());
-                batch.push(Entry::new(seq, &record, text));
+                batch.push(Entry::spelled(seq, &record, spelled, text));
             }
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(fail(RecoveryFailure::Refused(e))),

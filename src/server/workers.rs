@@ -16,7 +16,7 @@ use crate::head::SignedHead;
 use crate::merkle::Hash;
 use crate::name::LookupName;
 use crate::onion::OnionAddress;
-use crate::record::{Record, RecordId};
+use crate::record::Record;
 use crate::store::{Answer, Feed, Names};
 use crate::verify::{Verifier, QUORUM_MAX_SKEW};
 use crate::wire::{
@@ -404,7 +404,8 @@ impl Worker {
             trusted: Vec::new(),
             max_skew: Some(QUORUM_MAX_SKEW),
         };
-        if let Err(e) = verifier.check_record(&record, clock::now()) {
+        let spelled = record.spell();
+        if let Err(e) = verifier.check_spelled(&record, &spelled, clock::now()) {
             let err = WireError::new(
                 &id,
                 Code::from_verify(e.code()),
@@ -412,14 +413,12 @@ impl Worker {
             );
             return self.fail(conn, session, self.refused_put(err));
         }
-        let text = record.canonical();
         let put = PendingPut {
             conn,
             session,
             id,
-            record_id: RecordId::of_canonical(&text),
             record,
-            text,
+            spelled,
         };
         match committer.try_send(put) {
             Ok(()) => {}

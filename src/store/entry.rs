@@ -5,7 +5,7 @@
 
 use crate::merkle::{self, Hash, LeafKey};
 use crate::name::RegisteredName;
-use crate::record::{Record, RecordId};
+use crate::record::{Record, Spelled};
 
 /// One accepted record as stored: what the server needs to answer and push
 /// without parsing JSON.
@@ -38,28 +38,21 @@ impl Entry {
 
     /// The entry of a verified `record` attested at `seq`.
     pub fn new(seq: u64, record: &Record, attestation: String) -> Entry {
-        let text = record.canonical();
-        let id = RecordId::of_canonical(&text);
-        Entry::with_text(seq, record, text, id, attestation)
+        Entry::spelled(seq, record, record.spell(), attestation)
     }
 
-    /// [`Entry::new`] for a caller that already holds the record's
-    /// canonical JSON `text` and its `id` (the Quorum's workers spell them
-    /// once, so its one committing thread does not).
-    pub fn with_text(
-        seq: u64,
-        record: &Record,
-        text: String,
-        id: RecordId,
-        attestation: String,
-    ) -> Entry {
+    /// [`Entry::new`] for a caller that has spelled the record already
+    /// (verification did: the Quorum's workers, a mirror's checks), so it
+    /// is not spelled again.
+    pub fn spelled(seq: u64, record: &Record, spelled: Spelled, attestation: String) -> Entry {
+        let id = spelled.id();
         Entry {
             seq,
             expires: record.expires,
             release: record.release,
             name: record.name.clone(),
             leaf: merkle::leaf_hash(&LeafKey::of(&record.name), &id, seq),
-            record: text,
+            record: spelled.into_text(),
             attestation,
         }
     }

@@ -43,15 +43,17 @@ impl Checker {
                         attested: attestation.seq,
                     });
                 }
-                self.verifier
-                    .check_replica(&record, &attestation)
-                    .map_err(|why| UpstreamError::Unverified {
-                        seq,
-                        name: record.name.to_string(),
-                        why,
-                    })?;
+                let spelled =
+                    self.verifier
+                        .check_replica(&record, &attestation)
+                        .map_err(|why| UpstreamError::Unverified {
+                            seq,
+                            name: record.name.to_string(),
+                            why,
+                        })?;
                 let text = canonical::to_string(&attestation.to_value());
-                Ok(Checked::Record(Box::new(Entry::new(seq, &record, text))))
+                let entry = Entry::spelled(seq, &record, spelled, text);
+                Ok(Checked::Record(Box::new(entry)))
             }
         }
     }
