@@ -118,7 +118,7 @@ pub enum LoopEvent {
 ///
 /// Under load many threads answer at once; one wake is enough for all
 /// the events the loop has not yet taken, so a sender wakes the loop only
-/// when no wake is pending ([`Inbox::rearm`] clears the mark before it
+/// when no wake is pending (`Inbox::rearm` clears the mark before it
 /// takes events): fewer system calls per answer.
 #[derive(Clone)]
 pub struct Outbox {
