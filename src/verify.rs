@@ -5,7 +5,7 @@
 //! replication, the client's answers, `onions-hs verify`) calls
 //! [`Verifier::check_record`] or [`Verifier::check_answer`], or a variant
 //! of the same checks that hands back the record's canonical JSON for a
-//! server to store ([`Verifier::check_spelled`],
+//! server to store ([`Verifier::check_and_spell`],
 //! [`Verifier::check_replica`]), so it is built once. Checks run
 //! cheapest first, so garbage costs little: shape, lifetime and size, then
 //! expiry and the minimum work, then the signature, then the Argon2id proof.
@@ -81,20 +81,28 @@ pub struct Verifier {
 impl Verifier {
     /// Checks every rule of a record at time `now` (Unix seconds).
     pub fn check_record(&self, record: &Record, now: u64) -> Result<(), RecordError> {
-        self.check_spelled(record, &record.spell(), now)
+        self.check_sized(record, || record.canonical().len(), now)
     }
 
-    /// [`Verifier::check_record`] for a caller that has spelled the record
-    /// (`spelled` is `record.spell()`), which it then keeps: a server
-    /// stores that text, so it is built once.
-    pub fn check_spelled(
+    /// [`Verifier::check_record`], handing back the record spelled (its
+    /// canonical JSON and id, built once the cheaper rules hold) for a
+    /// server that stores it, so it is built once.
+    pub fn check_and_spell(&self, record: &Record, now: u64) -> Result<Spelled, RecordError> {
+        let mut spelled = None;
+        self.check_sized(record, || spelled.insert(record.spell()).text().len(), now)?;
+        Ok(spelled.unwrap_or_else(|| record.spell()))
+    }
+
+    /// The checks of [`Verifier::check_record`]; `size` gives the length
+    /// of the record's canonical JSON, asked for only once the cheaper
+    /// rules hold, so a record that breaks one is never spelled.
+    fn check_sized(
         &self,
         record: &Record,
-        spelled: &Spelled,
+        size: impl FnOnce() -> usize,
         now: u64,
     ) -> Result<(), RecordError> {
-        debug_assert_eq!(spelled.text(), record.canonical());
-        static_rules(record, spelled.text().len())?;
+        static_rules(record, size)?;
         if now >= record.expires {
             return Err(RecordError::Expired {
                 expires: record.expires,
@@ -145,7 +153,7 @@ impl Verifier {
     ) -> Result<(), VerifyError> {
         let spelled = record.spell();
         self.check_binding(spelled.id(), attestation)?;
-        self.check_spelled(record, &spelled, now)?;
+        self.check_sized(record, || spelled.text().len(), now)?;
         Ok(())
     }
 
@@ -160,7 +168,7 @@ impl Verifier {
     ) -> Result<Spelled, VerifyError> {
         let spelled = record.spell();
         self.check_binding(spelled.id(), attestation)?;
-        self.check_spelled(record, &spelled, record.issued)?;
+        self.check_sized(record, || spelled.text().len(), record.issued)?;
         Ok(spelled)
     }
 
@@ -211,12 +219,12 @@ fn check_life_rules(record: &Record) -> Result<(), RecordError> {
 /// signing and working, so a record that could never verify fails before
 /// minutes of proof of work are spent on it.
 pub fn check_static_rules(record: &Record) -> Result<(), RecordError> {
-    static_rules(record, record.canonical().len())
+    static_rules(record, || record.canonical().len())
 }
 
-/// [`check_static_rules`] of a record whose canonical JSON is `size`
-/// bytes long.
-fn static_rules(record: &Record, size: usize) -> Result<(), RecordError> {
+/// [`check_static_rules`], with `size` giving the length of the record's
+/// canonical JSON, asked for last.
+fn static_rules(record: &Record, size: impl FnOnce() -> usize) -> Result<(), RecordError> {
     if record.serial == 0 {
         return Err(RecordError::Serial);
     }
@@ -246,6 +254,7 @@ fn static_rules(record: &Record, size: usize) -> Result<(), RecordError> {
         return Err(RecordError::WorkRange(record.work));
     }
     check_life_rules(record)?;
+    let size = size();
     if size > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge(size));
     }

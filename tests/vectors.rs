@@ -162,6 +162,45 @@ fn the_answer_verifies_then_expires() {
 }
 
 #[test]
+fn the_servers_checks_hand_back_the_record_as_spelled() {
+    let v = vectors();
+    let verifier = trusting_quorum(&v);
+    let record = Record::from_value(&v["record"]).unwrap();
+    let att = Attestation::from_value(&v["attestation"]).unwrap();
+    let canonical = text(&v, &["record_canonical"]);
+    let id = text(&v, &["record_id_b64"]);
+    let spelled = verifier.check_and_spell(&record, VECTOR_NOW).unwrap();
+    assert_eq!(
+        (spelled.text(), spelled.id().to_base64()),
+        (canonical, id.to_owned())
+    );
+    let spelled = verifier.check_replica(&record, &att).unwrap();
+    assert_eq!(
+        (spelled.text(), spelled.id().to_base64()),
+        (canonical, id.to_owned())
+    );
+
+    let mut tampered = record.clone();
+    tampered.contact = "someone else".into();
+    assert_eq!(
+        verifier.check_and_spell(&tampered, VECTOR_NOW).err(),
+        verifier.check_record(&tampered, VECTOR_NOW).err(),
+    );
+    assert_eq!(
+        verifier.check_replica(&tampered, &att).err(),
+        Some(VerifyError::Attestation(
+            onions::attest::AttestError::WrongRecord
+        ))
+    );
+    let mut long = record.clone();
+    long.expires = long.issued + 30 * 86400 + 1;
+    assert!(matches!(
+        verifier.check_and_spell(&long, VECTOR_NOW),
+        Err(RecordError::Lifetime { .. })
+    ));
+}
+
+#[test]
 fn each_rule_is_named_when_broken() {
     let v = vectors();
     let verifier = trusting_quorum(&v);

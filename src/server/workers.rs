@@ -404,15 +404,17 @@ impl Worker {
             trusted: Vec::new(),
             max_skew: Some(QUORUM_MAX_SKEW),
         };
-        let spelled = record.spell();
-        if let Err(e) = verifier.check_spelled(&record, &spelled, clock::now()) {
-            let err = WireError::new(
-                &id,
-                Code::from_verify(e.code()),
-                format!("{}: {e}", record.name),
-            );
-            return self.fail(conn, session, self.refused_put(err));
-        }
+        let spelled = match verifier.check_and_spell(&record, clock::now()) {
+            Ok(spelled) => spelled,
+            Err(e) => {
+                let err = WireError::new(
+                    &id,
+                    Code::from_verify(e.code()),
+                    format!("{}: {e}", record.name),
+                );
+                return self.fail(conn, session, self.refused_put(err));
+            }
+        };
         let put = PendingPut {
             conn,
             session,
