@@ -5,9 +5,9 @@
 use onions::attest::Attestation;
 use onions::codec::b64_encode;
 use onions::keys::{self, SigningKey};
-use onions::name::{LookupName, RegisteredName};
+use onions::name::{LookupName, RegisteredName, SubdomainKey};
 use onions::onion::OnionAddress;
-use onions::record::{Record, RecordError};
+use onions::record::{Record, RecordError, MAX_SUBDOMAINS};
 use onions::verify::{Verifier, VerifyError};
 use onions::work;
 use serde_json::Value;
@@ -198,6 +198,31 @@ fn the_servers_checks_hand_back_the_record_as_spelled() {
         verifier.check_and_spell(&long, VECTOR_NOW),
         Err(RecordError::Lifetime { .. })
     ));
+
+    // The size rule reads the spelling's length: as many long subdomains
+    // as a record may have make it over 8 KiB.
+    let mut big = record.clone();
+    let label = "a".repeat(63);
+    for i in big.subdomains.len()..MAX_SUBDOMAINS {
+        let key = format!("x{i:02}.{label}.{label}.{label}");
+        let key = SubdomainKey::parse(&key, &big.name).unwrap();
+        big.subdomains.insert(key, big.onion);
+    }
+    let size = big.canonical().len();
+    assert!(size > 8 * 1024, "{size} bytes");
+    assert_eq!(
+        verifier.check_and_spell(&big, VECTOR_NOW).err(),
+        Some(RecordError::TooLarge(size))
+    );
+    assert_eq!(
+        verifier.check_record(&big, VECTOR_NOW),
+        Err(RecordError::TooLarge(size))
+    );
+    let attested = Attestation::sign(big.id(), att.seq, att.accepted, &tor_key(&v, "quorum"));
+    assert_eq!(
+        verifier.check_replica(&big, &attested).err(),
+        Some(VerifyError::Record(RecordError::TooLarge(size)))
+    );
 }
 
 #[test]
