@@ -84,12 +84,14 @@ impl Verifier {
         self.check_sized(record, || record.canonical().len(), now)
     }
 
-    /// [`Verifier::check_record`], handing back the record spelled (its
-    /// canonical JSON and id, built once the cheaper rules hold) for a
-    /// server that stores it, so it is built once.
+    /// [`Verifier::check_record`] for a server that stores the record:
+    /// hands back its canonical JSON and id, built once, when the size rule
+    /// asks for them (after the cheaper rules).
     pub fn check_and_spell(&self, record: &Record, now: u64) -> Result<Spelled, RecordError> {
         let mut spelled = None;
         self.check_sized(record, || spelled.insert(record.spell()).text().len(), now)?;
+        // The size rule is asked on every path that passes; spelling here
+        // is only a guard, never a second spelling.
         Ok(spelled.unwrap_or_else(|| record.spell()))
     }
 
