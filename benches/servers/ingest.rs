@@ -4,13 +4,16 @@
 //! and one signature per record (`bound`). At the end of the run, the
 //! first [`RENEWALS`] names are renewed the same way (row 5b): each such
 //! put is decided against the live record the Quorum reads from its log,
-//! as most puts of a network in use are.
+//! as most puts of a network in use are. Then [`WIDE_NAMES`] new names
+//! are put over [`WIDE_CONNS`] connections (row 5c): with that many puts
+//! in flight, the Quorum's batches grow, as group commit means them to.
 
 use crate::bound::ADDRESSES;
 use crate::footprint::Memory;
 use crate::heads::Timings;
 use crate::profile::{Profile, Snapshot};
-use crate::records::{lines, put_chunks, Chunk};
+use crate::propagation::PROPAGATION_SAMPLES;
+use crate::records::{lines, put_chunks, Chunk, MIN_CHUNKS};
 use crate::server::{policy, print_key, timing, Server, REPLY_LIMIT};
 use crate::table::{row, Row};
 use crate::{Bench, Report};
@@ -28,6 +31,13 @@ use testkit::records::Maker;
 const INGEST_CONNS: usize = 8;
 /// Names renewed in row 5b (all of them in a smaller run).
 const RENEWALS: usize = 16384;
+/// Connections of row 5c, one put in flight on each: many submitters at
+/// once, as a Quorum in use has.
+const WIDE_CONNS: usize = 64;
+/// New names put in row 5c (as many as the run's records, if fewer).
+const WIDE_NAMES: usize = 65536;
+// Each connection puts whole chunks, so there must be one for each.
+const _: () = assert!(WIDE_CONNS <= MIN_CHUNKS && INGEST_CONNS <= MIN_CHUNKS);
 /// Tries of one put that keeps being answered `busy`.
 const BUSY_RETRIES: u32 = 1000;
 
@@ -48,19 +58,19 @@ pub struct Ingest {
     pub seqs: Vec<(usize, u64)>,
 }
 
-/// Puts every line of `chunks` over [`INGEST_CONNS`] connections, one
-/// request in flight on each, chunk `c` on connection `c % INGEST_CONNS`.
-fn ingest(addr: SocketAddr, chunks: &[Chunk]) -> Ingest {
-    let barrier = Barrier::new(INGEST_CONNS + 1);
+/// Puts every line of `chunks` over `conns` connections, one request in
+/// flight on each, chunk `c` on connection `c % conns`.
+fn ingest(addr: SocketAddr, chunks: &[Chunk], conns: usize) -> Ingest {
+    let barrier = Barrier::new(conns + 1);
     std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..INGEST_CONNS)
+        let threads: Vec<_> = (0..conns)
             .map(|t| {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     let mut conn = LineConn::connect(addr, REPLY_LIMIT);
                     let mut seen = Ingest::default();
                     barrier.wait();
-                    for chunk in chunks.iter().skip(t).step_by(INGEST_CONNS) {
+                    for chunk in chunks.iter().skip(t).step_by(conns) {
                         for (j, line) in lines(&chunk.lines).enumerate() {
                             if let Some(seq) = put_one(&mut conn, line, &mut seen) {
                                 seen.seqs.push((chunk.first + j, seq));
@@ -153,7 +163,7 @@ impl Bench {
         let cpu_before = quorum.proc.cpu_secs();
         let before = Snapshot::of(&quorum.proc);
         let t_ingest = Instant::now();
-        let ingest = ingest(quorum.addr, &chunks);
+        let ingest = ingest(quorum.addr, &chunks, INGEST_CONNS);
         let quorum_cpu = quorum.proc.cpu_secs() - cpu_before;
         let profile = Profile::since(&before, &quorum.proc);
         let ingest_wall = t_ingest.elapsed();
@@ -207,8 +217,8 @@ impl Bench {
     }
 }
 
-/// What the renewals of row 5b saw.
-pub struct Renewals {
+/// What a run of puts at the end of the run saw (rows 5b and 5c).
+pub struct Puts {
     /// What the connections saw.
     pub ingest: Ingest,
     /// The Quorum's CPU seconds during them.
@@ -219,37 +229,84 @@ pub struct Renewals {
     pub heads: u64,
 }
 
+/// Which puts a run at the end of the run makes, and how.
+struct Run<'a> {
+    /// The phase's name.
+    phase: &'a str,
+    /// What a put does, for the phase's line.
+    what: &'a str,
+    /// The first record's number.
+    first: usize,
+    /// Records put.
+    count: usize,
+    /// Their serial.
+    serial: u64,
+    /// Connections, one put in flight on each.
+    conns: usize,
+}
+
 impl Bench {
     /// Phase "Quorum renewals", with the mirrors stopped: the first
     /// [`RENEWALS`] names put again at serial 2 by their owners.
-    pub fn quorum_renewals(&mut self, maker: &Maker) -> Renewals {
+    pub fn quorum_renewals(&mut self, maker: &Maker) -> Puts {
+        let run = Run {
+            phase: "Quorum renewals",
+            what: "renewals",
+            first: 0,
+            count: RENEWALS.min(self.settings.records),
+            serial: 2,
+            conns: INGEST_CONNS,
+        };
+        self.quorum_puts(maker, &run)
+    }
+
+    /// Phase "Quorum ingest, many in flight", after the renewals:
+    /// [`WIDE_NAMES`] names no record held, after the propagation's, put
+    /// over [`WIDE_CONNS`] connections.
+    pub fn quorum_wide_ingest(&mut self, maker: &Maker) -> Puts {
+        let run = Run {
+            phase: "Quorum ingest, many in flight",
+            what: "new names",
+            first: self.settings.records + PROPAGATION_SAMPLES,
+            count: WIDE_NAMES.min(self.settings.records),
+            serial: 1,
+            conns: WIDE_CONNS,
+        };
+        self.quorum_puts(maker, &run)
+    }
+
+    /// Signs the puts of `run`, then puts them to the Quorum and measures.
+    fn quorum_puts(&mut self, maker: &Maker, run: &Run<'_>) -> Puts {
         let t = Instant::now();
-        let count = RENEWALS.min(self.settings.records);
-        let chunks = put_chunks(maker, 0, count, 2, self.settings.cores);
+        let chunks = put_chunks(maker, run.first, run.count, run.serial, self.settings.cores);
         let quorum = self.quorum();
         let heads_before = timing(&quorum.status()).count;
         let cpu_before = quorum.proc.cpu_secs();
         let before = Snapshot::of(&quorum.proc);
-        let ingest = ingest(quorum.addr, &chunks);
+        let ingest = ingest(quorum.addr, &chunks, run.conns);
         let cpu = quorum.proc.cpu_secs() - cpu_before;
         let profile = Profile::since(&before, &quorum.proc);
         let heads = timing(&quorum.status()).count - heads_before;
         assert_eq!(
             (ingest.accepted, ingest.refused),
-            (count as u64, 0),
-            "renewals accepted and refused, first refusal: {}",
+            (run.count as u64, 0),
+            "{} accepted and refused, first refusal: {}",
+            run.what,
             ingest.first_refusal.as_deref().unwrap_or("")
         );
         self.phase(
-            "Quorum renewals",
+            run.phase,
             t,
             &format!(
-                "{count} renewals accepted in {:.1} s ({:.0}/s), Quorum CPU {cpu:.1} s",
+                "{} {} accepted over {} connections in {:.1} s ({:.0}/s), Quorum CPU {cpu:.1} s",
+                run.count,
+                run.what,
+                run.conns,
                 ingest.secs,
                 ingest.accepted as f64 / ingest.secs
             ),
         );
-        Renewals {
+        Puts {
             ingest,
             cpu,
             profile,
@@ -285,6 +342,38 @@ impl Report {
             &format!("renewals ({per_head:.1} puts a head)"),
             "put",
             r.ingest.accepted,
+        );
+    }
+
+    /// Row 5c: the rate of new names with [`WIDE_CONNS`] puts in flight,
+    /// against the same bound and beside row 5's rate.
+    pub fn print_wide_ingest(&self) {
+        let w = &self.wide_ingest;
+        let rate = w.ingest.accepted as f64 / w.ingest.secs;
+        let bound = self.rates.quorum_bound();
+        row(Row {
+            num: "5c",
+            what: &format!("Quorum durable ingest, {WIDE_CONNS} conns"),
+            value: format!("{rate:.0}/s"),
+            base: format!("1/(1/verify + 1/sign) = {bound:.0}/s"),
+            ratio: Some(rate / bound),
+            goal: "",
+            met: None,
+        });
+        let parsed = self.rates.quorum_bound_parsed(ADDRESSES);
+        println!(
+            "   {} new names at the end of the run, the mirrors stopped; {:.2}x row 5's rate; Quorum CPU {:.1} us/put ({:.2} cores busy); counting also the point checks: ratio {:.3}",
+            w.ingest.accepted,
+            rate / (self.ingest.accepted as f64 / self.ingest.secs),
+            w.cpu / w.ingest.accepted as f64 * 1e6,
+            w.cpu / w.ingest.secs,
+            rate / parsed,
+        );
+        let per_head = w.ingest.accepted as f64 / w.heads.max(1) as f64;
+        w.profile.print(
+            &format!("ingest, {WIDE_CONNS} conns ({per_head:.1} puts a head)"),
+            "put",
+            w.ingest.accepted,
         );
     }
 

@@ -19,8 +19,9 @@
 //! 4. the size of `records.log` (and of the whole state directory);
 //! 5. the Quorum's durable ingest rate (8 connections, one put in flight on
 //!    each) against the machine's bound for one verification and one
-//!    signature per record, on all cores, and (5b, at the end of the run,
-//!    the mirrors stopped) the rate of renewals of live names;
+//!    signature per record, on all cores, and, at the end of the run with
+//!    the mirrors stopped, the rate of renewals of live names (5b) and of
+//!    new names over 64 connections (5c), whose batches grow;
 //! 6. a fresh mirror's catch-up (until it answers against a head covering
 //!    every record) against the bound for two verifications per record;
 //! 7. propagation of a put through the Quorum, mirror A and mirror B: when
@@ -192,6 +193,7 @@ impl Bench {
         stop([&mut self.mirror_b, &mut self.mirror_a]);
         self.phase("stop mirrors", t, "");
         let renewals = self.quorum_renewals(&maker);
+        let wide_ingest = self.quorum_wide_ingest(&maker);
 
         let t = Instant::now();
         stop([&mut self.quorum]);
@@ -204,6 +206,7 @@ impl Bench {
             rates,
             ingest: quorum.ingest,
             renewals,
+            wide_ingest,
             quorum_cpu: quorum.cpu,
             ingest_profile: quorum.profile,
             quorum_memory: quorum.memory,
@@ -244,7 +247,8 @@ struct Report {
     phases: Vec<Phase>,
     rates: CryptoRates,
     ingest: Ingest,
-    renewals: ingest::Renewals,
+    renewals: ingest::Puts,
+    wide_ingest: ingest::Puts,
     quorum_cpu: f64,
     ingest_profile: profile::Profile,
     quorum_memory: Memory,
@@ -293,6 +297,7 @@ impl Report {
         self.print_disk(n, per_goal);
         self.print_ingest();
         self.print_renewals();
+        self.print_wide_ingest();
         self.print_catch_up(n);
         self.print_propagation();
         self.print_proofs();

@@ -12,9 +12,13 @@ use testkit::records::{Maker, NAMES_PER_KEY};
 
 /// The seed of owner keys is this tag after the owner number.
 pub const SEED_TAG: &[u8; 24] = b"onions-bench-servers-key";
-/// Records signed as one unit of parallel work (a multiple of
+/// Most records signed as one unit of parallel work (a multiple of
 /// [`NAMES_PER_KEY`], so a unit derives whole keys).
 const CHUNK: usize = 4096;
+/// Chunks a run of puts is cut into at least (smaller chunks in a smaller
+/// run), so that each connection of an ingest has records of its own: a
+/// connection puts whole chunks.
+pub const MIN_CHUNKS: usize = 64;
 
 /// Put lines of consecutive records, and their record ids.
 pub struct Chunk {
@@ -27,7 +31,9 @@ pub struct Chunk {
 }
 
 /// Put lines of records `first..first + count` at `serial`, signed on
-/// `cores` threads, as chunks of [`CHUNK`] records in ascending order.
+/// `cores` threads, as chunks of at most [`CHUNK`] records (at least
+/// [`MIN_CHUNKS`] of them when there are as many records) in ascending
+/// order.
 pub fn put_chunks(
     maker: &Maker,
     first: usize,
@@ -35,7 +41,8 @@ pub fn put_chunks(
     serial: u64,
     cores: usize,
 ) -> Vec<Chunk> {
-    let chunks = count.div_ceil(CHUNK);
+    let size = count.div_ceil(MIN_CHUNKS).clamp(1, CHUNK);
+    let chunks = count.div_ceil(size);
     let next = AtomicUsize::new(0);
     let mut done: Vec<Chunk> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..cores)
@@ -48,8 +55,8 @@ pub fn put_chunks(
                         if c >= chunks {
                             return mine;
                         }
-                        let start = first + c * CHUNK;
-                        let end = (start + CHUNK).min(first + count);
+                        let start = first + c * size;
+                        let end = (start + size).min(first + count);
                         let mut chunk = Chunk {
                             first: start,
                             lines: Vec::with_capacity((end - start) * 640),
