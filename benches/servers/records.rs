@@ -15,9 +15,9 @@ pub const SEED_TAG: &[u8; 24] = b"onions-bench-servers-key";
 /// Most records signed as one unit of parallel work (a multiple of
 /// [`NAMES_PER_KEY`], so a unit derives whole keys).
 const CHUNK: usize = 4096;
-/// Chunks a run of puts is cut into at least (smaller chunks in a smaller
-/// run), so that each connection of an ingest has records of its own: a
-/// connection puts whole chunks.
+/// The chunks a run of puts is cut into, where [`CHUNK`] allows: a chunk
+/// holds 1/MIN_CHUNKS of the run, rounded up, so each connection of an
+/// ingest has records of its own (a connection puts whole chunks).
 pub const MIN_CHUNKS: usize = 64;
 
 /// Put lines of consecutive records, and their record ids.
@@ -31,9 +31,8 @@ pub struct Chunk {
 }
 
 /// Put lines of records `first..first + count` at `serial`, signed on
-/// `cores` threads, as chunks of at most [`CHUNK`] records (at least
-/// [`MIN_CHUNKS`] of them when there are as many records) in ascending
-/// order.
+/// `cores` threads, as chunks of at most [`CHUNK`] records (and about
+/// [`MIN_CHUNKS`] chunks in a smaller run) in ascending order.
 pub fn put_chunks(
     maker: &Maker,
     first: usize,
