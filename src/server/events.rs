@@ -155,6 +155,16 @@ impl Outbox {
             }
         }
     }
+
+    /// Sends the replies of a batch as one event (none if there are none):
+    /// one hand-off for a worker's job or a committed batch.
+    pub fn send_replies(&self, mut replies: Vec<Reply>) {
+        match replies.len() {
+            0 => {}
+            1 => self.send(LoopEvent::Reply(replies.remove(0))),
+            _ => self.send(LoopEvent::Replies(replies)),
+        }
+    }
 }
 
 impl Inbox {

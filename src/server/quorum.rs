@@ -227,11 +227,7 @@ fn commit_batch(
         .into_iter()
         .map(|(put, decision)| answer(put, decision, durable, &shared.metrics))
         .collect();
-    match replies.len() {
-        0 => {}
-        1 => outbox.send(LoopEvent::Reply(replies.into_iter().next().expect("one"))),
-        _ => outbox.send(LoopEvent::Replies(replies)),
-    }
+    outbox.send_replies(replies);
     let Some(head) = head else {
         return false;
     };

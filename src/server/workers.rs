@@ -118,12 +118,8 @@ impl Worker {
 
     /// Sends the batch's replies to the loop in one message.
     fn send_replies(&self) {
-        let mut replies = std::mem::take(&mut *self.replies.borrow_mut());
-        match replies.len() {
-            0 => {}
-            1 => self.outbox.send(LoopEvent::Reply(replies.remove(0))),
-            _ => self.outbox.send(LoopEvent::Replies(replies)),
-        }
+        let replies = std::mem::take(&mut *self.replies.borrow_mut());
+        self.outbox.send_replies(replies);
     }
 
     fn fail(&self, conn: Token, session: u64, err: WireError) {
