@@ -45,6 +45,29 @@ pub struct RedisRuns {
     pub bytes: usize,
 }
 
+/// What a side's redis runs give the table.
+struct RedisSummary {
+    /// Each run's GETs per second.
+    rates: Vec<f64>,
+    /// redis-server's CPU per GET, in microseconds.
+    server_us: f64,
+    /// redis-benchmark's CPU per GET, in microseconds.
+    client_us: f64,
+}
+
+impl RedisSummary {
+    /// The summary of `runs`, each of [`LOOKUPS_PER_RUN`] GETs.
+    fn of(runs: &[RedisRun]) -> RedisSummary {
+        let gets = (runs.len() * LOOKUPS_PER_RUN) as f64;
+        let per_get = |cpu: f64| cpu / gets * 1e6;
+        RedisSummary {
+            rates: runs.iter().map(|r| r.rate).collect(),
+            server_us: per_get(runs.iter().map(|r| r.server_cpu).sum()),
+            client_us: per_get(runs.iter().map(|r| r.client_cpu).sum()),
+        }
+    }
+}
+
 /// How a lookup run's load is driven.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Shape {
@@ -280,12 +303,11 @@ impl Report {
     /// Rows 1 and 2, for the lighter client and then the one decoding
     /// every reply.
     pub fn print_lookups(&self) {
-        let missing = &self.redis_runs.missing;
-        let redis: Vec<f64> = missing.iter().map(|r| r.rate).collect();
-        let redis_gets = (missing.len() * LOOKUPS_PER_RUN) as f64;
-        let redis_client: f64 = missing.iter().map(|r| r.client_cpu).sum();
-        let redis_server: f64 = missing.iter().map(|r| r.server_cpu).sum();
-        let redis_us = redis_server / redis_gets * 1e6;
+        let RedisSummary {
+            rates: redis,
+            server_us: redis_us,
+            client_us: redis_client_us,
+        } = RedisSummary::of(&self.redis_runs.missing);
         let runs = |v: &[f64]| {
             v.iter()
                 .map(|r| format!("{r:.0}"))
@@ -333,7 +355,7 @@ impl Report {
                 runs(&rates),
                 runs(&redis),
                 client / ops as f64 * 1e6,
-                redis_client / redis_gets * 1e6,
+                redis_client_us,
                 self.cores
             );
             let cpu_us = server / ops as f64 * 1e6;
@@ -358,10 +380,9 @@ impl Report {
     /// as their median reply line, which rows 1 and 2's nil replies are
     /// not.
     fn print_sized_baseline(&self, rate: f64, cpu_us: f64) {
-        let sized = &self.redis_runs.sized;
-        let rates: Vec<f64> = sized.iter().map(|r| r.rate).collect();
-        let gets = (sized.len() * LOOKUPS_PER_RUN) as f64;
-        let server_us = sized.iter().map(|r| r.server_cpu).sum::<f64>() / gets * 1e6;
+        let RedisSummary {
+            rates, server_us, ..
+        } = RedisSummary::of(&self.redis_runs.sized);
         let bytes = self.redis_runs.bytes;
         row(Row {
             num: "1b",
