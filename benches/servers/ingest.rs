@@ -58,6 +58,19 @@ pub struct Ingest {
     pub seqs: Vec<(usize, u64)>,
 }
 
+impl Ingest {
+    /// Puts accepted per second.
+    fn rate(&self) -> f64 {
+        self.accepted as f64 / self.secs
+    }
+}
+
+/// A run of puts' `profile` note, with how many puts a head covered.
+fn print_put_profile(profile: &Profile, what: &str, puts: u64, heads: u64) {
+    let per_head = puts as f64 / heads.max(1) as f64;
+    profile.print(&format!("{what} ({per_head:.1} puts a head)"), "put", puts);
+}
+
 /// Puts every line of `chunks` over `conns` connections, one request in
 /// flight on each, chunk `c` on connection `c % conns`.
 fn ingest(addr: SocketAddr, chunks: &[Chunk], conns: usize) -> Ingest {
@@ -197,7 +210,7 @@ impl Bench {
                 "{} accepted in {:.1} s ({:.0}/s), {} busy retries, Quorum CPU {:.1} s ({quorum_threads}), {} heads",
                 ingest.accepted,
                 ingest_wall.as_secs_f64(),
-                ingest.accepted as f64 / ingest.secs,
+                ingest.rate(),
                 ingest.busy,
                 quorum_cpu,
                 quorum_ingest_heads.1.count - quorum_ingest_heads.0.count
@@ -303,7 +316,7 @@ impl Bench {
                 run.what,
                 run.conns,
                 ingest.secs,
-                ingest.accepted as f64 / ingest.secs
+                ingest.rate()
             ),
         );
         Puts {
@@ -320,7 +333,7 @@ impl Report {
     /// row 5's rate of new names.
     pub fn print_renewals(&self) {
         let r = &self.renewals;
-        let rate = r.ingest.accepted as f64 / r.ingest.secs;
+        let rate = r.ingest.rate();
         let bound = self.rates.quorum_bound();
         row(Row {
             num: "5b",
@@ -334,22 +347,17 @@ impl Report {
         println!(
             "   {} live names renewed at serial 2 at the end of the run, the mirrors stopped; {:.2}x row 5's rate of new names; Quorum CPU {:.1} us/put",
             r.ingest.accepted,
-            rate / (self.ingest.accepted as f64 / self.ingest.secs),
+            rate / self.ingest.rate(),
             r.cpu / r.ingest.accepted as f64 * 1e6,
         );
-        let per_head = r.ingest.accepted as f64 / r.heads.max(1) as f64;
-        r.profile.print(
-            &format!("renewals ({per_head:.1} puts a head)"),
-            "put",
-            r.ingest.accepted,
-        );
+        print_put_profile(&r.profile, "renewals", r.ingest.accepted, r.heads);
     }
 
     /// Row 5c: the rate of new names with [`WIDE_CONNS`] puts in flight,
     /// against the same bound and beside row 5's rate.
     pub fn print_wide_ingest(&self) {
         let w = &self.wide_ingest;
-        let rate = w.ingest.accepted as f64 / w.ingest.secs;
+        let rate = w.ingest.rate();
         let bound = self.rates.quorum_bound();
         row(Row {
             num: "5c",
@@ -364,22 +372,18 @@ impl Report {
         println!(
             "   {} new names at the end of the run, the mirrors stopped; {:.2}x row 5's rate; Quorum CPU {:.1} us/put ({:.2} cores busy); counting also the point checks: ratio {:.3}",
             w.ingest.accepted,
-            rate / (self.ingest.accepted as f64 / self.ingest.secs),
+            rate / self.ingest.rate(),
             w.cpu / w.ingest.accepted as f64 * 1e6,
             w.cpu / w.ingest.secs,
             rate / parsed,
         );
-        let per_head = w.ingest.accepted as f64 / w.heads.max(1) as f64;
-        w.profile.print(
-            &format!("ingest, {WIDE_CONNS} conns ({per_head:.1} puts a head)"),
-            "put",
-            w.ingest.accepted,
-        );
+        let what = format!("ingest, {WIDE_CONNS} conns");
+        print_put_profile(&w.profile, &what, w.ingest.accepted, w.heads);
     }
 
     /// Row 5: the ingest rate against the Quorum's bound.
     pub fn print_ingest(&self) {
-        let ingest_rate = self.ingest.accepted as f64 / self.ingest.secs;
+        let ingest_rate = self.ingest.rate();
         let bound = self.rates.quorum_bound();
         row(Row {
             num: "5",
@@ -407,13 +411,6 @@ impl Report {
             ingest_rate / parsed
         );
         let heads = self.quorum_ingest_heads.1.count - self.quorum_ingest_heads.0.count;
-        self.ingest_profile.print(
-            &format!(
-                "ingest ({:.1} puts a head)",
-                self.ingest.accepted as f64 / heads.max(1) as f64
-            ),
-            "put",
-            self.ingest.accepted,
-        );
+        print_put_profile(&self.ingest_profile, "ingest", self.ingest.accepted, heads);
     }
 }
