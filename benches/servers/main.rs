@@ -26,7 +26,8 @@
 //!    every record) against the bound for two verifications per record;
 //! 7. propagation of a put through the Quorum, mirror A and mirror B: when
 //!    each pushes the record, pushes a head covering it, and answers a
-//!    lookup of it with `found` (a head covering it matched its audit);
+//!    lookup of it with `found` (a head covering it matched its audit;
+//!    asked from the record's push on);
 //! 8. bytes of a proof on the wire (presence and absence) against the
 //!    protocol's reference means (PROTOCOL.md §10.9), every sampled answer
 //!    checked by `onions::lookup::check_reply`;
