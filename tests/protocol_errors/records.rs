@@ -1,5 +1,6 @@
 //! Records refused for what they are: `bad_signature`, `expired`,
-//! `bad_record` (shape, lifetime, issued too far ahead) and
+//! `bad_record` (shape, lifetime, issued too far ahead, an owner key
+//! outside the prime-order subgroup whose signature verifies) and
 //! `insufficient_work`; one issued just inside the allowed skew is
 //! accepted.
 
@@ -10,7 +11,8 @@ use onions::merkle::EMPTY;
 use onions::name::RegisteredName;
 use onions::record::{Claim, Record};
 use onions::wire::{Code, Id, Reply};
-use serde_json::json;
+use serde_json::{json, Value};
+use sodiumoxide::crypto::hash::sha512;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use testkit::checks::assert_signed;
@@ -59,6 +61,85 @@ fn without_work(key: &SigningKey, name: &str, work: u64) -> Record {
     record
 }
 
+/// A point of order 8: one of the small-order points libsodium lists.
+const ORDER_8: [u8; 32] = [
+    0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+    0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
+];
+
+/// `good`, a record by the key of `seed`, moved to the owner key A + T
+/// (A that key, T of order 8) and signed for it with the same secret
+/// scalar. Such a key is not of small order, so ed25519's verify takes its
+/// signatures whenever the hash k is a multiple of 8 (kT vanishes), one
+/// nonce in eight; only the address check of §2, which wants the key in
+/// the prime-order subgroup, refuses it. This is why a server checks the
+/// owner's key point although it also checks the signature.
+fn mixed_order(seed: &[u8; 32], good: &Value) -> Value {
+    let mut expanded = sha512::hash(seed).0;
+    expanded[0] &= 248;
+    expanded[31] &= 127;
+    expanded[31] |= 64;
+    let scalar = &expanded[..32];
+    let (mut owner, mut mixed) = ([0u8; 32], [0u8; 32]);
+    // SAFETY: every buffer is 32 bytes, as libsodium requires.
+    unsafe {
+        libsodium_sys::crypto_scalarmult_ed25519_base_noclamp(owner.as_mut_ptr(), scalar.as_ptr());
+        assert_eq!(
+            libsodium_sys::crypto_core_ed25519_add(
+                mixed.as_mut_ptr(),
+                owner.as_ptr(),
+                ORDER_8.as_ptr()
+            ),
+            0
+        );
+    }
+    assert_eq!(&owner, SigningKey::from_seed(seed).public().as_bytes());
+    let mut onion = String::new();
+    onions::onion::spell_into(&mixed, onions::onion::checksum(&mixed), &mut onion);
+    let mut unsigned = good.as_object().expect("a record is an object").clone();
+    unsigned.remove("sig");
+    unsigned.insert("onion".into(), json!(onion));
+    let message = onions::canonical::signed_bytes("onions-record-v1\n", unsigned.clone());
+    loop {
+        let (mut r, mut big_r, mut k, mut ka, mut s) =
+            ([0u8; 32], [0u8; 32], [0u8; 32], [0u8; 32], [0u8; 32]);
+        let mut state = sha512::State::new();
+        // SAFETY: 32-byte scalars and points, a 64-byte hash.
+        unsafe {
+            libsodium_sys::crypto_core_ed25519_scalar_random(r.as_mut_ptr());
+            libsodium_sys::crypto_scalarmult_ed25519_base_noclamp(big_r.as_mut_ptr(), r.as_ptr());
+            state.update(&big_r);
+            state.update(&mixed);
+            state.update(&message);
+            let hash = state.finalize().0;
+            libsodium_sys::crypto_core_ed25519_scalar_reduce(k.as_mut_ptr(), hash.as_ptr());
+            if k[0] & 7 != 0 {
+                continue;
+            }
+            libsodium_sys::crypto_core_ed25519_scalar_mul(
+                ka.as_mut_ptr(),
+                k.as_ptr(),
+                scalar.as_ptr(),
+            );
+            libsodium_sys::crypto_core_ed25519_scalar_add(s.as_mut_ptr(), r.as_ptr(), ka.as_ptr());
+        }
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(&big_r);
+        sig[32..].copy_from_slice(&s);
+        // SAFETY: a 64-byte signature and a 32-byte key.
+        let verified = unsafe {
+            libsodium_sys::crypto_sign_verify_detached(
+                sig.as_ptr(),
+                message.as_ptr(),
+                message.len() as u64,
+                mixed.as_ptr(),
+            )
+        };
+        assert_eq!(verified, 0, "ed25519's verify takes a signature by A + T");
+        return onions::canonical::with_sig(unsigned, onions::codec::b64_encode(&sig));
+    }
+}
+
 #[test]
 fn record_errors_signature_expiry_shape_and_future() {
     onions::keys::init().unwrap();
@@ -100,6 +181,7 @@ fn record_errors_signature_expiry_shape_and_future() {
     let mut wrong_type = good.clone();
     wrong_type["serial"] = json!("1");
     let future = handmade(&key, "shape.tor", now + 3600, now + 3600 + DAY, 0).to_value();
+    let mixed = mixed_order(&[4; 32], &good);
     let cases = [
         ("missing key", missing, "contact"),
         ("extra key", extra, "extra"),
@@ -107,6 +189,11 @@ fn record_errors_signature_expiry_shape_and_future() {
         ("lifetime over 30 days", long, "30 days"),
         ("serial of the wrong type", wrong_type, "serial"),
         ("issued an hour ahead", future, "ahead"),
+        (
+            "owner key A + T, its signature valid",
+            mixed,
+            "valid ed25519 key",
+        ),
     ];
     for (i, (what, value, needle)) in cases.into_iter().enumerate() {
         let id = Id::Number(i as u64);
