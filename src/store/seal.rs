@@ -183,10 +183,19 @@ fn extras(state: &State, extra: &[Entry]) -> io::Result<(HashSet<u64>, Vec<Membe
 fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Result<Change> {
     let depth = Tree::depth_for(state.slots.len() + extra.len()).max(state.tree.depth());
     if state.anchor.is_none() || depth != state.tree.depth() {
+        let started = std::time::Instant::now();
         let tree = Tree::build(depth, |b| {
             let members = state.members(depth, b, view, time)?;
             Ok::<_, io::Error>(Node::of_bucket(&members, depth))
         })?;
+        if state.anchor.is_some() {
+            // The writer waits for this, so a put or a push waits too.
+            log::info!(
+                "the tree deepened to 2^{depth} buckets for {} names: rebuilt whole in {} ms",
+                state.slots.len() + extra.len(),
+                started.elapsed().as_millis()
+            );
+        }
         return Ok(Change::Full(tree));
     }
     let tree = &state.tree;

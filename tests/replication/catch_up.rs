@@ -162,6 +162,16 @@ fn a_late_mirror_catches_up_with_hundreds_of_records() {
     let status = quorum.status();
     assert_eq!(status.seq, seq, "{status}");
     assert_eq!(status.records, NAMES, "{status}");
+    // Taking names in, its tree deepened at each power of two from 8 on,
+    // the last time (2^5 buckets) at 128 names, and it said so each time.
+    let log = quorum.log();
+    for depth in 1..=5 {
+        let line = format!("the tree deepened to 2^{depth} buckets for ");
+        assert!(
+            log.contains(&line),
+            "no {line:?} in the Quorum's log:\n{log}"
+        );
+    }
 
     let mirror = Server::mirror("127.0.0.2", &tmp.join("mirror"), quorum.addr, &key, &[]);
     let second = Server::mirror("127.0.0.3", &tmp.join("second"), mirror.addr, &key, &[]);
