@@ -8,7 +8,9 @@
 //! the record as soon as it is stored, so each poller starts asking when
 //! that server's record push arrives, not when the put is sent. Polling
 //! from the put kept three clients asking every 100 us all the way through
-//! the path, on the same cores as the servers they were timing.
+//! the path, on the same cores as the servers they were timing. And each
+//! push and answer is timed when its line has been read, before this
+//! process decodes it: decoding a record checks its two keys' points.
 
 use crate::bound::ADDRESSES;
 use crate::heads::Timings;
@@ -166,10 +168,9 @@ fn read_pushes(
     let mut pending: Vec<(usize, u64)> = Vec::new();
     let deadline = Instant::now() + REPLY_LIMIT * 4;
     while covered < samples && Instant::now() < deadline {
-        let Ok(push) = conn.read_push() else {
+        let Ok((push, at)) = conn.read_push_at() else {
             return;
         };
-        let at = Instant::now();
         match push {
             Push::Record { seq, record, .. } => {
                 if let Some(k) = sample_of(record.name.as_str(), first, samples) {
@@ -215,16 +216,16 @@ fn poll_answers(
         let name = &names[k];
         loop {
             id += 1;
-            match conn.request(&lookup_request(id, name)) {
-                Reply::Found { record, .. } if record.name.as_str() == name => {
-                    if tx.send((hop, Seen::Answer, k, Instant::now())).is_err() {
+            match conn.request_at(&lookup_request(id, name)) {
+                (Reply::Found { record, .. }, at) if record.name.as_str() == name => {
+                    if tx.send((hop, Seen::Answer, k, at)).is_err() {
                         return;
                     }
                     break;
                 }
-                Reply::NotFound { .. } => {}
-                Reply::Error(e) if e.code.is_transient() => {}
-                other => panic!("{}: lookup of {name} answered {other}", HOPS[hop]),
+                (Reply::NotFound { .. }, _) => {}
+                (Reply::Error(e), _) if e.code.is_transient() => {}
+                (other, _) => panic!("{}: lookup of {name} answered {other}", HOPS[hop]),
             }
             assert!(
                 asked.elapsed() < REPLY_LIMIT,

@@ -7,7 +7,7 @@ use onions::name::LookupName;
 use onions::wire::{Id, Push, Reply, Request, Status};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A connection speaking the line protocol.
 pub struct LineConn {
@@ -76,31 +76,39 @@ impl LineConn {
     /// The next line as a reply.
     pub fn read_reply(&mut self) -> Result<Reply, String> {
         let line = self.read_line()?;
-        Reply::parse(line).map_err(|e| {
-            format!(
-                "the server sent {:?}, not a reply: {e}",
-                String::from_utf8_lossy(line)
-            )
-        })
+        reply_of(line)
     }
 
     /// The next line as a push on a subscription.
     pub fn read_push(&mut self) -> Result<Push, String> {
         let line = self.read_line()?;
-        match Push::parse(line) {
-            Ok(Ok(push)) => Ok(push),
-            Ok(Err(e)) => Err(format!("the subscription was refused: {e}")),
-            Err(e) => Err(format!(
-                "the server sent {:?}, not a push: {e}",
-                String::from_utf8_lossy(line)
-            )),
-        }
+        push_of(line)
+    }
+
+    /// The next push with the instant its line had been read, before it was
+    /// decoded: decoding a record checks its keys, which a benchmark timing
+    /// when pushes arrive must not count.
+    pub fn read_push_at(&mut self) -> Result<(Push, Instant), String> {
+        self.read_line()?;
+        let at = Instant::now();
+        Ok((push_of(&self.line)?, at))
     }
 
     /// Sends one request and reads the reply.
     pub fn try_request(&mut self, request: &Request) -> Result<Reply, String> {
         self.try_send(&request.to_line())?;
         self.read_reply()
+    }
+
+    /// Sends one request; its reply with the instant the reply's line had
+    /// been read, before it was decoded (see [`LineConn::read_push_at`]).
+    pub fn request_at(&mut self, request: &Request) -> (Reply, Instant) {
+        let timed = self.try_send(&request.to_line()).and_then(|()| {
+            self.read_line()?;
+            let at = Instant::now();
+            Ok((reply_of(&self.line)?, at))
+        });
+        timed.unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The same; a failure fails the caller.
@@ -136,5 +144,27 @@ pub fn lookup_request(id: u64, name: &str) -> Request {
     Request::Lookup {
         id: Id::Number(id),
         name: LookupName::from_user(name).expect("a valid name"),
+    }
+}
+
+/// `line` decoded as a reply.
+fn reply_of(line: &[u8]) -> Result<Reply, String> {
+    Reply::parse(line).map_err(|e| {
+        format!(
+            "the server sent {:?}, not a reply: {e}",
+            String::from_utf8_lossy(line)
+        )
+    })
+}
+
+/// `line` decoded as a push on a subscription.
+fn push_of(line: &[u8]) -> Result<Push, String> {
+    match Push::parse(line) {
+        Ok(Ok(push)) => Ok(push),
+        Ok(Err(e)) => Err(format!("the subscription was refused: {e}")),
+        Err(e) => Err(format!(
+            "the server sent {:?}, not a push: {e}",
+            String::from_utf8_lossy(line)
+        )),
     }
 }
