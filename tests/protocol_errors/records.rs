@@ -67,33 +67,28 @@ const ORDER_8: [u8; 32] = [
     0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05,
 ];
 
-/// `good`, a record by the key of `seed`, moved to the owner key A + T
-/// (A that key, T of order 8) and signed for it with the same secret
+/// `good`, a record by `key`, moved to the owner key A + T (A the public
+/// key of `key`, T of order 8) and signed for it with the same secret
 /// scalar. Such a key is not of small order, so ed25519's verify takes its
 /// signatures whenever the hash k is a multiple of 8 (kT vanishes), one
 /// nonce in eight; only the address check of §2, which wants the key in
 /// the prime-order subgroup, refuses it. This is why a server checks the
 /// owner's key point although it also checks the signature.
-fn mixed_order(seed: &[u8; 32], good: &Value) -> Value {
-    let mut expanded = sha512::hash(seed).0;
-    expanded[0] &= 248;
-    expanded[31] &= 127;
-    expanded[31] |= 64;
-    let scalar = &expanded[..32];
-    let (mut owner, mut mixed) = ([0u8; 32], [0u8; 32]);
+fn mixed_order(key: &SigningKey, good: &Value) -> Value {
+    // The secret scalar a, as Tor's key file holds it: the first half of
+    // the 64 expanded bytes that end the file.
+    let file = key.to_tor_file_bytes();
+    let scalar = &file[file.len() - 64..][..32];
+    let mut mixed = [0u8; 32];
     // SAFETY: every buffer is 32 bytes, as libsodium requires.
-    unsafe {
-        libsodium_sys::crypto_scalarmult_ed25519_base_noclamp(owner.as_mut_ptr(), scalar.as_ptr());
-        assert_eq!(
-            libsodium_sys::crypto_core_ed25519_add(
-                mixed.as_mut_ptr(),
-                owner.as_ptr(),
-                ORDER_8.as_ptr()
-            ),
-            0
-        );
-    }
-    assert_eq!(&owner, SigningKey::from_seed(seed).public().as_bytes());
+    let added = unsafe {
+        libsodium_sys::crypto_core_ed25519_add(
+            mixed.as_mut_ptr(),
+            key.public().as_bytes().as_ptr(),
+            ORDER_8.as_ptr(),
+        )
+    };
+    assert_eq!(added, 0);
     let mut onion = String::new();
     onions::onion::spell_into(&mixed, onions::onion::checksum(&mixed), &mut onion);
     let mut unsigned = good.as_object().expect("a record is an object").clone();
@@ -181,7 +176,7 @@ fn record_errors_signature_expiry_shape_and_future() {
     let mut wrong_type = good.clone();
     wrong_type["serial"] = json!("1");
     let future = handmade(&key, "shape.tor", now + 3600, now + 3600 + DAY, 0).to_value();
-    let mixed = mixed_order(&[4; 32], &good);
+    let mixed = mixed_order(&key, &good);
     let cases = [
         ("missing key", missing, "contact"),
         ("extra key", extra, "extra"),
