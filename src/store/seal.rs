@@ -181,7 +181,8 @@ fn extras(state: &State, extra: &[Entry]) -> io::Result<(HashSet<u64>, Vec<Membe
 /// How the tree changes to stand at `time` in `view`: the buckets that
 /// changed, or a whole new tree when there is none yet or it must deepen.
 fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Result<Change> {
-    let depth = Tree::depth_for(state.slots.len() + extra.len()).max(state.tree.depth());
+    let names = state.slots.len() + extra.len();
+    let depth = Tree::depth_for(names).max(state.tree.depth());
     if state.anchor.is_none() || depth != state.tree.depth() {
         let started = std::time::Instant::now();
         let tree = Tree::build(depth, |b| {
@@ -191,8 +192,7 @@ fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Resu
         if state.anchor.is_some() {
             // The writer waits for this, so a put or a push waits too.
             log::info!(
-                "the tree deepened to 2^{depth} buckets for {} names: rebuilt whole in {} ms",
-                state.slots.len() + extra.len(),
+                "the tree deepened to 2^{depth} buckets for {names} names: rebuilt whole in {} ms",
                 started.elapsed().as_millis()
             );
         }
