@@ -148,7 +148,15 @@ impl Store {
 fn settle(state: &mut State, sealing: Sealing) {
     match sealing.change {
         Change::Full(tree) => state.tree = tree,
-        Change::Delta(delta) => state.tree.apply(delta),
+        Change::Delta(delta) => {
+            if state.tree.apply(delta) {
+                log::info!(
+                    "the tree deepened to 2^{} buckets for {} names, step by step",
+                    state.tree.depth(),
+                    state.slots.len()
+                );
+            }
+        }
     }
     state.anchor = Some((sealing.seq, sealing.time));
     state.settle_overrides();
@@ -179,11 +187,14 @@ fn extras(state: &State, extra: &[Entry]) -> io::Result<(HashSet<u64>, Vec<Membe
 }
 
 /// How the tree changes to stand at `time` in `view`: the buckets that
-/// changed, or a whole new tree when there is none yet or it must deepen.
+/// changed (and a step of deepening, when the set nears the next level), or
+/// a whole new tree when there is none yet or the set outgrew the tree's
+/// depth before the step-by-step deepening was done.
 fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Result<Change> {
     let names = state.slots.len() + extra.len();
-    let depth = Tree::depth_for(names).max(state.tree.depth());
-    if state.anchor.is_none() || depth != state.tree.depth() {
+    let tree = &state.tree;
+    let depth = Tree::depth_for(names).max(tree.depth());
+    if state.anchor.is_none() || depth != tree.depth() {
         let started = std::time::Instant::now();
         let tree = Tree::build(depth, |b| {
             let members = state.members(depth, b, view, time)?;
@@ -198,7 +209,6 @@ fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Resu
         }
         return Ok(Change::Full(tree));
     }
-    let tree = &state.tree;
     let mut dirty: Vec<usize> = extra
         .iter()
         .map(|m| m.key.prefix64())
@@ -208,12 +218,14 @@ fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Resu
         .collect();
     dirty.sort_unstable();
     dirty.dedup();
-    let mut nodes = Vec::with_capacity(dirty.len());
-    for b in dirty {
-        let members = state.members(depth, b, view, time)?;
-        nodes.push((b, Node::of_bucket(&members, depth)));
+    let delta = tree.change(&dirty, names, |b| state.members(depth, b, view, time))?;
+    if !tree.deepening() && delta.splits() {
+        log::info!(
+            "the tree starts deepening to 2^{} buckets at {names} names, a few buckets a head",
+            depth + 1
+        );
     }
-    Ok(Change::Delta(tree.delta(nodes)))
+    Ok(Change::Delta(delta))
 }
 
 /// After replay: rebuilds the tree as of the newest head in the log and

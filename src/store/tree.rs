@@ -17,13 +17,26 @@
 //! ([`Delta`]) and applied only once the caller decides to, so a server can
 //! check a head against a changed tree and keep the old one if the check
 //! fails.
+//!
+//! As the set grows, the tree deepens a level ahead of need, a few buckets
+//! at each change ([`Tree::change`]): from three quarters of the way to the
+//! next power of two on, each change also splits some buckets into the
+//! next level's two, and once every bucket is split the tree takes that
+//! level as its own. So no single change reads the whole set, which a
+//! rebuild at the threshold would (about 1-2 s at 2^20 names, all of it in
+//! one head's batch).
 
 use crate::merkle::{self, Hash, LeafKey, EMPTY};
+use std::ops::Range;
 
 /// Deepest bucket level used (2^24 buckets: more than 2^26 names).
 const MAX_DEPTH: u32 = 24;
 /// Fewest buckets for which a whole tree is built on more than one thread.
 const PARALLEL_BUCKETS: usize = 4096;
+/// Fewest buckets split by each change while the tree deepens, so that
+/// heads which add no names (a quiet Quorum's interval heads) still finish
+/// it.
+const MIN_SPLITS: usize = 16;
 
 /// One stored node: the hash of its subtree and what the tree needs to
 /// know of the entries under it without reading them.
@@ -111,11 +124,40 @@ pub(super) enum Stop {
 }
 
 /// Changed nodes, computed aside: `(index, node)` from the buckets up to the
-/// root, each level ascending.
+/// root, each level ascending, and the deepening's step, if one is under way.
 #[derive(Debug, Default)]
 pub(super) struct Delta {
     /// Every changed node.
     changes: Vec<(usize, Node)>,
+    /// The next level's nodes this change sets.
+    split: Option<Split>,
+}
+
+impl Delta {
+    /// True when this change takes a step of deepening.
+    pub(super) fn splits(&self) -> bool {
+        self.split.is_some()
+    }
+}
+
+/// A change's part in deepening the tree: the next level's nodes under the
+/// buckets it split, and under those already split that it changed.
+#[derive(Debug, Default)]
+struct Split {
+    /// (bucket of the next level, its node).
+    nodes: Vec<(usize, Node)>,
+    /// Buckets split once this change is applied: every bucket below it.
+    done: usize,
+}
+
+/// The next level, while the tree deepens: the two nodes under each bucket
+/// below `done` (the rest are not computed yet).
+#[derive(Debug, Clone)]
+struct Deeper {
+    /// Node `2b` and `2b + 1` lie under bucket `b`.
+    level: Vec<Node>,
+    /// Buckets split so far.
+    done: usize,
 }
 
 /// The nodes down to the buckets.
@@ -126,6 +168,8 @@ pub(super) struct Tree {
     /// Node `i` has children `2i` and `2i + 1`; the root is 1; buckets
     /// are `2^depth ..= 2^(depth+1) - 1`. Index 0 is unused.
     nodes: Vec<Node>,
+    /// The level below the buckets, while it is being computed.
+    deeper: Option<Deeper>,
 }
 
 impl Tree {
@@ -134,6 +178,7 @@ impl Tree {
         Tree {
             depth,
             nodes: vec![Node::EMPTY; 2usize << depth],
+            deeper: None,
         }
     }
 
@@ -204,6 +249,92 @@ impl Tree {
         Ok(tree)
     }
 
+    /// The change that recomputes the `dirty` buckets (ascending, distinct)
+    /// from `members` (a bucket's members, sorted by key) and, for a set
+    /// of `names` names, takes the next step of deepening: reading the
+    /// members of a few more buckets to split them. A bucket already split
+    /// is split again when it changes.
+    pub(super) fn change<E>(
+        &self,
+        dirty: &[usize],
+        names: usize,
+        members: impl Fn(usize) -> Result<Vec<Member>, E>,
+    ) -> Result<Delta, E> {
+        self.change_splitting(dirty, names, MIN_SPLITS, members)
+    }
+
+    /// [`Tree::change`], splitting at least `min_splits` buckets a change
+    /// while the tree deepens.
+    fn change_splitting<E>(
+        &self,
+        dirty: &[usize],
+        names: usize,
+        min_splits: usize,
+        members: impl Fn(usize) -> Result<Vec<Member>, E>,
+    ) -> Result<Delta, E> {
+        let splits = self.splits(names, min_splits);
+        let split_before = self.deeper.as_ref().map_or(0, |d| d.done);
+        let mut nodes = Vec::with_capacity(dirty.len());
+        let mut level = Vec::new();
+        for &b in dirty {
+            let own = members(b)?;
+            nodes.push((b, Node::of_bucket(&own, self.depth)));
+            if b < split_before || splits.as_ref().is_some_and(|s| s.contains(&b)) {
+                level.extend(self.split_bucket(b, &own));
+            }
+        }
+        for b in splits.clone().unwrap_or_default() {
+            if dirty.binary_search(&b).is_err() {
+                level.extend(self.split_bucket(b, &members(b)?));
+            }
+        }
+        let mut delta = self.delta(nodes);
+        delta.split = splits.map(|s| Split {
+            nodes: level,
+            done: s.end,
+        });
+        Ok(delta)
+    }
+
+    /// The buckets the next change splits: none until the set is three
+    /// quarters of the way to the size that calls for the next level
+    /// ([`Tree::depth_for`]); then enough to be done at fifteen sixteenths
+    /// of it, and at least `min_splits` a change.
+    fn splits(&self, names: usize, min_splits: usize) -> Option<Range<usize>> {
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        let start = 3usize << (self.depth + 1);
+        let done = match &self.deeper {
+            Some(deeper) => deeper.done,
+            None if names >= start => 0,
+            None => return None,
+        };
+        // The next level is due at 2^(depth+3) names: splitting all
+        // 2^depth buckets over the 3 * 2^(depth-1) names from `start` on
+        // is two buckets for every three names.
+        let due = names.saturating_sub(start).saturating_mul(2) / 3;
+        let end = due.max(done + min_splits).min(self.buckets());
+        Some(done..end)
+    }
+
+    /// The next level's nodes under bucket `b`, whose members are `own`:
+    /// `(2b, left)` and `(2b + 1, right)`.
+    fn split_bucket(&self, b: usize, own: &[Member]) -> [(usize, Node); 2] {
+        let depth = self.depth as usize;
+        let half = own.partition_point(|m| !m.key.bit(depth));
+        let (left, right) = own.split_at(half);
+        [
+            (2 * b, Node::of_bucket(left, self.depth + 1)),
+            (2 * b + 1, Node::of_bucket(right, self.depth + 1)),
+        ]
+    }
+
+    /// True while the tree is deepening.
+    pub(super) fn deepening(&self) -> bool {
+        self.deeper.is_some()
+    }
+
     /// Buckets holding an entry whose `expires` is at most `time`.
     pub(super) fn expiring(&self, time: u64) -> Vec<usize> {
         let mut found = Vec::new();
@@ -252,7 +383,10 @@ impl Tree {
             changes.extend_from_slice(&parents);
             level = parents;
         }
-        Delta { changes }
+        Delta {
+            changes,
+            split: None,
+        }
     }
 
     /// The root once `delta` is applied.
@@ -263,11 +397,35 @@ impl Tree {
         }
     }
 
-    /// Applies changes computed by [`Tree::delta`] on this tree.
-    pub(super) fn apply(&mut self, delta: Delta) {
+    /// Applies changes computed by [`Tree::change`] or [`Tree::delta`] on
+    /// this tree; when the last bucket is split, the tree takes the next
+    /// level as its buckets. True when it did.
+    pub(super) fn apply(&mut self, delta: Delta) -> bool {
         for (i, node) in delta.changes {
             self.nodes[i] = node;
         }
+        let Some(split) = delta.split else {
+            return false;
+        };
+        let buckets = self.buckets();
+        let deeper = self.deeper.get_or_insert_with(|| Deeper {
+            level: vec![Node::EMPTY; 2 * buckets],
+            done: 0,
+        });
+        for (b, node) in split.nodes {
+            deeper.level[b] = node;
+        }
+        deeper.done = split.done;
+        if deeper.done < buckets {
+            return false;
+        }
+        // The nodes above the buckets stay where they are: node i's
+        // children are 2i and 2i + 1 at any depth.
+        let level = std::mem::take(&mut deeper.level);
+        self.deeper = None;
+        self.nodes.extend_from_slice(&level);
+        self.depth += 1;
+        true
     }
 
     /// Walks from the root along `key`: the siblings passed (PROTOCOL.md
@@ -392,6 +550,58 @@ mod tests {
             assert_eq!(root.hash, merkle::reference_root(&kept), "n = {n}");
             assert_eq!(root.count as usize, kept.len());
         }
+    }
+
+    #[test]
+    fn a_tree_deepened_step_by_step_stays_the_reference_and_ends_a_level_down() {
+        let mut leaves: Vec<Leaf> = (0..40).map(leaf).collect();
+        let whole = |depth: u32, leaves: &[Leaf]| {
+            Tree::build::<()>(depth, |b| {
+                Ok(Node::of_bucket(&members_in(depth, leaves, b), depth))
+            })
+            .unwrap()
+        };
+        let mut tree = whole(3, &leaves);
+        let (mut next, mut steps) = (40u64, 0);
+        while tree.depth() == 3 {
+            assert!(steps < 40, "still at depth 3 with {} names", leaves.len());
+            // Three names come, one record is replaced and one name goes.
+            let mut changed: Vec<LeafKey> = Vec::new();
+            for _ in 0..3 {
+                leaves.push(leaf(next));
+                changed.push(leaves.last().unwrap().key);
+                next += 1;
+            }
+            let renewed = (next as usize * 7) % leaves.len();
+            leaves[renewed].record = RecordId([next as u8 ^ 0x5a; 32]);
+            changed.push(leaves[renewed].key);
+            if next % 2 == 0 {
+                changed.push(leaves.remove((next as usize * 3) % leaves.len()).key);
+            }
+            let mut dirty: Vec<usize> = changed
+                .iter()
+                .map(|k| tree.bucket_of(k.prefix64()))
+                .collect();
+            dirty.sort_unstable();
+            dirty.dedup();
+            let delta = tree
+                .change_splitting::<()>(&dirty, leaves.len(), 1, |b| Ok(members_in(3, &leaves, b)))
+                .unwrap();
+            steps += usize::from(delta.splits());
+            assert_eq!(
+                tree.root_after(&delta).hash,
+                merkle::reference_root(&leaves)
+            );
+            tree.apply(delta);
+            assert_eq!(tree.root().hash, merkle::reference_root(&leaves));
+        }
+        // Splitting began at 48 names and was done before the 64 that call
+        // for depth 4, over several changes; every node is what a whole
+        // build at depth 4 gives.
+        assert!(steps > 1, "deepened in {steps} change");
+        assert!(leaves.len() < 64, "deepened at {} names", leaves.len());
+        assert!(!tree.deepening());
+        assert_eq!(tree.nodes, whole(4, &leaves).nodes);
     }
 
     #[test]

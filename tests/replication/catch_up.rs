@@ -162,16 +162,23 @@ fn a_late_mirror_catches_up_with_hundreds_of_records() {
     let status = quorum.status();
     assert_eq!(status.seq, seq, "{status}");
     assert_eq!(status.records, NAMES, "{status}");
-    // Taking names in, its tree deepened at each power of two from 8 on,
-    // the last time (2^5 buckets) at 128 names, and it said so each time.
+    // Taking names in, its tree deepened a level ahead of each power of
+    // two from 8 on, the last time (2^5 buckets) before 128 names, a few
+    // buckets with each head, and it said so each time; never by
+    // rebuilding the whole tree in one batch.
     let log = quorum.log();
     for depth in 1..=5 {
-        let line = format!("the tree deepened to 2^{depth} buckets for ");
-        assert!(
-            log.contains(&line),
-            "no {line:?} in the Quorum's log:\n{log}"
-        );
+        for line in [
+            format!("the tree starts deepening to 2^{depth} buckets at "),
+            format!("the tree deepened to 2^{depth} buckets for "),
+        ] {
+            assert!(
+                log.contains(&line),
+                "no {line:?} in the Quorum's log:\n{log}"
+            );
+        }
     }
+    assert!(!log.contains("rebuilt whole"), "{log}");
 
     let mirror = Server::mirror("127.0.0.2", &tmp.join("mirror"), quorum.addr, &key, &[]);
     let second = Server::mirror("127.0.0.3", &tmp.join("second"), mirror.addr, &key, &[]);
