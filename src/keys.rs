@@ -69,6 +69,13 @@ impl fmt::Display for KeyError {
 
 impl std::error::Error for KeyError {}
 
+#[cfg(test)]
+thread_local! {
+    /// Point checks made on this thread, so that tests can hold a parser
+    /// to the checks it should make (each costs about a signature's time).
+    pub(crate) static POINT_CHECKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// A valid ed25519 public key (a point in the main subgroup).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PublicKey([u8; 32]);
@@ -76,6 +83,8 @@ pub struct PublicKey([u8; 32]);
 impl PublicKey {
     /// Accepts 32 bytes only if they encode a valid ed25519 point.
     pub fn from_bytes(bytes: [u8; 32]) -> Option<Self> {
+        #[cfg(test)]
+        POINT_CHECKS.with(|n| n.set(n.get() + 1));
         // SAFETY: libsodium reads exactly 32 bytes from the pointer.
         let valid =
             unsafe { libsodium_sys::crypto_core_ed25519_is_valid_point(bytes.as_ptr()) } == 1;

@@ -348,8 +348,9 @@ impl Record {
             return Err(RecordError::Version(version));
         }
         let name = RegisteredName::parse(string(map, "name")?).map_err(RecordError::Name)?;
-        let onion = address(string(map, "onion")?, "onion")?;
-        let subdomains = subdomains(map, &name)?;
+        let onion_text = string(map, "onion")?;
+        let onion = address(onion_text, "onion")?;
+        let subdomains = subdomains(map, &name, (onion_text, onion))?;
         let contact = string(map, "contact")?;
         if contact.len() > MAX_CONTACT_LEN || !canonical::is_printable_ascii(contact) {
             return Err(RecordError::Contact);
@@ -540,9 +541,14 @@ fn address(text: &str, field: &str) -> Result<OnionAddress, RecordError> {
 }
 
 /// The `subdomains` object: valid keys under `name`, valid addresses.
-fn subdomains(
-    map: &Map<String, Value>,
+/// An address spelled as the owner's `onion` (already parsed: `owner`) or
+/// as an earlier subdomain's is taken from it, not checked again: a
+/// record often points its subdomains at its own onion, and each check
+/// of a key point costs about as much as a signature.
+fn subdomains<'a>(
+    map: &'a Map<String, Value>,
     name: &RegisteredName,
+    owner: (&'a str, OnionAddress),
 ) -> Result<BTreeMap<SubdomainKey, OnionAddress>, RecordError> {
     let object = map
         .get("subdomains")
@@ -551,22 +557,79 @@ fn subdomains(
     if object.len() > MAX_SUBDOMAINS {
         return Err(RecordError::TooManySubdomains(object.len()));
     }
-    object
-        .iter()
-        .map(|(key, value)| {
-            let sub = SubdomainKey::parse(key, name)
-                .map_err(|e| RecordError::Subdomain(key.clone(), e))?;
-            let text = value.as_str().ok_or_else(|| {
-                RecordError::Shape(format!("subdomain {key:?} must map to a string"))
-            })?;
-            Ok((sub, address(text, &format!("subdomains.{key}"))?))
-        })
-        .collect()
+    let mut parsed = vec![owner];
+    let mut out = BTreeMap::new();
+    for (key, value) in object {
+        let sub =
+            SubdomainKey::parse(key, name).map_err(|e| RecordError::Subdomain(key.clone(), e))?;
+        let text = value
+            .as_str()
+            .ok_or_else(|| RecordError::Shape(format!("subdomain {key:?} must map to a string")))?;
+        let onion = match parsed.iter().find(|(seen, _)| *seen == text) {
+            Some(&(_, onion)) => onion,
+            None => {
+                let onion = address(text, &format!("subdomains.{key}"))?;
+                parsed.push((text, onion));
+                onion
+            }
+        };
+        out.insert(sub, onion);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_address_spelled_in_a_record_is_checked_once() {
+        crate::keys::init().unwrap();
+        let key = |seed: u8| SigningKey::from_seed(&[seed; 32]);
+        let name = RegisteredName::parse("example.tor").unwrap();
+        let sub = |label: &str| SubdomainKey::parse(label, &name).unwrap();
+        let own = OnionAddress::from_key(key(1).public());
+        let other = OnionAddress::from_key(key(2).public());
+        let subdomains = BTreeMap::from([
+            (sub("www"), own),
+            (sub("blog"), other),
+            (sub("me"), own),
+            (sub("shop"), other),
+        ]);
+        let claim = Claim {
+            name: name.clone(),
+            subdomains: subdomains.clone(),
+            contact: "x".into(),
+            serial: 1,
+            issued: 1,
+            expires: 2,
+            work: 0,
+        };
+        let text = Record::from_claim(claim, &key(1)).canonical();
+        let checks = || crate::keys::POINT_CHECKS.with(std::cell::Cell::get);
+        let before = checks();
+        let parsed = Record::from_json(&text).unwrap();
+        assert_eq!(checks() - before, 2, "one check for each of two addresses");
+        assert_eq!((parsed.onion, parsed.subdomains), (own, subdomains));
+        // A subdomain spelled otherwise than the owner's onion is checked,
+        // and refused when its key is not a valid point.
+        let bad = text.replacen(&other.to_string(), &bad_address(), 1);
+        let refused = Record::from_json(&bad).unwrap_err();
+        assert!(
+            matches!(&refused, RecordError::Onion { field, error: OnionError::Key } if field == "subdomains.blog"),
+            "{refused:?}"
+        );
+    }
+
+    /// A well-formed v3 address (checksum and version right) whose key is
+    /// a point of small order.
+    fn bad_address() -> String {
+        let mut key = [0u8; 32];
+        key[0] = 1;
+        let mut text = String::new();
+        crate::onion::spell_into(&key, crate::onion::checksum(&key), &mut text);
+        text
+    }
 
     #[test]
     fn pointed_keys_reads_the_owner_and_every_subdomain_once() {
