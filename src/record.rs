@@ -582,38 +582,56 @@ fn subdomains<'a>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_address_spelled_in_a_record_is_checked_once() {
-        crate::keys::init().unwrap();
-        let key = |seed: u8| SigningKey::from_seed(&[seed; 32]);
+    /// The key seeded with `seed`.
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_seed(&[seed; 32])
+    }
+
+    /// The onion of [`key`]`(seed)`.
+    fn onion(seed: u8) -> OnionAddress {
+        OnionAddress::from_key(key(seed).public())
+    }
+
+    /// `example.tor` held by key 1, each subdomain pointing at the onion
+    /// of the key with its seed, as canonical JSON.
+    fn example(subdomains: &[(&str, u8)]) -> String {
         let name = RegisteredName::parse("example.tor").unwrap();
-        let sub = |label: &str| SubdomainKey::parse(label, &name).unwrap();
-        let own = OnionAddress::from_key(key(1).public());
-        let other = OnionAddress::from_key(key(2).public());
-        let subdomains = BTreeMap::from([
-            (sub("www"), own),
-            (sub("blog"), other),
-            (sub("me"), own),
-            (sub("shop"), other),
-        ]);
+        let subdomains = subdomains
+            .iter()
+            .map(|&(label, seed)| (SubdomainKey::parse(label, &name).unwrap(), onion(seed)))
+            .collect();
         let claim = Claim {
-            name: name.clone(),
-            subdomains: subdomains.clone(),
+            name,
+            subdomains,
             contact: "x".into(),
             serial: 1,
             issued: 1,
             expires: 2,
             work: 0,
         };
-        let text = Record::from_claim(claim, &key(1)).canonical();
+        Record::from_claim(claim, &key(1)).canonical()
+    }
+
+    #[test]
+    fn each_address_spelled_in_a_record_is_checked_once() {
+        crate::keys::init().unwrap();
+        let text = example(&[("www", 1), ("blog", 2), ("me", 1), ("shop", 2)]);
         let checks = || crate::keys::POINT_CHECKS.with(std::cell::Cell::get);
         let before = checks();
         let parsed = Record::from_json(&text).unwrap();
         assert_eq!(checks() - before, 2, "one check for each of two addresses");
-        assert_eq!((parsed.onion, parsed.subdomains), (own, subdomains));
+        assert_eq!(parsed.onion, onion(1));
+        let pointed: Vec<(String, OnionAddress)> = parsed
+            .subdomains
+            .iter()
+            .map(|(sub, onion)| (sub.to_string(), *onion))
+            .collect();
+        let want = [("blog", 2), ("me", 1), ("shop", 2), ("www", 1)]
+            .map(|(label, seed)| (label.to_string(), onion(seed)));
+        assert_eq!(pointed, want);
         // A subdomain spelled otherwise than the owner's onion is checked,
         // and refused when its key is not a valid point.
-        let bad = text.replacen(&other.to_string(), &bad_address(), 1);
+        let bad = text.replacen(&onion(2).to_string(), &bad_address(), 1);
         let refused = Record::from_json(&bad).unwrap_err();
         assert!(
             matches!(&refused, RecordError::Onion { field, error: OnionError::Key } if field == "subdomains.blog"),
@@ -634,27 +652,10 @@ mod tests {
     #[test]
     fn pointed_keys_reads_the_owner_and_every_subdomain_once() {
         crate::keys::init().unwrap();
-        let key = |seed: u8| SigningKey::from_seed(&[seed; 32]);
-        let name = RegisteredName::parse("example.tor").unwrap();
-        let sub = |label: &str| SubdomainKey::parse(label, &name).unwrap();
-        let subdomains = BTreeMap::from([
-            (sub("www"), OnionAddress::from_key(key(2).public())),
-            (sub("blog"), OnionAddress::from_key(key(2).public())),
-            (sub("me"), OnionAddress::from_key(key(1).public())),
-        ]);
-        let claim = Claim {
-            name,
-            subdomains,
-            contact: "x".into(),
-            serial: 1,
-            issued: 1,
-            expires: 2,
-            work: 0,
-        };
-        let record = Record::from_claim(claim, &key(1));
+        let text = example(&[("www", 2), ("blog", 2), ("me", 1)]);
         let mut want = vec![*key(1).public().as_bytes(), *key(2).public().as_bytes()];
         want.sort_unstable();
-        assert_eq!(pointed_keys(&record.canonical()), Ok(want));
+        assert_eq!(pointed_keys(&text), Ok(want));
         assert!(pointed_keys(r#"{"onion":"x.onion","subdomains":{}}"#).is_err());
         assert!(pointed_keys(r#"{"name":"a.tor"}"#).is_err());
     }
