@@ -196,7 +196,7 @@ fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Resu
     let depth = Tree::depth_for(names).max(tree.depth());
     if state.anchor.is_none() || depth != tree.depth() {
         let started = std::time::Instant::now();
-        let tree = Tree::build(depth, |b| {
+        let whole = Tree::build(depth, |b| {
             let members = state.members(depth, b, view, time)?;
             Ok::<_, io::Error>(Node::of_bucket(&members, depth))
         })?;
@@ -207,7 +207,7 @@ fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Resu
                 started.elapsed().as_millis()
             );
         }
-        return Ok(Change::Full(tree));
+        return Ok(Change::Full(whole));
     }
     let mut dirty: Vec<usize> = extra
         .iter()

@@ -356,7 +356,7 @@ impl Tree {
 
     /// The nodes that change when `buckets` (bucket, new node; ascending,
     /// distinct) replace the stored ones.
-    pub(super) fn delta(&self, buckets: Vec<(usize, Node)>) -> Delta {
+    fn delta(&self, buckets: Vec<(usize, Node)>) -> Delta {
         let first = self.buckets();
         let mut level: Vec<(usize, Node)> =
             buckets.into_iter().map(|(b, n)| (first + b, n)).collect();
