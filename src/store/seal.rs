@@ -191,7 +191,12 @@ fn extras(state: &State, extra: &[Entry]) -> io::Result<(HashSet<u64>, Vec<Membe
 /// a whole new tree when there is none yet or the set outgrew the tree's
 /// depth before the step-by-step deepening was done.
 fn plan(state: &State, view: &View<'_>, extra: &[Member], time: u64) -> io::Result<Change> {
-    let names = state.slots.len() + extra.len();
+    let replaced = match view {
+        View::Newest { replaced, .. } => replaced.len(),
+        View::Anchored => 0,
+    };
+    // Every name once: a member of `extra` that renews a name replaces it.
+    let names = state.slots.len() + extra.len() - replaced;
     let tree = &state.tree;
     let depth = Tree::depth_for(names).max(tree.depth());
     if state.anchor.is_none() || depth != tree.depth() {
