@@ -142,7 +142,7 @@ impl Delta {
 
 /// A change's part in deepening the tree: the next level's nodes under the
 /// buckets it split, and under those already split that it changed.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Split {
     /// (bucket of the next level, its node).
     nodes: Vec<(usize, Node)>,
@@ -273,13 +273,15 @@ impl Tree {
         members: impl Fn(usize) -> Result<Vec<Member>, E>,
     ) -> Result<Delta, E> {
         let splits = self.splits(names, min_splits);
-        let split_before = self.deeper.as_ref().map_or(0, |d| d.done);
+        // Every bucket below the end of this step is split once it is
+        // applied: those split before, and those this step splits.
+        let split_to = splits.as_ref().map_or(0, |s| s.end);
         let mut nodes = Vec::with_capacity(dirty.len());
         let mut level = Vec::new();
         for &b in dirty {
             let own = members(b)?;
             nodes.push((b, Node::of_bucket(&own, self.depth)));
-            if b < split_before || splits.as_ref().is_some_and(|s| s.contains(&b)) {
+            if b < split_to {
                 level.extend(self.split_bucket(b, &own));
             }
         }
