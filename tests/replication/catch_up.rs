@@ -9,7 +9,9 @@ use crate::checks::{
 use crate::UNREGISTERED;
 use onions::wire::{Id, Reply, Request};
 use testkit::checks::accepted;
-use testkit::servers::{attested_seq, onion_of, owner, print_key, record, Client, Server};
+use testkit::servers::{
+    attested_seq, log_lines_with, onion_of, owner, print_key, record, Client, Server,
+};
 use testkit::TempDir;
 
 #[test]
@@ -170,7 +172,7 @@ fn a_late_mirror_catches_up_with_hundreds_of_records() {
     // names where that begins (12 to 16 names for 2^2). Only the first
     // stretch (6 to 8 names) is narrow enough to leap.
     let log = quorum.log();
-    let said = |parts: &[&str]| log.lines().any(|l| parts.iter().all(|p| l.contains(p)));
+    let said = |parts: &[&str]| !log_lines_with(&quorum, parts).is_empty();
     for depth in 1..=5 {
         let deepened = format!("the tree deepened to 2^{depth} buckets for ");
         assert!(
